@@ -1,0 +1,728 @@
+//! The project config, `silt.toml`, in two steps: a raw serde shape, then a
+//! validated [`Project`].
+//!
+//! Validation happens once, at the edge; everything downstream takes a
+//! `Project` and never re-checks. Errors name the file, the field and what
+//! would be valid.
+
+use crate::error::{Error, Result};
+use crate::record::DatasetId;
+use crate::sql::check_identifier;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A validated project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// Project name.
+    pub name: String,
+    /// The file it was read from, for messages.
+    pub file: String,
+    /// Sources, by name.
+    pub sources: BTreeMap<String, Source>,
+    /// Declared datasets.
+    pub datasets: BTreeMap<DatasetId, Dataset>,
+    /// Where PII masking finds its secret.
+    pub pii: PiiSettings,
+    /// Landing zone settings.
+    pub landing: Landing,
+    /// Ingest limits.
+    pub ingest: IngestLimits,
+    /// Folder of model files, relative to the project folder.
+    pub models_path: String,
+    /// Query engine settings.
+    pub engine: EngineSettings,
+}
+
+/// Wire format of a source's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Recognise each message by its shape.
+    Auto,
+    /// Debezium JSON, bare envelope or `{schema, payload}`.
+    Debezium,
+    /// AWS DMS JSON (`data` + `metadata`).
+    Dms,
+    /// DynamoDB Streams records.
+    Dynamodb,
+    /// Plain JSON rows.
+    Plain,
+}
+
+/// A validated source.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Source name: the first part of its dataset ids.
+    pub name: String,
+    /// Message format.
+    pub format: Format,
+    /// How to read plain JSON rows, when the source sends them.
+    pub plain: Option<PlainSpec>,
+}
+
+/// How plain JSON rows map onto change records.
+#[derive(Debug, Clone)]
+pub struct PlainSpec {
+    /// Dataset every row belongs to.
+    pub dataset: DatasetId,
+    /// Field holding the event time (epoch milliseconds or RFC 3339 text).
+    pub timestamp_field: String,
+    /// Field holding a monotonically increasing integer position, if any.
+    pub position_field: Option<String>,
+    /// Boolean field that marks a row as deleted, if any.
+    pub delete_field: Option<String>,
+}
+
+/// What to do with a PII column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PiiPolicy {
+    /// Replace with keyed HMAC-SHA256 (hex): joinable, not reversible.
+    Hash,
+    /// Replace with the text `REDACTED`.
+    Redact,
+    /// Remove the column.
+    Drop,
+}
+
+/// A validated dataset declaration.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Primary-key columns, in order.
+    pub primary_key: Vec<String>,
+    /// Partition granularity of the raw zone.
+    pub partition: PartitionGrain,
+    /// PII columns and their policies.
+    pub pii: BTreeMap<String, PiiPolicy>,
+    /// Freshness objective, if declared.
+    pub freshness: Option<FreshnessSlo>,
+}
+
+/// Raw-zone partition granularity (Hive style, from event time, UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionGrain {
+    /// `event_date=YYYY-MM-DD/event_hour=HH`.
+    Hour,
+    /// `event_date=YYYY-MM-DD` only (`event_hour` is always `00`).
+    Day,
+}
+
+/// A freshness service-level objective.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FreshnessSlo {
+    /// Newest event older than this is a breach, in milliseconds.
+    pub max_delay_ms: i64,
+    /// Fraction of checks that must be fresh, in (0, 1).
+    pub objective: f64,
+    /// Window the objective is measured over, in milliseconds.
+    pub window_ms: i64,
+}
+
+/// Where the PII key comes from.
+#[derive(Debug, Clone)]
+pub struct PiiSettings {
+    /// Environment variable holding the HMAC key.
+    pub key_env: String,
+}
+
+/// Landing zone settings.
+#[derive(Debug, Clone)]
+pub struct Landing {
+    /// Warehouse root: a folder (relative to the project) or `s3://bucket/prefix`.
+    pub root: String,
+    /// Approximate upper bound on one raw object's uncompressed size, in bytes.
+    pub target_file_bytes: u64,
+    /// Records landed per batch; bounds the pipeline's memory.
+    pub batch_records: usize,
+}
+
+/// Ingest limits that keep hostile input bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestLimits {
+    /// Largest message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Largest single string value accepted, in bytes.
+    pub max_value_bytes: usize,
+}
+
+/// Query engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Which engine runs models by default.
+    pub kind: EngineKind,
+    /// Parallelism for the local engine.
+    pub target_partitions: usize,
+    /// Memory limit for the local engine, in bytes.
+    pub memory_limit_bytes: u64,
+}
+
+/// The query engines Silt drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// DataFusion, in process.
+    Datafusion,
+    /// Amazon Athena.
+    Athena,
+}
+
+// ---- raw shapes -----------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    project: RawProject,
+    #[serde(default)]
+    sources: Vec<RawSource>,
+    #[serde(default)]
+    datasets: BTreeMap<String, RawDataset>,
+    #[serde(default)]
+    pii: RawPii,
+    #[serde(default)]
+    landing: RawLanding,
+    #[serde(default)]
+    ingest: RawIngest,
+    #[serde(default)]
+    models: RawModels,
+    #[serde(default)]
+    engine: RawEngine,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProject {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: String,
+    #[serde(default = "default_format")]
+    format: String,
+    plain: Option<RawPlain>,
+}
+
+fn default_format() -> String {
+    "auto".to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlain {
+    dataset: String,
+    timestamp: String,
+    position: Option<String>,
+    delete_flag: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataset {
+    primary_key: Vec<String>,
+    #[serde(default = "default_partition")]
+    partition: String,
+    #[serde(default)]
+    pii: BTreeMap<String, String>,
+    freshness: Option<RawFreshness>,
+}
+
+fn default_partition() -> String {
+    "hour".to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFreshness {
+    max_delay: String,
+    #[serde(default = "default_objective")]
+    objective: f64,
+    #[serde(default = "default_window")]
+    window: String,
+}
+
+fn default_objective() -> f64 {
+    0.99
+}
+fn default_window() -> String {
+    "28d".to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPii {
+    #[serde(default = "default_key_env")]
+    key_env: String,
+}
+
+impl Default for RawPii {
+    fn default() -> Self {
+        Self {
+            key_env: default_key_env(),
+        }
+    }
+}
+
+fn default_key_env() -> String {
+    "SILT_PII_KEY".to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLanding {
+    #[serde(default = "default_root")]
+    root: String,
+    #[serde(default = "default_landing_format")]
+    format: String,
+    #[serde(default = "default_target_size")]
+    target_file_size: String,
+    #[serde(default = "default_batch_records")]
+    batch_records: usize,
+}
+
+impl Default for RawLanding {
+    fn default() -> Self {
+        Self {
+            root: default_root(),
+            format: default_landing_format(),
+            target_file_size: default_target_size(),
+            batch_records: default_batch_records(),
+        }
+    }
+}
+
+fn default_root() -> String {
+    "warehouse".to_string()
+}
+fn default_landing_format() -> String {
+    "parquet".to_string()
+}
+fn default_target_size() -> String {
+    "128MiB".to_string()
+}
+fn default_batch_records() -> usize {
+    50_000
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIngest {
+    #[serde(default = "default_max_message")]
+    max_message_size: String,
+    #[serde(default = "default_max_value")]
+    max_value_size: String,
+}
+
+impl Default for RawIngest {
+    fn default() -> Self {
+        Self {
+            max_message_size: default_max_message(),
+            max_value_size: default_max_value(),
+        }
+    }
+}
+
+fn default_max_message() -> String {
+    // SQS caps a message at 256 KiB; Debezium Server's SQS sink cannot send more.
+    "256KiB".to_string()
+}
+fn default_max_value() -> String {
+    "64KiB".to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModels {
+    #[serde(default = "default_models_path")]
+    path: String,
+}
+
+impl Default for RawModels {
+    fn default() -> Self {
+        Self {
+            path: default_models_path(),
+        }
+    }
+}
+
+fn default_models_path() -> String {
+    "models".to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEngine {
+    #[serde(default = "default_engine_kind")]
+    kind: String,
+    #[serde(default = "default_partitions")]
+    target_partitions: usize,
+    #[serde(default = "default_memory")]
+    memory_limit: String,
+}
+
+impl Default for RawEngine {
+    fn default() -> Self {
+        Self {
+            kind: default_engine_kind(),
+            target_partitions: default_partitions(),
+            memory_limit: default_memory(),
+        }
+    }
+}
+
+fn default_engine_kind() -> String {
+    "datafusion".to_string()
+}
+fn default_partitions() -> usize {
+    2
+}
+fn default_memory() -> String {
+    "2GiB".to_string()
+}
+
+// ---- validation -----------------------------------------------------------
+
+impl Project {
+    /// Parses and validates `silt.toml` text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Project> {
+        let err = |field: &str, message: String| Error::Config {
+            file: file.to_string(),
+            field: field.to_string(),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            // toml's message already says which key and what was expected.
+            let field = e
+                .span()
+                .map(|s| format!("at byte {}", s.start))
+                .unwrap_or_else(|| "(document)".into());
+            err(&field, e.message().to_string())
+        })?;
+
+        check_identifier(&raw.project.name)
+            .map_err(|e| err("project.name", format!("the project name {e}")))?;
+
+        let mut datasets = BTreeMap::new();
+        for (name, d) in &raw.datasets {
+            let field = |f: &str| format!("datasets.\"{name}\".{f}");
+            let id: DatasetId = name.parse().map_err(|e: String| err(&format!("datasets.\"{name}\""), e))?;
+            if d.primary_key.is_empty() {
+                return Err(err(&field("primary_key"), "must name at least one column".into()));
+            }
+            for c in &d.primary_key {
+                check_identifier(c).map_err(|e| err(&field("primary_key"), format!("column {e}")))?;
+            }
+            let partition = match d.partition.as_str() {
+                "hour" => PartitionGrain::Hour,
+                "day" => PartitionGrain::Day,
+                other => {
+                    return Err(err(
+                        &field("partition"),
+                        format!("`{other}` is not a partition grain: use \"hour\" or \"day\""),
+                    ));
+                }
+            };
+            let mut pii = BTreeMap::new();
+            for (col, policy) in &d.pii {
+                check_identifier(col).map_err(|e| err(&field("pii"), format!("column {e}")))?;
+                let policy = match policy.as_str() {
+                    "hash" => PiiPolicy::Hash,
+                    "redact" => PiiPolicy::Redact,
+                    "drop" => PiiPolicy::Drop,
+                    other => {
+                        return Err(err(
+                            &field(&format!("pii.{col}")),
+                            format!("`{other}` is not a PII policy: use \"hash\", \"redact\" or \"drop\""),
+                        ));
+                    }
+                };
+                if policy != PiiPolicy::Hash && d.primary_key.contains(col) {
+                    return Err(err(
+                        &field(&format!("pii.{col}")),
+                        "a primary-key column can only be masked with \"hash\": redacting or dropping it would merge every row into one".into(),
+                    ));
+                }
+                pii.insert(col.clone(), policy);
+            }
+            let freshness = match &d.freshness {
+                None => None,
+                Some(f) => {
+                    let max_delay_ms = parse_duration_ms(&f.max_delay)
+                        .map_err(|e| err(&field("freshness.max_delay"), e))?;
+                    let window_ms = parse_duration_ms(&f.window)
+                        .map_err(|e| err(&field("freshness.window"), e))?;
+                    if !(f.objective > 0.0 && f.objective < 1.0) {
+                        return Err(err(
+                            &field("freshness.objective"),
+                            format!("{} is not a fraction strictly between 0 and 1 (for example 0.99)", f.objective),
+                        ));
+                    }
+                    Some(FreshnessSlo {
+                        max_delay_ms,
+                        objective: f.objective,
+                        window_ms,
+                    })
+                }
+            };
+            datasets.insert(
+                id,
+                Dataset {
+                    primary_key: d.primary_key.clone(),
+                    partition,
+                    pii,
+                    freshness,
+                },
+            );
+        }
+
+        let mut sources = BTreeMap::new();
+        for (i, s) in raw.sources.iter().enumerate() {
+            let field = |f: &str| format!("sources[{i}].{f}");
+            check_identifier(&s.name).map_err(|e| err(&field("name"), format!("the source name {e}")))?;
+            let format = match s.format.as_str() {
+                "auto" => Format::Auto,
+                "debezium" => Format::Debezium,
+                "dms" => Format::Dms,
+                "dynamodb" => Format::Dynamodb,
+                "plain" => Format::Plain,
+                other => {
+                    return Err(err(
+                        &field("format"),
+                        format!("`{other}` is not a format: use \"auto\", \"debezium\", \"dms\", \"dynamodb\" or \"plain\""),
+                    ));
+                }
+            };
+            let plain = match &s.plain {
+                None if format == Format::Plain => {
+                    return Err(err(&field("plain"), "a plain source needs a [sources.plain] table naming dataset and timestamp".into()));
+                }
+                None => None,
+                Some(p) => {
+                    let dataset: DatasetId = format!("{}.{}", s.name, p.dataset)
+                        .parse()
+                        .map_err(|e: String| err(&field("plain.dataset"), format!("{e} (give `schema.table`)")))?;
+                    if !datasets.contains_key(&dataset) {
+                        return Err(err(&field("plain.dataset"), format!("dataset `{dataset}` is not declared under [datasets]")));
+                    }
+                    for (f, v) in [("plain.timestamp", Some(&p.timestamp)), ("plain.position", p.position.as_ref()), ("plain.delete_flag", p.delete_flag.as_ref())] {
+                        if let Some(v) = v {
+                            check_identifier(v).map_err(|e| err(&field(f), format!("field {e}")))?;
+                        }
+                    }
+                    Some(PlainSpec {
+                        dataset,
+                        timestamp_field: p.timestamp.clone(),
+                        position_field: p.position.clone(),
+                        delete_field: p.delete_flag.clone(),
+                    })
+                }
+            };
+            if sources.contains_key(&s.name) {
+                return Err(err(&field("name"), format!("source `{}` is declared twice", s.name)));
+            }
+            sources.insert(s.name.clone(), Source { name: s.name.clone(), format, plain });
+        }
+        if sources.is_empty() {
+            return Err(err("sources", "declare at least one [[sources]] entry".into()));
+        }
+        for id in datasets.keys() {
+            if !sources.contains_key(id.source()) {
+                return Err(err(
+                    &format!("datasets.\"{id}\""),
+                    format!("source `{}` is not declared under [[sources]]", id.source()),
+                ));
+            }
+        }
+
+        if raw.pii.key_env.is_empty() {
+            return Err(err("pii.key_env", "must name an environment variable".into()));
+        }
+        if raw.landing.format != "parquet" {
+            return Err(err("landing.format", format!("`{}` is not supported: use \"parquet\"", raw.landing.format)));
+        }
+        let target_file_bytes = parse_size(&raw.landing.target_file_size)
+            .map_err(|e| err("landing.target_file_size", e))?;
+        if target_file_bytes < 1024 {
+            return Err(err("landing.target_file_size", "must be at least 1KiB".into()));
+        }
+        if raw.landing.batch_records == 0 {
+            return Err(err("landing.batch_records", "must be at least 1".into()));
+        }
+        if raw.landing.root.is_empty() {
+            return Err(err("landing.root", "must be a folder or an s3://bucket/prefix URI".into()));
+        }
+        let max_message_bytes = parse_size(&raw.ingest.max_message_size)
+            .map_err(|e| err("ingest.max_message_size", e))? as usize;
+        let max_value_bytes = parse_size(&raw.ingest.max_value_size)
+            .map_err(|e| err("ingest.max_value_size", e))? as usize;
+        let kind = match raw.engine.kind.as_str() {
+            "datafusion" => EngineKind::Datafusion,
+            "athena" => EngineKind::Athena,
+            other => return Err(err("engine.kind", format!("`{other}` is not an engine: use \"datafusion\" or \"athena\""))),
+        };
+        if raw.engine.target_partitions == 0 {
+            return Err(err("engine.target_partitions", "must be at least 1".into()));
+        }
+        let memory_limit_bytes = parse_size(&raw.engine.memory_limit).map_err(|e| err("engine.memory_limit", e))?;
+        if raw.models.path.is_empty() || raw.models.path.contains("..") {
+            return Err(err("models.path", "must be a folder inside the project".into()));
+        }
+
+        Ok(Project {
+            name: raw.project.name,
+            file: file.to_string(),
+            sources,
+            datasets,
+            pii: PiiSettings { key_env: raw.pii.key_env },
+            landing: Landing {
+                root: raw.landing.root,
+                target_file_bytes,
+                batch_records: raw.landing.batch_records,
+            },
+            ingest: IngestLimits { max_message_bytes, max_value_bytes },
+            models_path: raw.models.path,
+            engine: EngineSettings {
+                kind,
+                target_partitions: raw.engine.target_partitions,
+                memory_limit_bytes,
+            },
+        })
+    }
+
+    /// Whether any dataset masks PII, so a key is needed.
+    pub fn needs_pii_key(&self) -> bool {
+        self.datasets.values().any(|d| d.pii.values().any(|p| *p == PiiPolicy::Hash))
+    }
+
+    /// The source to use when none is named: the only one.
+    pub fn default_source(&self) -> Option<&Source> {
+        if self.sources.len() == 1 {
+            self.sources.values().next()
+        } else {
+            None
+        }
+    }
+}
+
+/// Parses `30s`, `15m`, `6h`, `28d` (or plain milliseconds `250ms`) into milliseconds.
+pub fn parse_duration_ms(text: &str) -> std::result::Result<i64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: use a whole number and a unit, like \"15m\""))?;
+    let factor = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("`{text}` has no known unit: use ms, s, m, h or d")),
+    };
+    n.checked_mul(factor)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("`{text}` must be positive and below 292 million years"))
+}
+
+/// Parses sizes such as `512`, `64KiB`, `128MiB`, `1GiB`, `10MB` into bytes.
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size: use a whole number and a unit, like \"128MiB\""))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(format!("`{text}` has no known unit: use B, KiB, MiB, GiB, KB, MB or GB")),
+    };
+    n.checked_mul(factor).ok_or_else(|| format!("`{text}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[project]
+name = "shop"
+
+[[sources]]
+name = "shop"
+format = "debezium"
+
+[datasets."shop.public.orders"]
+primary_key = ["order_id"]
+freshness = { max_delay = "15m" }
+
+[datasets."shop.public.customers"]
+primary_key = ["customer_id"]
+pii = { email = "hash", full_name = "redact" }
+"#;
+
+    #[test]
+    fn parses_a_good_config_with_defaults() {
+        let p = Project::parse(GOOD, "silt.toml").unwrap();
+        assert_eq!(p.name, "shop");
+        assert_eq!(p.datasets.len(), 2);
+        let orders = &p.datasets[&"shop.public.orders".parse().unwrap()];
+        assert_eq!(orders.freshness.unwrap().max_delay_ms, 900_000);
+        assert_eq!(p.landing.target_file_bytes, 128 << 20);
+        assert_eq!(p.ingest.max_message_bytes, 256 << 10);
+        assert!(p.needs_pii_key());
+        assert_eq!(p.default_source().unwrap().format, Format::Debezium);
+    }
+
+    fn error_of(text: &str) -> String {
+        Project::parse(text, "x/silt.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_file_field_and_valid_values() {
+        let e = error_of(&GOOD.replace("format = \"debezium\"", "format = \"avro\""));
+        assert!(e.starts_with("x/silt.toml: field `sources[0].format`"), "{e}");
+        assert!(e.contains("\"debezium\""), "{e}");
+
+        let e = error_of(&GOOD.replace("\"redact\"", "\"blur\""));
+        assert!(e.contains("datasets.\"shop.public.customers\".pii.full_name"), "{e}");
+        assert!(e.contains("\"hash\", \"redact\" or \"drop\""), "{e}");
+
+        let e = error_of(&GOOD.replace("max_delay = \"15m\"", "max_delay = \"15 minutes\""));
+        assert!(e.contains("freshness.max_delay"), "{e}");
+
+        let e = error_of(&format!("{GOOD}\n[landing]\nbatch_records = 0\n"));
+        assert!(e.contains("landing.batch_records"), "{e}");
+
+        let e = error_of(&format!("{GOOD}\n[datasets.\"other.public.t\"]\nprimary_key = [\"id\"]\n"));
+        assert!(e.contains("source `other` is not declared"), "{e}");
+
+        let e = error_of(&GOOD.replace("[project]", "[projekt]"));
+        assert!(e.contains("x/silt.toml"), "{e}");
+    }
+
+    #[test]
+    fn key_columns_cannot_be_redacted() {
+        let e = error_of(&GOOD.replace("email = \"hash\"", "customer_id = \"drop\""));
+        assert!(e.contains("primary-key column"), "{e}");
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration_ms("250ms").unwrap(), 250);
+        assert_eq!(parse_duration_ms("6h").unwrap(), 21_600_000);
+        assert!(parse_duration_ms("0m").is_err());
+        assert!(parse_duration_ms("5w").is_err());
+        assert_eq!(parse_size("64KiB").unwrap(), 65_536);
+        assert_eq!(parse_size("10MB").unwrap(), 10_000_000);
+        assert!(parse_size("ten").is_err());
+    }
+}

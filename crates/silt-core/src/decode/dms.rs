@@ -1,0 +1,71 @@
+//! AWS DMS JSON records: `data` plus `metadata` (operation insert, update,
+//! delete or load), with an optional `before-image`.
+//!
+//! DMS gives no log position in its JSON output, so the commit timestamp (in
+//! microseconds) orders changes; the transaction id breaks ties when numeric.
+
+use super::{DecodeContext, Decoded, RejectKind, Rejection, key_values, opt_obj, req_obj, req_str};
+use crate::record::{ChangeRecord, Op};
+use serde_json::Value;
+
+pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
+    let obj = value
+        .as_object()
+        .ok_or_else(|| Rejection::invalid("(message)", "a DMS record object", value))?;
+    let meta = req_obj(obj, "metadata", "")?;
+    match meta.get("record-type").and_then(Value::as_str) {
+        Some("data") | None => {}
+        Some("control") => return Ok(Decoded::Skip("DMS control record")),
+        Some(other) => {
+            return Err(Rejection::new(
+                RejectKind::InvalidValue,
+                "metadata.record-type",
+                "\"data\" or \"control\"",
+                format!("{other:?}"),
+            ));
+        }
+    }
+    let op = match req_str(meta, "operation", "metadata.")? {
+        "insert" => Op::Create,
+        "update" => Op::Update,
+        "delete" => Op::Delete,
+        "load" => Op::Read,
+        other => {
+            return Err(Rejection::new(
+                RejectKind::UnknownOp,
+                "metadata.operation",
+                "one of \"insert\", \"update\", \"delete\", \"load\"",
+                format!("{other:?}"),
+            ));
+        }
+    };
+    let schema = req_str(meta, "schema-name", "metadata.")?;
+    let table = req_str(meta, "table-name", "metadata.")?;
+    let (dataset, spec) = ctx.dataset(schema, table, "metadata.table-name")?;
+    let ts = req_str(meta, "timestamp", "metadata.")?;
+    let micros = chrono::DateTime::parse_from_rfc3339(ts)
+        .map(|t| t.timestamp_micros())
+        .ok()
+        .filter(|m| *m >= 0)
+        .ok_or_else(|| Rejection::invalid("metadata.timestamp", "an RFC 3339 time after 1970, like \"2026-11-25T07:20:50.123456Z\"", &meta["timestamp"]))?;
+    let tx = meta.get("transaction-id").and_then(super::as_u64).unwrap_or(0);
+    let position = format!("{micros:020}{tx:020}");
+
+    let data = req_obj(obj, "data", "")?.clone();
+    let before = opt_obj(obj, "before-image", "")?.cloned();
+    let key = key_values(&data, &spec.primary_key, "data")?;
+    let (before, after) = match op {
+        // DMS puts the deleted row in `data`.
+        Op::Delete => (Some(data), None),
+        _ => (before, Some(data)),
+    };
+    Ok(Decoded::Records(vec![ChangeRecord::new(
+        dataset,
+        op,
+        key,
+        before,
+        after,
+        position,
+        micros / 1000,
+    )]))
+}

@@ -1,0 +1,284 @@
+//! The ingest step as a pure function: bytes of one message in, masked and
+//! validated change records (or a rejection) out.
+//!
+//! Both `silt ingest` and the ingest Lambda call [`Ingestor::ingest`]; they
+//! differ only in where messages come from and where records and
+//! quarantine entries go.
+
+use crate::config::{Project, Source};
+use crate::decode::{DecodeContext, Decoded, RejectKind, Rejection, decode, describe};
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::mask::Masker;
+use crate::record::ChangeRecord;
+use crate::schema::{META_COLUMNS, PARTITION_COLUMNS};
+use crate::sql::check_identifier;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// Decodes, validates and masks messages of one source.
+pub struct Ingestor<'a> {
+    project: &'a Project,
+    source: &'a Source,
+    masker: &'a Masker,
+    pii_columns: BTreeSet<&'a str>,
+}
+
+impl<'a> Ingestor<'a> {
+    /// An ingestor for `source`; fails if a dataset hashes PII and there is no key.
+    pub fn new(project: &'a Project, source: &'a Source, masker: &'a Masker) -> Result<Self> {
+        if project.needs_pii_key() && !masker.has_key() {
+            return Err(Error::Config {
+                file: project.file.clone(),
+                field: "pii.key_env".into(),
+                message: format!(
+                    "datasets hash PII, so the environment variable `{}` must hold the HMAC key",
+                    project.pii.key_env
+                ),
+            });
+        }
+        let pii_columns = project
+            .datasets
+            .iter()
+            .filter(|(id, _)| id.source() == source.name)
+            .flat_map(|(_, d)| d.pii.keys().map(String::as_str))
+            .collect();
+        Ok(Self {
+            project,
+            source,
+            masker,
+            pii_columns,
+        })
+    }
+
+    /// The source this ingestor reads.
+    pub fn source(&self) -> &Source {
+        self.source
+    }
+
+    /// Ingests one message.
+    pub fn ingest(&self, bytes: &[u8]) -> Result<Decoded, Rejection> {
+        let limit = self.project.ingest.max_message_bytes;
+        if bytes.len() > limit {
+            return Err(Rejection::new(
+                RejectKind::TooLarge,
+                "(message)",
+                format!("at most {limit} bytes (ingest.max_message_size)"),
+                format!("{} bytes", bytes.len()),
+            ));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            Rejection::new(RejectKind::InvalidUtf8, "(message)", "UTF-8 text", format!("an invalid byte at offset {}", e.valid_up_to()))
+        })?;
+        // serde_json stops at 128 levels of nesting, so hostile depth cannot overflow the stack.
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| Rejection::new(RejectKind::InvalidJson, "(message)", "one JSON value", e.to_string()))?;
+        self.ingest_value(&value)
+    }
+
+    /// Ingests one already-parsed message.
+    pub fn ingest_value(&self, value: &Value) -> Result<Decoded, Rejection> {
+        let ctx = DecodeContext::new(self.project, self.source);
+        let decoded = decode(value, &ctx)?;
+        let Decoded::Records(mut records) = decoded else {
+            return Ok(decoded);
+        };
+        for r in &mut records {
+            self.validate(r)?;
+            let dataset = &self.project.datasets[&r.dataset];
+            self.masker
+                .mask(r, dataset)
+                .map_err(|_| Rejection::missing("(pii key)", "an HMAC key for PII hashing"))?;
+        }
+        Ok(Decoded::Records(records))
+    }
+
+    fn validate(&self, r: &ChangeRecord) -> Result<(), Rejection> {
+        if chrono::DateTime::from_timestamp_millis(r.event_time_ms).is_none() || r.event_time_ms < 0 {
+            return Err(Rejection::new(RejectKind::InvalidValue, "(event time)", "a time between 1970 and 262143", r.event_time_ms));
+        }
+        let limit = self.project.ingest.max_value_bytes;
+        for image in [r.before.as_ref(), r.after.as_ref()].into_iter().flatten() {
+            for (name, v) in image {
+                if let Err(e) = check_identifier(name) {
+                    return Err(Rejection::new(RejectKind::InvalidColumn, name.escape_debug().to_string(), "a column name of ASCII letters, digits and `_`", e));
+                }
+                if META_COLUMNS.contains(&name.as_str()) || PARTITION_COLUMNS.contains(&name.as_str()) {
+                    return Err(Rejection::new(RejectKind::InvalidColumn, name.clone(), "a column name other than Silt's own (_record_id, _op, _position, _event_time, event_date, event_hour)", "a reserved name"));
+                }
+                check_value(v, name, limit)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A quarantine entry for a rejected message, with known PII fields masked.
+    pub fn quarantine_entry(&self, reference: &str, bytes: &[u8], reason: Rejection) -> QuarantineEntry {
+        let payload = match serde_json::from_slice::<Value>(bytes) {
+            Ok(mut v) => {
+                // Rejected messages are often whole rows: mask known PII before they rest in quarantine.
+                scrub(&mut v, &self.pii_columns, self.masker);
+                v.to_string()
+            }
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        };
+        QuarantineEntry::new("ingest", &self.source.name, reference, reason, payload, bytes.len())
+    }
+}
+
+fn check_value(v: &Value, field: &str, limit: usize) -> Result<(), Rejection> {
+    match v {
+        Value::Number(n) if n.is_u64() && !n.is_i64() => Err(Rejection::new(
+            RejectKind::InvalidValue,
+            field,
+            "an integer within the signed 64-bit range",
+            describe(v),
+        )),
+        Value::String(s) if s.len() > limit => Err(Rejection::new(
+            RejectKind::TooLarge,
+            field,
+            format!("text of at most {limit} bytes (ingest.max_value_size)"),
+            format!("{} bytes", s.len()),
+        )),
+        Value::Array(items) => items.iter().try_for_each(|i| check_value(i, field, limit)),
+        Value::Object(m) => m.values().try_for_each(|i| check_value(i, field, limit)),
+        _ => Ok(()),
+    }
+}
+
+fn scrub(v: &mut Value, pii: &BTreeSet<&str>, masker: &Masker) {
+    match v {
+        Value::Object(m) => {
+            for (k, inner) in m.iter_mut() {
+                if pii.contains(k.as_str()) && !inner.is_null() {
+                    *inner = masker.hash_value(inner).unwrap_or(Value::String(crate::mask::REDACTED.into()));
+                } else {
+                    scrub(inner, pii, masker);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| scrub(i, pii, masker)),
+        _ => {}
+    }
+}
+
+/// A rejected message or record, as written to the quarantine prefix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantineEntry {
+    /// The stage that rejected it (`ingest`, `land`).
+    pub stage: String,
+    /// Source (ingest) or dataset (land) it belongs to.
+    pub origin: String,
+    /// Where it came from: `line 17 of events.jsonl`, an SQS message id.
+    pub reference: String,
+    /// Why.
+    pub reason: Rejection,
+    /// The reason as one sentence.
+    pub message: String,
+    /// The payload (PII-masked where it parsed as JSON), cut to 256 KiB.
+    pub payload: String,
+    /// The payload's original size in bytes.
+    pub payload_bytes: usize,
+}
+
+impl QuarantineEntry {
+    /// Builds an entry; the payload is truncated on a character boundary.
+    pub fn new(stage: &str, origin: &str, reference: &str, reason: Rejection, mut payload: String, payload_bytes: usize) -> Self {
+        const MAX: usize = 256 * 1024;
+        if payload.len() > MAX {
+            let mut cut = MAX;
+            while !payload.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            payload.truncate(cut);
+        }
+        Self {
+            stage: stage.to_string(),
+            origin: origin.to_string(),
+            reference: reference.to_string(),
+            message: reason.to_string(),
+            reason,
+            payload,
+            payload_bytes,
+        }
+    }
+
+    /// Deterministic key: the same payload rejected for the same reason is stored once.
+    pub fn key(&self) -> String {
+        let mut material = self.payload.clone().into_bytes();
+        material.extend_from_slice(self.message.as_bytes());
+        keys::quarantine_key(&self.stage, &self.origin, &keys::bytes_hash(&material))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn project() -> Project {
+        Project::parse(
+            r#"
+[project]
+name = "t"
+[[sources]]
+name = "shop"
+[datasets."shop.public.customers"]
+primary_key = ["customer_id"]
+pii = { email = "hash" }
+[ingest]
+max_message_size = "2KiB"
+max_value_size = "100B"
+"#,
+            "silt.toml",
+        )
+        .unwrap()
+    }
+
+    fn msg(after: Value) -> Vec<u8> {
+        json!({"op": "c", "after": after, "source": {"connector": "postgresql", "schema": "public", "table": "customers", "lsn": 10, "ts_ms": 1000}})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn needs_a_key_when_hashing() {
+        let p = project();
+        let none = Masker::new(None);
+        assert!(Ingestor::new(&p, p.default_source().unwrap(), &none).is_err());
+    }
+
+    #[test]
+    fn rejects_hostile_values_with_reasons() {
+        let p = project();
+        let m = Masker::new(Some(b"k".to_vec()));
+        let ing = Ingestor::new(&p, p.default_source().unwrap(), &m).unwrap();
+        let kind = |b: &[u8]| ing.ingest(b).unwrap_err().kind;
+        assert_eq!(kind(b"{\"op\""), RejectKind::InvalidJson);
+        assert_eq!(kind(&[0xff, 0xfe]), RejectKind::InvalidUtf8);
+        assert_eq!(kind(&vec![b' '; 3000]), RejectKind::TooLarge);
+        assert_eq!(kind(&msg(json!({"customer_id": 1, "n": 18446744073709551615_u64}))), RejectKind::InvalidValue);
+        assert_eq!(kind(&msg(json!({"customer_id": 1, "n": "x".repeat(101)}))), RejectKind::TooLarge);
+        assert_eq!(kind(&msg(json!({"customer_id": 1, "a;drop table": 1}))), RejectKind::InvalidColumn);
+        assert_eq!(kind(&msg(json!({"customer_id": 1, "_op": 1}))), RejectKind::InvalidColumn);
+        assert_eq!(kind(&msg(json!({"customer_id": null}))), RejectKind::MissingField);
+        let deep = format!("{}1{}", "[".repeat(500), "]".repeat(500));
+        assert_eq!(kind(deep.as_bytes()), RejectKind::InvalidJson);
+    }
+
+    #[test]
+    fn masks_and_quarantines_without_pii() {
+        let p = project();
+        let m = Masker::new(Some(b"k".to_vec()));
+        let ing = Ingestor::new(&p, p.default_source().unwrap(), &m).unwrap();
+        let Decoded::Records(rs) = ing.ingest(&msg(json!({"customer_id": 1, "email": "a@b.c"}))).unwrap() else { panic!() };
+        assert_ne!(rs[0].after.as_ref().unwrap()["email"], json!("a@b.c"));
+        let bad = msg(json!({"customer_id": null, "email": "a@b.c"}));
+        let reason = ing.ingest(&bad).unwrap_err();
+        let entry = ing.quarantine_entry("line 3", &bad, reason);
+        assert!(!entry.payload.contains("a@b.c"));
+        assert!(entry.message.contains("after.customer_id"), "{}", entry.message);
+        assert_eq!(entry.key(), ing.quarantine_entry("line 9", &bad, ing.ingest(&bad).unwrap_err()).key());
+    }
+}

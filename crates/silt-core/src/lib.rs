@@ -1,0 +1,25 @@
+//! Silt's pure core.
+//!
+//! Everything here is a plain function or a trait: decoding CDC messages into
+//! canonical [`ChangeRecord`]s, validating the project config, masking PII,
+//! rendering deterministic object keys, building the model DAG and computing
+//! SLIs. Nothing in this crate touches the network, the filesystem or the
+//! clock directly; adapters (local folder, AWS) implement the [`ports`].
+
+pub mod config;
+pub mod decode;
+pub mod error;
+pub mod ingest;
+pub mod keys;
+pub mod manifest;
+pub mod mask;
+pub mod model;
+pub mod monitor;
+pub mod ports;
+pub mod record;
+pub mod schema;
+pub mod sql;
+pub mod transform;
+
+pub use error::{Error, Result};
+pub use record::{ChangeRecord, DatasetId, Op};

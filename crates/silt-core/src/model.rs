@@ -1,0 +1,518 @@
+//! SQL models: parsing model files, resolving `ref` and `source`, and the
+//! dependency DAG in which they run.
+//!
+//! A model file is SQL with an optional TOML header in a leading
+//! `/* silt … */` comment, so it stays valid SQL for any editor:
+//!
+//! ```sql
+//! /* silt
+//! materialized = "table"
+//! tags = ["nightly"]
+//! [tests]
+//! not_null = ["day"]
+//! */
+//! SELECT … FROM {{ ref('orders_current') }}
+//! ```
+//!
+//! `{{ source('src.schema.table') }}` names a raw dataset, `{{ ref('model') }}`
+//! another model and `{{ this }}` (in custom tests) the model itself. Each
+//! engine renders these to its own table names, so one file runs on Athena
+//! and DataFusion alike.
+
+use crate::error::{Error, Result};
+use crate::record::DatasetId;
+use crate::sql::{check_identifier, quote_ident, quote_literal};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// How a model is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Materialized {
+    /// A saved query, computed when read.
+    View,
+    /// A table rebuilt from its query on every run.
+    Table,
+    /// The latest state per primary key of a CDC dataset: duplicates
+    /// collapsed, highest position wins, deleted and truncated keys absent.
+    CurrentState,
+}
+
+/// Data tests declared for a model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tests {
+    /// Columns that must never be null.
+    #[serde(default)]
+    pub not_null: Vec<String>,
+    /// Columns whose values must be unique.
+    #[serde(default)]
+    pub unique: Vec<String>,
+    /// Columns whose values must be in a list.
+    #[serde(default)]
+    pub accepted_values: BTreeMap<String, Vec<String>>,
+    /// Queries (using `{{ this }}`) that must return no rows.
+    #[serde(default)]
+    pub custom: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    #[serde(default = "default_materialized")]
+    materialized: Materialized,
+    source: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    tests: Tests,
+}
+
+fn default_materialized() -> Materialized {
+    Materialized::Table
+}
+
+/// A parsed model.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Name: the file stem, a plain identifier.
+    pub name: String,
+    /// Where it was read from, for messages.
+    pub file: String,
+    /// How it is stored.
+    pub materialized: Materialized,
+    /// The CDC dataset of a `current_state` model.
+    pub source: Option<DatasetId>,
+    /// Tags for selection.
+    pub tags: Vec<String>,
+    /// Data tests.
+    pub tests: Tests,
+    /// The SQL body with placeholders.
+    pub body: String,
+    /// Models this one reads.
+    pub refs: BTreeSet<String>,
+    /// Raw datasets this one reads.
+    pub sources: BTreeSet<DatasetId>,
+}
+
+/// One placeholder in model SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placeholder {
+    /// `{{ ref('name') }}`.
+    Ref(String),
+    /// `{{ source('src.schema.table') }}`.
+    Source(DatasetId),
+    /// `{{ this }}`.
+    This,
+}
+
+enum Piece<'a> {
+    Text(&'a str),
+    Hole(Placeholder),
+}
+
+fn pieces<'a>(sql: &'a str, model: &str) -> Result<Vec<Piece<'a>>> {
+    let err = |message: String| Error::Model {
+        model: model.to_string(),
+        message,
+    };
+    let mut out = Vec::new();
+    let mut rest = sql;
+    while let Some(start) = rest.find("{{") {
+        out.push(Piece::Text(&rest[..start]));
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| err("a `{{` is never closed with `}}`".into()))?;
+        let inner = after[..end].trim();
+        let hole = if inner == "this" {
+            Placeholder::This
+        } else {
+            let (func, arg) = inner
+                .split_once('(')
+                .and_then(|(f, a)| a.trim().strip_suffix(')').map(|a| (f.trim(), a.trim())))
+                .ok_or_else(|| err(format!("`{{{{ {inner} }}}}` is not `ref('model')`, `source('src.schema.table')` or `this`")))?;
+            let arg = arg
+                .strip_prefix('\'')
+                .and_then(|a| a.strip_suffix('\''))
+                .or_else(|| arg.strip_prefix('"').and_then(|a| a.strip_suffix('"')))
+                .ok_or_else(|| err(format!("the argument of `{func}` must be a quoted name, found `{arg}`")))?;
+            match func {
+                "ref" => {
+                    check_identifier(arg).map_err(|e| err(format!("ref name {e}")))?;
+                    Placeholder::Ref(arg.to_string())
+                }
+                "source" => Placeholder::Source(arg.parse().map_err(err)?),
+                other => return Err(err(format!("unknown function `{other}` in `{{{{ }}}}`: use ref or source"))),
+            }
+        };
+        out.push(Piece::Hole(hole));
+        rest = &after[end + 2..];
+    }
+    out.push(Piece::Text(rest));
+    Ok(out)
+}
+
+/// Replaces every placeholder in `sql` using `resolve`.
+pub fn render(sql: &str, model: &str, mut resolve: impl FnMut(&Placeholder) -> String) -> Result<String> {
+    let mut out = String::with_capacity(sql.len());
+    for p in pieces(sql, model)? {
+        match p {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Hole(h) => out.push_str(&resolve(&h)),
+        }
+    }
+    Ok(out)
+}
+
+impl Model {
+    /// Parses a model file named `name` (its stem) from `text`.
+    pub fn parse(name: &str, file: &str, text: &str) -> Result<Model> {
+        let err = |message: String| Error::Model {
+            model: name.to_string(),
+            message: format!("{file}: {message}"),
+        };
+        check_identifier(name).map_err(|e| err(format!("the file name (model name) {e}")))?;
+        let trimmed = text.trim_start();
+        let (header, body) = match trimmed.strip_prefix("/* silt") {
+            Some(rest) => {
+                let end = rest.find("*/").ok_or_else(|| err("the `/* silt` header is never closed with `*/`".into()))?;
+                let header: Header = toml::from_str(&rest[..end]).map_err(|e| err(format!("header: {}", e.message())))?;
+                (header, rest[end + 2..].trim().to_string())
+            }
+            None => (
+                Header {
+                    materialized: Materialized::Table,
+                    source: None,
+                    tags: Vec::new(),
+                    tests: Tests::default(),
+                },
+                trimmed.trim().to_string(),
+            ),
+        };
+        let body = body.trim_end().trim_end_matches(';').to_string();
+        let source = header
+            .source
+            .as_deref()
+            .map(|s| s.parse::<DatasetId>().map_err(|e| err(format!("header `source`: {e}"))))
+            .transpose()?;
+        match header.materialized {
+            Materialized::CurrentState if source.is_none() => {
+                return Err(err("a current_state model needs `source = \"src.schema.table\"` in its header".into()));
+            }
+            Materialized::CurrentState if !body.is_empty() => {
+                return Err(err("a current_state model is generated from its source: leave the SQL body empty".into()));
+            }
+            Materialized::View | Materialized::Table if body.is_empty() => {
+                return Err(err("the SQL body is empty".into()));
+            }
+            _ => {}
+        }
+        let tests = header.tests;
+        for c in tests.not_null.iter().chain(&tests.unique).chain(tests.accepted_values.keys()) {
+            check_identifier(c).map_err(|e| err(format!("test column {e}")))?;
+        }
+        let mut refs = BTreeSet::new();
+        let mut sources: BTreeSet<DatasetId> = source.iter().cloned().collect();
+        for p in pieces(&body, name)? {
+            match p {
+                Piece::Hole(Placeholder::Ref(r)) => {
+                    refs.insert(r);
+                }
+                Piece::Hole(Placeholder::Source(s)) => {
+                    sources.insert(s);
+                }
+                Piece::Hole(Placeholder::This) => return Err(err("`{{ this }}` belongs in custom tests, not in the model body".into())),
+                Piece::Text(_) => {}
+            }
+        }
+        for t in &tests.custom {
+            pieces(t, name)?;
+        }
+        Ok(Model {
+            name: name.to_string(),
+            file: file.to_string(),
+            materialized: header.materialized,
+            source,
+            tags: header.tags,
+            tests,
+            body,
+            refs,
+            sources,
+        })
+    }
+}
+
+/// Models in dependency order.
+#[derive(Debug, Clone)]
+pub struct ModelGraph {
+    models: BTreeMap<String, Model>,
+    order: Vec<String>,
+}
+
+impl ModelGraph {
+    /// Builds the DAG, checking every ref and source exists and there is no cycle.
+    pub fn build(models: Vec<Model>, datasets: &BTreeSet<DatasetId>) -> Result<ModelGraph> {
+        let mut by_name = BTreeMap::new();
+        for m in models {
+            if let Some(prev) = by_name.insert(m.name.clone(), m) {
+                return Err(Error::Model {
+                    model: prev.name.clone(),
+                    message: format!("defined twice (again in {})", prev.file),
+                });
+            }
+        }
+        for m in by_name.values() {
+            for r in &m.refs {
+                if !by_name.contains_key(r) {
+                    return Err(Error::Model {
+                        model: m.name.clone(),
+                        message: format!("refers to model `{r}`, which does not exist"),
+                    });
+                }
+            }
+            for s in &m.sources {
+                if !datasets.contains(s) {
+                    return Err(Error::Model {
+                        model: m.name.clone(),
+                        message: format!("reads source `{s}`, which is not declared under [datasets]"),
+                    });
+                }
+            }
+        }
+        // Kahn's algorithm over sorted names, so the order is deterministic.
+        let mut indegree: BTreeMap<&str, usize> = by_name.iter().map(|(n, m)| (n.as_str(), m.refs.len())).collect();
+        let mut ready: VecDeque<&str> = indegree.iter().filter(|(_, d)| **d == 0).map(|(n, _)| *n).collect();
+        let mut order = Vec::with_capacity(by_name.len());
+        while let Some(n) = ready.pop_front() {
+            order.push(n.to_string());
+            for (other, m) in &by_name {
+                if m.refs.contains(n) {
+                    let d = indegree.entry(other.as_str()).or_default();
+                    *d -= 1;
+                    if *d == 0 {
+                        ready.push_back(other.as_str());
+                    }
+                }
+            }
+        }
+        if order.len() != by_name.len() {
+            let stuck: Vec<&str> = indegree.iter().filter(|(_, d)| **d > 0).map(|(n, _)| *n).collect();
+            return Err(Error::Model {
+                model: stuck.first().map(|s| s.to_string()).unwrap_or_default(),
+                message: format!("dependency cycle among: {}", stuck.join(", ")),
+            });
+        }
+        Ok(ModelGraph { models: by_name, order })
+    }
+
+    /// All models in dependency order.
+    pub fn order(&self) -> &[String] {
+        &self.order
+    }
+
+    /// A model by name.
+    pub fn get(&self, name: &str) -> Option<&Model> {
+        self.models.get(name)
+    }
+
+    /// Models that read `name`, directly or not.
+    pub fn downstream(&self, name: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut todo = vec![name.to_string()];
+        while let Some(n) = todo.pop() {
+            for (other, m) in &self.models {
+                if m.refs.contains(&n) && out.insert(other.clone()) {
+                    todo.push(other.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Models `name` reads, directly or not.
+    pub fn upstream(&self, name: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut todo = vec![name.to_string()];
+        while let Some(n) = todo.pop() {
+            if let Some(m) = self.models.get(&n) {
+                for r in &m.refs {
+                    if out.insert(r.clone()) {
+                        todo.push(r.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Models reading any of `datasets`, and everything downstream of them.
+    pub fn affected_by(&self, datasets: &BTreeSet<DatasetId>) -> Vec<String> {
+        let mut set = BTreeSet::new();
+        for m in self.models.values() {
+            if m.sources.iter().any(|s| datasets.contains(s)) {
+                set.insert(m.name.clone());
+                set.extend(self.downstream(&m.name));
+            }
+        }
+        self.order.iter().filter(|n| set.contains(*n)).cloned().collect()
+    }
+
+    /// Resolves selectors (`name`, `name+`, `+name`, `tag:x`), returning models in run order.
+    pub fn select(&self, selectors: &[String]) -> Result<Vec<String>> {
+        if selectors.is_empty() {
+            return Ok(self.order.clone());
+        }
+        let mut set = BTreeSet::new();
+        for sel in selectors {
+            if let Some(tag) = sel.strip_prefix("tag:") {
+                let hits: Vec<_> = self.models.values().filter(|m| m.tags.iter().any(|t| t == tag)).map(|m| m.name.clone()).collect();
+                if hits.is_empty() {
+                    return Err(Error::Model { model: sel.clone(), message: format!("no model has tag `{tag}`") });
+                }
+                set.extend(hits);
+                continue;
+            }
+            let (up, rest) = sel.strip_prefix('+').map_or((false, sel.as_str()), |r| (true, r));
+            let (down, name) = rest.strip_suffix('+').map_or((false, rest), |r| (true, r));
+            if !self.models.contains_key(name) {
+                let known: Vec<&str> = self.order.iter().map(String::as_str).collect();
+                return Err(Error::Model {
+                    model: name.to_string(),
+                    message: format!("no such model; known models: {}", known.join(", ")),
+                });
+            }
+            set.insert(name.to_string());
+            if up {
+                set.extend(self.upstream(name));
+            }
+            if down {
+                set.extend(self.downstream(name));
+            }
+        }
+        Ok(self.order.iter().filter(|n| set.contains(*n)).cloned().collect())
+    }
+}
+
+/// A data test as SQL counting offending rows; zero means it passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataTest {
+    /// Readable name, like `not_null(order_id)`.
+    pub name: String,
+    /// `SELECT COUNT(*) …` with `{{ this }}` still in place.
+    pub sql: String,
+}
+
+impl Tests {
+    /// The tests as counting queries (placeholders unrendered).
+    pub fn queries(&self) -> Vec<DataTest> {
+        let mut out = Vec::new();
+        for c in &self.not_null {
+            out.push(DataTest {
+                name: format!("not_null({c})"),
+                sql: format!("SELECT COUNT(*) FROM {{{{ this }}}} WHERE {} IS NULL", quote_ident(c)),
+            });
+        }
+        for c in &self.unique {
+            let q = quote_ident(c);
+            out.push(DataTest {
+                name: format!("unique({c})"),
+                sql: format!("SELECT COUNT(*) FROM (SELECT {q} FROM {{{{ this }}}} WHERE {q} IS NOT NULL GROUP BY {q} HAVING COUNT(*) > 1) dup"),
+            });
+        }
+        for (c, values) in &self.accepted_values {
+            let list: Vec<String> = values.iter().map(|v| quote_literal(v)).collect();
+            out.push(DataTest {
+                name: format!("accepted_values({c})"),
+                sql: format!(
+                    "SELECT COUNT(*) FROM {{{{ this }}}} WHERE {} IS NOT NULL AND CAST({} AS VARCHAR) NOT IN ({})",
+                    quote_ident(c),
+                    quote_ident(c),
+                    list.join(", ")
+                ),
+            });
+        }
+        for (i, q) in self.custom.iter().enumerate() {
+            out.push(DataTest {
+                name: format!("custom[{i}]"),
+                sql: format!("SELECT COUNT(*) FROM ({q}) custom_test"),
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn datasets() -> BTreeSet<DatasetId> {
+        ["shop.public.orders".parse().unwrap()].into()
+    }
+
+    fn m(name: &str, text: &str) -> Model {
+        Model::parse(name, &format!("{name}.sql"), text).unwrap()
+    }
+
+    #[test]
+    fn parses_header_and_placeholders() {
+        let model = m(
+            "daily",
+            "/* silt\nmaterialized = \"table\"\ntags = [\"nightly\"]\n[tests]\nnot_null = [\"day\"]\n*/\nSELECT * FROM {{ ref('cur') }} JOIN {{source(\"shop.public.orders\")}} o;\n",
+        );
+        assert_eq!(model.materialized, Materialized::Table);
+        assert_eq!(model.refs, BTreeSet::from(["cur".to_string()]));
+        assert_eq!(model.sources.len(), 1);
+        assert!(!model.body.ends_with(';'));
+        let sql = render(&model.body, "daily", |p| match p {
+            Placeholder::Ref(r) => format!("R_{r}"),
+            Placeholder::Source(s) => s.table_name(),
+            Placeholder::This => "THIS".into(),
+        })
+        .unwrap();
+        assert_eq!(sql, "SELECT * FROM R_cur JOIN shop__public__orders o");
+    }
+
+    #[test]
+    fn rejects_bad_models_clearly() {
+        let e = |name: &str, text: &str| Model::parse(name, "f.sql", text).unwrap_err().to_string();
+        assert!(e("x", "SELECT {{ ref(x) }}").contains("quoted name"));
+        assert!(e("x", "SELECT {{ ref('x') ").contains("never closed"));
+        assert!(e("x", "SELECT {{ foo('x') }}").contains("unknown function"));
+        assert!(e("x", "/* silt\nmaterialized = \"current_state\"\n*/").contains("needs `source"));
+        assert!(e("x", "/* silt\nmaterialized = \"cube\"\n*/ SELECT 1").contains("header"));
+        assert!(e("bad-name", "SELECT 1").contains("file name"));
+        assert!(e("x", "").contains("empty"));
+    }
+
+    #[test]
+    fn dag_orders_selects_and_finds_cycles() {
+        let cur = m("cur", "/* silt\nmaterialized = \"current_state\"\nsource = \"shop.public.orders\"\n*/");
+        let a = m("a", "SELECT * FROM {{ ref('cur') }}");
+        let b = m("b", "/* silt\ntags = [\"x\"]\n*/ SELECT * FROM {{ ref('a') }} JOIN {{ ref('cur') }}");
+        let g = ModelGraph::build(vec![b.clone(), a.clone(), cur.clone()], &datasets()).unwrap();
+        assert_eq!(g.order(), ["cur", "a", "b"]);
+        assert_eq!(g.select(&["a+".into()]).unwrap(), ["a", "b"]);
+        assert_eq!(g.select(&["+a".into()]).unwrap(), ["cur", "a"]);
+        assert_eq!(g.select(&["tag:x".into()]).unwrap(), ["b"]);
+        assert!(g.select(&["nope".into()]).is_err());
+        assert_eq!(g.affected_by(&datasets()), ["cur", "a", "b"]);
+
+        let x = m("x", "SELECT * FROM {{ ref('y') }}");
+        let y = m("y", "SELECT * FROM {{ ref('x') }}");
+        let e = ModelGraph::build(vec![x, y], &datasets()).unwrap_err().to_string();
+        assert!(e.contains("cycle"), "{e}");
+        let z = m("z", "SELECT * FROM {{ ref('missing') }}");
+        assert!(ModelGraph::build(vec![z], &datasets()).unwrap_err().to_string().contains("does not exist"));
+    }
+
+    #[test]
+    fn test_queries_quote_values() {
+        let t = Tests {
+            accepted_values: BTreeMap::from([("status".into(), vec!["it's".into()])]),
+            ..Default::default()
+        };
+        let q = t.queries();
+        assert!(q[0].sql.contains("'it''s'"), "{}", q[0].sql);
+    }
+}

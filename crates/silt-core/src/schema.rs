@@ -1,0 +1,250 @@
+//! Dataset schemas in the raw zone and how they evolve.
+//!
+//! A dataset's schema is an ordered list of typed columns, versioned. New
+//! columns are appended (old files read them as null); a value whose type
+//! conflicts with its column's type is never coerced: its record is
+//! quarantined with the reason, and its neighbours land.
+
+use crate::decode::{RejectKind, Rejection, describe};
+use crate::record::{ChangeRecord, DatasetId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+/// Silt's own columns in every raw file, ahead of the data columns.
+pub const META_COLUMNS: [&str; 4] = ["_record_id", "_op", "_position", "_event_time"];
+/// Hive partition columns of the raw zone (in the path, not in files).
+pub const PARTITION_COLUMNS: [&str; 2] = ["event_date", "event_hour"];
+
+/// Type of a data column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    /// true / false.
+    Boolean,
+    /// Signed 64-bit integer.
+    Int64,
+    /// IEEE double.
+    Float64,
+    /// UTF-8 text.
+    String,
+    /// Nested object or array, stored as JSON text.
+    Json,
+}
+
+impl ColumnType {
+    /// The SQL type name (the same in Athena and DataFusion).
+    pub fn sql(self) -> &'static str {
+        match self {
+            ColumnType::Boolean => "BOOLEAN",
+            ColumnType::Int64 => "BIGINT",
+            ColumnType::Float64 => "DOUBLE",
+            ColumnType::String | ColumnType::Json => "VARCHAR",
+        }
+    }
+
+    /// The type of a JSON value, or `None` for null (which fits any column).
+    pub fn of(v: &Value) -> Option<ColumnType> {
+        match v {
+            Value::Null => None,
+            Value::Bool(_) => Some(ColumnType::Boolean),
+            Value::Number(n) if n.is_i64() => Some(ColumnType::Int64),
+            Value::Number(_) => Some(ColumnType::Float64),
+            Value::String(_) => Some(ColumnType::String),
+            Value::Array(_) | Value::Object(_) => Some(ColumnType::Json),
+        }
+    }
+
+    /// Whether a value of type `value` can be stored in a column of this type without loss.
+    ///
+    /// The one widening allowed is an integer into a double column, because
+    /// JSON writers print `3.0` as `3`; it is exact below 2^53.
+    pub fn accepts(self, value: &Value) -> bool {
+        match ColumnType::of(value) {
+            None => true,
+            Some(t) if t == self => true,
+            Some(ColumnType::Int64) if self == ColumnType::Float64 => {
+                value.as_i64().is_some_and(|i| i.unsigned_abs() <= 1 << 53)
+            }
+            _ => false,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            ColumnType::Boolean => "boolean",
+            ColumnType::Int64 => "int64",
+            ColumnType::Float64 => "float64",
+            ColumnType::String => "string",
+            ColumnType::Json => "json",
+        }
+    }
+}
+
+/// One data column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    /// Column name.
+    pub name: String,
+    /// Column type.
+    #[serde(rename = "type")]
+    pub ty: ColumnType,
+}
+
+/// A versioned dataset schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetSchema {
+    /// The dataset.
+    pub dataset: DatasetId,
+    /// Version, from 1; 0 means nothing landed yet.
+    pub version: u32,
+    /// Data columns in order of first appearance.
+    pub columns: Vec<Column>,
+}
+
+impl DatasetSchema {
+    /// The empty schema of a dataset nothing has landed in yet.
+    pub fn empty(dataset: DatasetId) -> Self {
+        Self {
+            dataset,
+            version: 0,
+            columns: Vec::new(),
+        }
+    }
+
+    /// Short hash of the column list, for manifests.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        for c in &self.columns {
+            h.update(c.name.as_bytes());
+            h.update([0]);
+            h.update(c.ty.name().as_bytes());
+            h.update([0]);
+        }
+        hex::encode(&h.finalize()[..8])
+    }
+
+    /// The type of a column, if present.
+    pub fn column(&self, name: &str) -> Option<ColumnType> {
+        self.columns.iter().find(|c| c.name == name).map(|c| c.ty)
+    }
+}
+
+/// The outcome of checking records against a schema.
+#[derive(Debug)]
+pub struct Evolution {
+    /// The schema after adding new columns (same version if none were added).
+    pub schema: DatasetSchema,
+    /// Columns added by these records.
+    pub added: Vec<Column>,
+    /// Indexes of records that conflict with the schema, with reasons.
+    pub conflicts: Vec<(usize, Rejection)>,
+}
+
+/// Checks `records` (in landing order) against `current`, adding columns they introduce.
+///
+/// A record that conflicts contributes no columns, so one bad record cannot
+/// fix a column's type for everyone after it.
+pub fn evolve(current: &DatasetSchema, records: &[ChangeRecord]) -> Evolution {
+    let mut schema = current.clone();
+    let mut index: HashMap<String, ColumnType> = schema.columns.iter().map(|c| (c.name.clone(), c.ty)).collect();
+    let mut added = Vec::new();
+    let mut conflicts = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let Some(row) = r.stored_image() else { continue };
+        let conflict = row.iter().find_map(|(name, v)| match index.get(name) {
+            Some(ty) if !ty.accepts(v) => Some(Rejection::new(
+                RejectKind::SchemaConflict,
+                name.clone(),
+                format!(
+                    "{} (the type of `{}` in dataset {} since schema v{})",
+                    ty.name(),
+                    name,
+                    schema.dataset,
+                    current.version.max(1)
+                ),
+                describe(v),
+            )),
+            _ => None,
+        });
+        if let Some(c) = conflict {
+            conflicts.push((i, c));
+            continue;
+        }
+        for (name, v) in row {
+            if index.contains_key(name) {
+                continue;
+            }
+            if let Some(ty) = ColumnType::of(v) {
+                index.insert(name.clone(), ty);
+                let col = Column { name: name.clone(), ty };
+                schema.columns.push(col.clone());
+                added.push(col);
+            }
+        }
+    }
+    if !added.is_empty() {
+        schema.version = current.version + 1;
+    }
+    Evolution { schema, added, conflicts }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Op;
+    use serde_json::json;
+
+    fn rec(pos: &str, row: Value) -> ChangeRecord {
+        ChangeRecord::new(
+            "s.p.t".parse().unwrap(),
+            Op::Update,
+            vec![json!(1)],
+            None,
+            row.as_object().cloned(),
+            pos.into(),
+            0,
+        )
+    }
+
+    #[test]
+    fn adds_columns_in_order_and_bumps_version() {
+        let empty = DatasetSchema::empty("s.p.t".parse().unwrap());
+        let e = evolve(&empty, &[rec("1", json!({"id": 1, "b": null})), rec("2", json!({"id": 2, "b": "x", "c": 1.5}))]);
+        assert_eq!(e.schema.version, 1);
+        let names: Vec<_> = e.schema.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["id", "b", "c"]);
+        assert!(e.conflicts.is_empty());
+
+        let again = evolve(&e.schema, &[rec("3", json!({"id": 3, "d": true}))]);
+        assert_eq!(again.schema.version, 2);
+        assert_eq!(again.added, vec![Column { name: "d".into(), ty: ColumnType::Boolean }]);
+        assert_ne!(again.schema.fingerprint(), e.schema.fingerprint());
+
+        let same = evolve(&again.schema, &[rec("4", json!({"id": 4}))]);
+        assert_eq!(same.schema.version, 2);
+    }
+
+    #[test]
+    fn incompatible_types_are_conflicts_not_coercions() {
+        let empty = DatasetSchema::empty("s.p.t".parse().unwrap());
+        let e = evolve(
+            &empty,
+            &[
+                rec("1", json!({"id": 1, "amount": 10, "price": 1.5})),
+                rec("2", json!({"id": 2, "amount": "ten", "new_col": 1})),
+                rec("3", json!({"id": 3, "price": 2})),
+                rec("4", json!({"id": 4, "amount": 1.5})),
+            ],
+        );
+        let bad: Vec<usize> = e.conflicts.iter().map(|(i, _)| *i).collect();
+        assert_eq!(bad, [1, 3]);
+        assert_eq!(e.conflicts[0].1.field, "amount");
+        assert!(e.conflicts[0].1.expected.starts_with("int64"));
+        // The conflicting record's new column is not adopted.
+        assert!(e.schema.column("new_col").is_none());
+        assert!(ColumnType::Float64.accepts(&json!(2)));
+        assert!(!ColumnType::Float64.accepts(&json!(9_007_199_254_740_993_i64)));
+    }
+}

@@ -1,0 +1,63 @@
+//! SQL identifiers and literals.
+//!
+//! Silt never splices data into SQL: identifiers (dataset, column and model
+//! names) are checked against a strict pattern and then quoted; literals are
+//! quoted with doubled single quotes. Both rules hold in Trino and DataFusion.
+
+/// Longest identifier accepted; Glue and Athena cap names at 255 bytes.
+pub const MAX_IDENTIFIER_LEN: usize = 128;
+
+/// Checks that `name` is a plain identifier: a letter or `_`, then letters, digits or `_`.
+pub fn check_identifier(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return Err("must not be empty".to_string());
+    };
+    if name.len() > MAX_IDENTIFIER_LEN {
+        return Err(format!("`{}…` is longer than {MAX_IDENTIFIER_LEN} bytes", &name[..16]));
+    }
+    if !(first.is_ascii_alphabetic() || first == '_')
+        || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(format!(
+            "`{}` may only hold ASCII letters, digits and `_`, and must not start with a digit",
+            name.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
+/// Quotes a checked identifier with double quotes (Trino and DataFusion both accept them).
+///
+/// Callers pass names that went through [`check_identifier`]; a stray `"` is
+/// still doubled so a missed check can never break out of the quotes.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes a string literal.
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        assert!(check_identifier("order_id").is_ok());
+        assert!(check_identifier("_x1").is_ok());
+        for bad in ["", "1a", "a-b", "a b", "a\"b", "a;drop", "é", "a.b"] {
+            assert!(check_identifier(bad).is_err(), "{bad}");
+        }
+        assert!(check_identifier(&"a".repeat(200)).is_err());
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_ident("a"), "\"a\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+}
