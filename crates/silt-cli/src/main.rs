@@ -1,2 +1,430 @@
-//! placeholder
-fn main() {}
+//! `silt`: runs Silt's ELT pipeline on one machine, whole or stage by stage.
+//!
+//! Exit codes: 0 success; 1 failure (config, I/O, a model or data test);
+//! 2 bad usage; 3 some input was rejected (everything valid still landed).
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use silt_core::ports::SystemClock;
+use silt_core::transform::{ModelStatus, RunRecord};
+use silt_local::generate::{GenerateOptions, generate};
+use silt_local::{IngestReport, LandReport, Local, Progress};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Exit code when some input was rejected but all valid input landed.
+const EXIT_REJECTED: u8 = 3;
+/// Rejections printed in full; the rest are counted.
+const SHOW_REJECTIONS: usize = 20;
+
+#[derive(Parser)]
+#[command(
+    name = "silt",
+    version,
+    about = "Serverless ELT for CDC events, run locally: ingest, land, transform, monitor."
+)]
+struct Cli {
+    /// Log level for diagnostics on stderr (error, warn, info, debug).
+    #[arg(long, global = true, default_value = "error", env = "SILT_LOG")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct ProjectArgs {
+    /// Project folder holding silt.toml and the models.
+    #[arg(long, default_value = ".")]
+    project: PathBuf,
+    /// Warehouse folder (default: the config's landing.root inside the project).
+    #[arg(long)]
+    warehouse: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole pipeline: ingest, land, transform, monitor.
+    Run {
+        #[command(flatten)]
+        p: ProjectArgs,
+        /// Input files: JSON lines (one message each) or *.json documents such as SQS events.
+        #[arg(long, required = true, num_args = 1..)]
+        input: Vec<PathBuf>,
+        /// Source the messages come from (default: the only one declared).
+        #[arg(long)]
+        source: Option<String>,
+        /// Rebuild every model even if its inputs are unchanged.
+        #[arg(long)]
+        full_refresh: bool,
+    },
+    /// Decode, validate and mask messages into the warehouse's landing queue.
+    Ingest {
+        #[command(flatten)]
+        p: ProjectArgs,
+        /// Input files.
+        #[arg(long, required = true, num_args = 1..)]
+        input: Vec<PathBuf>,
+        /// Source the messages come from.
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Land every batch waiting in the landing queue as Parquet.
+    Land {
+        #[command(flatten)]
+        p: ProjectArgs,
+    },
+    /// Build models on DataFusion in dependency order.
+    Transform {
+        #[command(flatten)]
+        p: ProjectArgs,
+        /// Models to build: NAME, NAME+ (and downstream), +NAME (and upstream), tag:TAG.
+        #[arg(long, num_args = 1..)]
+        select: Vec<String>,
+        /// Rebuild even if inputs are unchanged.
+        #[arg(long)]
+        full_refresh: bool,
+    },
+    /// Compute freshness and volumes; print a table and write reports/latest.json.
+    Monitor {
+        #[command(flatten)]
+        p: ProjectArgs,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the config, the models and their DAG.
+    Validate {
+        /// Project folder.
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+    },
+    /// Write realistic Debezium events for the example shop project.
+    Generate {
+        /// Number of events.
+        #[arg(long, default_value_t = 10_000)]
+        events: u64,
+        /// Seed: the same seed writes the same file.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Commit time of the first event (RFC 3339); default 2026-01-01T00:00:00Z.
+        #[arg(long)]
+        start: Option<String>,
+        /// Average milliseconds between events.
+        #[arg(long, default_value_t = 500)]
+        step_ms: i64,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "warn,silt={0},silt_core={0},silt_lake={0},silt_local={0}",
+        cli.log
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Run {
+            p,
+            input,
+            source,
+            full_refresh,
+        } => {
+            let local = open(&p)?;
+            let progress = Bar::new(&input);
+            let (ingest, land) = local
+                .ingest_and_land(&input, source.as_deref(), &progress)
+                .await?;
+            progress.finish();
+            print_ingest(&ingest);
+            print_land(&land);
+            let run = local.transform(&[], full_refresh).await?;
+            print_transform(&run);
+            let report = local.monitor().await?;
+            println!();
+            print!("{}", report.table());
+            println!(
+                "report: {}",
+                local
+                    .warehouse()
+                    .join(silt_core::keys::REPORT_KEY)
+                    .display()
+            );
+            outcome(Some(&ingest), Some(&run), local.warehouse())
+        }
+        Command::Ingest { p, input, source } => {
+            let local = open(&p)?;
+            let progress = Bar::new(&input);
+            let ingest = local
+                .ingest_to_folder(&input, source.as_deref(), &progress)
+                .await?;
+            progress.finish();
+            print_ingest(&ingest);
+            println!(
+                "queued for landing under {}",
+                local.warehouse().join(silt_local::QUEUE_PREFIX).display()
+            );
+            outcome(Some(&ingest), None, local.warehouse())
+        }
+        Command::Land { p } => {
+            let local = open(&p)?;
+            let land = local.land_pending().await?;
+            print_land(&land);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Transform {
+            p,
+            select,
+            full_refresh,
+        } => {
+            let local = open(&p)?;
+            let run = local.transform(&select, full_refresh).await?;
+            print_transform(&run);
+            outcome(None, Some(&run), local.warehouse())
+        }
+        Command::Monitor { p, json } => {
+            let local = open(&p)?;
+            let report = local.monitor().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.table());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { project } => {
+            // Validation needs no PII key and writes nothing.
+            let text = std::fs::read_to_string(project.join("silt.toml"))
+                .with_context(|| format!("cannot read {}", project.join("silt.toml").display()))?;
+            let parsed = silt_core::config::Project::parse(
+                &text,
+                &project.join("silt.toml").display().to_string(),
+            )?;
+            let scratch =
+                std::env::temp_dir().join(format!("silt-validate-{}", std::process::id()));
+            let local = Local::new(
+                parsed,
+                &project,
+                Some(scratch.clone()),
+                silt_core::mask::Masker::new(None),
+                Arc::new(SystemClock),
+            )?;
+            let graph = local.load_models();
+            let _ = std::fs::remove_dir_all(&scratch);
+            let graph = graph?;
+            let p = local.project();
+            println!(
+                "config ok: {} source(s), {} dataset(s)",
+                p.sources.len(),
+                p.datasets.len()
+            );
+            println!("models ok, in run order: {}", graph.order().join(" -> "));
+            if p.needs_pii_key() && std::env::var_os(&p.pii.key_env).is_none() {
+                println!(
+                    "note: set {} before ingesting: datasets hash PII with it",
+                    p.pii.key_env
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Generate {
+            events,
+            seed,
+            start,
+            step_ms,
+            out,
+        } => {
+            let mut opts = GenerateOptions {
+                events,
+                seed,
+                step_ms,
+                ..Default::default()
+            };
+            if let Some(s) = start {
+                opts.start_ms = chrono::DateTime::parse_from_rfc3339(&s)
+                    .with_context(|| {
+                        format!("--start `{s}` is not an RFC 3339 time like 2026-01-01T00:00:00Z")
+                    })?
+                    .timestamp_millis();
+            }
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            let file = std::fs::File::create(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            let n = generate(opts, &mut w)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            std::io::Write::flush(&mut w)?;
+            println!("wrote {n} events to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn open(p: &ProjectArgs) -> Result<Local> {
+    Ok(Local::open(
+        &p.project,
+        p.warehouse.clone(),
+        Arc::new(SystemClock),
+    )?)
+}
+
+fn outcome(
+    ingest: Option<&IngestReport>,
+    run: Option<&RunRecord>,
+    warehouse: &Path,
+) -> Result<ExitCode> {
+    if let Some(run) = run {
+        let failures = run.failures();
+        if !failures.is_empty() {
+            anyhow::bail!("transform failed:\n  {}", failures.join("\n  "));
+        }
+    }
+    if let Some(ingest) = ingest.filter(|i| !i.rejected.is_empty()) {
+        eprintln!(
+            "{} message(s) rejected; every valid message landed. Details: {}",
+            ingest.rejected.len(),
+            warehouse.join("quarantine/ingest").display()
+        );
+        return Ok(ExitCode::from(EXIT_REJECTED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_ingest(r: &IngestReport) {
+    let t = r.run.total();
+    println!(
+        "ingest: {} messages read, {} records decoded, {} skipped (tombstones), {} rejected  [{} ms]",
+        t.read,
+        t.decoded,
+        t.skipped,
+        t.rejected,
+        r.run.finished_ms - r.run.started_ms
+    );
+    for rej in r.rejected.iter().take(SHOW_REJECTIONS) {
+        println!("  rejected {}: {}", rej.reference, rej.reason);
+    }
+    if r.rejected.len() > SHOW_REJECTIONS {
+        println!("  … and {} more", r.rejected.len() - SHOW_REJECTIONS);
+    }
+}
+
+fn print_land(r: &LandReport) {
+    let t = r.run.total();
+    println!(
+        "land: {} objects created ({} already present), {} rows, {} bytes, {} quarantined  [{} ms]",
+        t.objects_created,
+        t.objects_existing,
+        t.landed,
+        t.bytes_written,
+        t.rejected,
+        r.run.finished_ms - r.run.started_ms
+    );
+    for q in r.quarantined.iter().take(SHOW_REJECTIONS) {
+        println!(
+            "  quarantined {} ({}): {}",
+            q.reference, q.origin, q.message
+        );
+    }
+}
+
+fn print_transform(run: &RunRecord) {
+    println!(
+        "transform ({}): {} ms",
+        run.engine,
+        run.finished_ms - run.started_ms
+    );
+    for m in &run.models {
+        let status = match m.status {
+            ModelStatus::Success => "built",
+            ModelStatus::UpToDate => "up to date",
+            ModelStatus::Failed => "FAILED",
+            ModelStatus::TestFailed => "TEST FAILED",
+            ModelStatus::Skipped => "skipped",
+            ModelStatus::NoData => "no data yet",
+        };
+        let rows = m
+            .stats
+            .rows
+            .map_or(String::new(), |r| format!(", {r} rows"));
+        let tests = if m.tests.is_empty() {
+            String::new()
+        } else {
+            format!(", {} tests", m.tests.len())
+        };
+        println!(
+            "  {:<24} {status}{rows}{tests}  [{} ms]",
+            m.model, m.elapsed_ms
+        );
+        if let Some(reason) = &m.reason {
+            println!("    {reason}");
+        }
+    }
+}
+
+/// A byte-count progress bar on a terminal; nothing otherwise.
+struct Bar(Option<ProgressBar>);
+
+impl Bar {
+    fn new(inputs: &[PathBuf]) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Bar(None);
+        }
+        let total: u64 = inputs
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        let bar = ProgressBar::new(total);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} ingest+land [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Bar(Some(bar))
+    }
+    fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn advance(&self, n: u64) {
+        if let Some(b) = &self.0 {
+            b.inc(n);
+        }
+    }
+}

@@ -407,12 +407,18 @@ impl Project {
         let mut datasets = BTreeMap::new();
         for (name, d) in &raw.datasets {
             let field = |f: &str| format!("datasets.\"{name}\".{f}");
-            let id: DatasetId = name.parse().map_err(|e: String| err(&format!("datasets.\"{name}\""), e))?;
+            let id: DatasetId = name
+                .parse()
+                .map_err(|e: String| err(&format!("datasets.\"{name}\""), e))?;
             if d.primary_key.is_empty() {
-                return Err(err(&field("primary_key"), "must name at least one column".into()));
+                return Err(err(
+                    &field("primary_key"),
+                    "must name at least one column".into(),
+                ));
             }
             for c in &d.primary_key {
-                check_identifier(c).map_err(|e| err(&field("primary_key"), format!("column {e}")))?;
+                check_identifier(c)
+                    .map_err(|e| err(&field("primary_key"), format!("column {e}")))?;
             }
             let partition = match d.partition.as_str() {
                 "hour" => PartitionGrain::Hour,
@@ -434,7 +440,9 @@ impl Project {
                     other => {
                         return Err(err(
                             &field(&format!("pii.{col}")),
-                            format!("`{other}` is not a PII policy: use \"hash\", \"redact\" or \"drop\""),
+                            format!(
+                                "`{other}` is not a PII policy: use \"hash\", \"redact\" or \"drop\""
+                            ),
                         ));
                     }
                 };
@@ -456,7 +464,10 @@ impl Project {
                     if !(f.objective > 0.0 && f.objective < 1.0) {
                         return Err(err(
                             &field("freshness.objective"),
-                            format!("{} is not a fraction strictly between 0 and 1 (for example 0.99)", f.objective),
+                            format!(
+                                "{} is not a fraction strictly between 0 and 1 (for example 0.99)",
+                                f.objective
+                            ),
                         ));
                     }
                     Some(FreshnessSlo {
@@ -480,7 +491,8 @@ impl Project {
         let mut sources = BTreeMap::new();
         for (i, s) in raw.sources.iter().enumerate() {
             let field = |f: &str| format!("sources[{i}].{f}");
-            check_identifier(&s.name).map_err(|e| err(&field("name"), format!("the source name {e}")))?;
+            check_identifier(&s.name)
+                .map_err(|e| err(&field("name"), format!("the source name {e}")))?;
             let format = match s.format.as_str() {
                 "auto" => Format::Auto,
                 "debezium" => Format::Debezium,
@@ -490,25 +502,45 @@ impl Project {
                 other => {
                     return Err(err(
                         &field("format"),
-                        format!("`{other}` is not a format: use \"auto\", \"debezium\", \"dms\", \"dynamodb\" or \"plain\""),
+                        format!(
+                            "`{other}` is not a format: use \"auto\", \"debezium\", \"dms\", \"dynamodb\" or \"plain\""
+                        ),
                     ));
                 }
             };
             let plain = match &s.plain {
                 None if format == Format::Plain => {
-                    return Err(err(&field("plain"), "a plain source needs a [sources.plain] table naming dataset and timestamp".into()));
+                    return Err(err(
+                        &field("plain"),
+                        "a plain source needs a [sources.plain] table naming dataset and timestamp"
+                            .into(),
+                    ));
                 }
                 None => None,
                 Some(p) => {
-                    let dataset: DatasetId = format!("{}.{}", s.name, p.dataset)
-                        .parse()
-                        .map_err(|e: String| err(&field("plain.dataset"), format!("{e} (give `schema.table`)")))?;
+                    let dataset: DatasetId =
+                        format!("{}.{}", s.name, p.dataset)
+                            .parse()
+                            .map_err(|e: String| {
+                                err(
+                                    &field("plain.dataset"),
+                                    format!("{e} (give `schema.table`)"),
+                                )
+                            })?;
                     if !datasets.contains_key(&dataset) {
-                        return Err(err(&field("plain.dataset"), format!("dataset `{dataset}` is not declared under [datasets]")));
+                        return Err(err(
+                            &field("plain.dataset"),
+                            format!("dataset `{dataset}` is not declared under [datasets]"),
+                        ));
                     }
-                    for (f, v) in [("plain.timestamp", Some(&p.timestamp)), ("plain.position", p.position.as_ref()), ("plain.delete_flag", p.delete_flag.as_ref())] {
+                    for (f, v) in [
+                        ("plain.timestamp", Some(&p.timestamp)),
+                        ("plain.position", p.position.as_ref()),
+                        ("plain.delete_flag", p.delete_flag.as_ref()),
+                    ] {
                         if let Some(v) = v {
-                            check_identifier(v).map_err(|e| err(&field(f), format!("field {e}")))?;
+                            check_identifier(v)
+                                .map_err(|e| err(&field(f), format!("field {e}")))?;
                         }
                     }
                     Some(PlainSpec {
@@ -520,12 +552,25 @@ impl Project {
                 }
             };
             if sources.contains_key(&s.name) {
-                return Err(err(&field("name"), format!("source `{}` is declared twice", s.name)));
+                return Err(err(
+                    &field("name"),
+                    format!("source `{}` is declared twice", s.name),
+                ));
             }
-            sources.insert(s.name.clone(), Source { name: s.name.clone(), format, plain });
+            sources.insert(
+                s.name.clone(),
+                Source {
+                    name: s.name.clone(),
+                    format,
+                    plain,
+                },
+            );
         }
         if sources.is_empty() {
-            return Err(err("sources", "declare at least one [[sources]] entry".into()));
+            return Err(err(
+                "sources",
+                "declare at least one [[sources]] entry".into(),
+            ));
         }
         for id in datasets.keys() {
             if !sources.contains_key(id.source()) {
@@ -537,37 +582,59 @@ impl Project {
         }
 
         if raw.pii.key_env.is_empty() {
-            return Err(err("pii.key_env", "must name an environment variable".into()));
+            return Err(err(
+                "pii.key_env",
+                "must name an environment variable".into(),
+            ));
         }
         if raw.landing.format != "parquet" {
-            return Err(err("landing.format", format!("`{}` is not supported: use \"parquet\"", raw.landing.format)));
+            return Err(err(
+                "landing.format",
+                format!("`{}` is not supported: use \"parquet\"", raw.landing.format),
+            ));
         }
         let target_file_bytes = parse_size(&raw.landing.target_file_size)
             .map_err(|e| err("landing.target_file_size", e))?;
         if target_file_bytes < 1024 {
-            return Err(err("landing.target_file_size", "must be at least 1KiB".into()));
+            return Err(err(
+                "landing.target_file_size",
+                "must be at least 1KiB".into(),
+            ));
         }
         if raw.landing.batch_records == 0 {
             return Err(err("landing.batch_records", "must be at least 1".into()));
         }
         if raw.landing.root.is_empty() {
-            return Err(err("landing.root", "must be a folder or an s3://bucket/prefix URI".into()));
+            return Err(err(
+                "landing.root",
+                "must be a folder or an s3://bucket/prefix URI".into(),
+            ));
         }
         let max_message_bytes = parse_size(&raw.ingest.max_message_size)
-            .map_err(|e| err("ingest.max_message_size", e))? as usize;
+            .map_err(|e| err("ingest.max_message_size", e))?
+            as usize;
         let max_value_bytes = parse_size(&raw.ingest.max_value_size)
             .map_err(|e| err("ingest.max_value_size", e))? as usize;
         let kind = match raw.engine.kind.as_str() {
             "datafusion" => EngineKind::Datafusion,
             "athena" => EngineKind::Athena,
-            other => return Err(err("engine.kind", format!("`{other}` is not an engine: use \"datafusion\" or \"athena\""))),
+            other => {
+                return Err(err(
+                    "engine.kind",
+                    format!("`{other}` is not an engine: use \"datafusion\" or \"athena\""),
+                ));
+            }
         };
         if raw.engine.target_partitions == 0 {
             return Err(err("engine.target_partitions", "must be at least 1".into()));
         }
-        let memory_limit_bytes = parse_size(&raw.engine.memory_limit).map_err(|e| err("engine.memory_limit", e))?;
+        let memory_limit_bytes =
+            parse_size(&raw.engine.memory_limit).map_err(|e| err("engine.memory_limit", e))?;
         if raw.models.path.is_empty() || raw.models.path.contains("..") {
-            return Err(err("models.path", "must be a folder inside the project".into()));
+            return Err(err(
+                "models.path",
+                "must be a folder inside the project".into(),
+            ));
         }
 
         Ok(Project {
@@ -575,13 +642,18 @@ impl Project {
             file: file.to_string(),
             sources,
             datasets,
-            pii: PiiSettings { key_env: raw.pii.key_env },
+            pii: PiiSettings {
+                key_env: raw.pii.key_env,
+            },
             landing: Landing {
                 root: raw.landing.root,
                 target_file_bytes,
                 batch_records: raw.landing.batch_records,
             },
-            ingest: IngestLimits { max_message_bytes, max_value_bytes },
+            ingest: IngestLimits {
+                max_message_bytes,
+                max_value_bytes,
+            },
             models_path: raw.models.path,
             engine: EngineSettings {
                 kind,
@@ -593,7 +665,9 @@ impl Project {
 
     /// Whether any dataset masks PII, so a key is needed.
     pub fn needs_pii_key(&self) -> bool {
-        self.datasets.values().any(|d| d.pii.values().any(|p| *p == PiiPolicy::Hash))
+        self.datasets
+            .values()
+            .any(|d| d.pii.values().any(|p| *p == PiiPolicy::Hash))
     }
 
     /// The source to use when none is named: the only one.
@@ -611,9 +685,9 @@ pub fn parse_duration_ms(text: &str) -> std::result::Result<i64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration: use a whole number and a unit, like \"15m\""))?;
+    let n: i64 = num.parse().map_err(|_| {
+        format!("`{text}` is not a duration: use a whole number and a unit, like \"15m\"")
+    })?;
     let factor = match unit {
         "ms" => 1,
         "s" => 1_000,
@@ -632,9 +706,9 @@ pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size: use a whole number and a unit, like \"128MiB\""))?;
+    let n: u64 = num.parse().map_err(|_| {
+        format!("`{text}` is not a size: use a whole number and a unit, like \"128MiB\"")
+    })?;
     let factor: u64 = match unit.trim() {
         "" | "B" => 1,
         "KB" => 1_000,
@@ -643,9 +717,14 @@ pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
         "KiB" => 1 << 10,
         "MiB" => 1 << 20,
         "GiB" => 1 << 30,
-        _ => return Err(format!("`{text}` has no known unit: use B, KiB, MiB, GiB, KB, MB or GB")),
+        _ => {
+            return Err(format!(
+                "`{text}` has no known unit: use B, KiB, MiB, GiB, KB, MB or GB"
+            ));
+        }
     };
-    n.checked_mul(factor).ok_or_else(|| format!("`{text}` is too large"))
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 #[cfg(test)]
@@ -689,11 +768,17 @@ pii = { email = "hash", full_name = "redact" }
     #[test]
     fn errors_name_file_field_and_valid_values() {
         let e = error_of(&GOOD.replace("format = \"debezium\"", "format = \"avro\""));
-        assert!(e.starts_with("x/silt.toml: field `sources[0].format`"), "{e}");
+        assert!(
+            e.starts_with("x/silt.toml: field `sources[0].format`"),
+            "{e}"
+        );
         assert!(e.contains("\"debezium\""), "{e}");
 
         let e = error_of(&GOOD.replace("\"redact\"", "\"blur\""));
-        assert!(e.contains("datasets.\"shop.public.customers\".pii.full_name"), "{e}");
+        assert!(
+            e.contains("datasets.\"shop.public.customers\".pii.full_name"),
+            "{e}"
+        );
         assert!(e.contains("\"hash\", \"redact\" or \"drop\""), "{e}");
 
         let e = error_of(&GOOD.replace("max_delay = \"15m\"", "max_delay = \"15 minutes\""));
@@ -702,7 +787,9 @@ pii = { email = "hash", full_name = "redact" }
         let e = error_of(&format!("{GOOD}\n[landing]\nbatch_records = 0\n"));
         assert!(e.contains("landing.batch_records"), "{e}");
 
-        let e = error_of(&format!("{GOOD}\n[datasets.\"other.public.t\"]\nprimary_key = [\"id\"]\n"));
+        let e = error_of(&format!(
+            "{GOOD}\n[datasets.\"other.public.t\"]\nprimary_key = [\"id\"]\n"
+        ));
         assert!(e.contains("source `other` is not declared"), "{e}");
 
         let e = error_of(&GOOD.replace("[project]", "[projekt]"));

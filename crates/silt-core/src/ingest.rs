@@ -69,11 +69,22 @@ impl<'a> Ingestor<'a> {
             ));
         }
         let text = std::str::from_utf8(bytes).map_err(|e| {
-            Rejection::new(RejectKind::InvalidUtf8, "(message)", "UTF-8 text", format!("an invalid byte at offset {}", e.valid_up_to()))
+            Rejection::new(
+                RejectKind::InvalidUtf8,
+                "(message)",
+                "UTF-8 text",
+                format!("an invalid byte at offset {}", e.valid_up_to()),
+            )
         })?;
         // serde_json stops at 128 levels of nesting, so hostile depth cannot overflow the stack.
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| Rejection::new(RejectKind::InvalidJson, "(message)", "one JSON value", e.to_string()))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            Rejection::new(
+                RejectKind::InvalidJson,
+                "(message)",
+                "one JSON value",
+                e.to_string(),
+            )
+        })?;
         self.ingest_value(&value)
     }
 
@@ -95,17 +106,35 @@ impl<'a> Ingestor<'a> {
     }
 
     fn validate(&self, r: &ChangeRecord) -> Result<(), Rejection> {
-        if chrono::DateTime::from_timestamp_millis(r.event_time_ms).is_none() || r.event_time_ms < 0 {
-            return Err(Rejection::new(RejectKind::InvalidValue, "(event time)", "a time between 1970 and 262143", r.event_time_ms));
+        if chrono::DateTime::from_timestamp_millis(r.event_time_ms).is_none() || r.event_time_ms < 0
+        {
+            return Err(Rejection::new(
+                RejectKind::InvalidValue,
+                "(event time)",
+                "a time between 1970 and 262143",
+                r.event_time_ms,
+            ));
         }
         let limit = self.project.ingest.max_value_bytes;
         for image in [r.before.as_ref(), r.after.as_ref()].into_iter().flatten() {
             for (name, v) in image {
                 if let Err(e) = check_identifier(name) {
-                    return Err(Rejection::new(RejectKind::InvalidColumn, name.escape_debug().to_string(), "a column name of ASCII letters, digits and `_`", e));
+                    return Err(Rejection::new(
+                        RejectKind::InvalidColumn,
+                        name.escape_debug().to_string(),
+                        "a column name of ASCII letters, digits and `_`",
+                        e,
+                    ));
                 }
-                if META_COLUMNS.contains(&name.as_str()) || PARTITION_COLUMNS.contains(&name.as_str()) {
-                    return Err(Rejection::new(RejectKind::InvalidColumn, name.clone(), "a column name other than Silt's own (_record_id, _op, _position, _event_time, event_date, event_hour)", "a reserved name"));
+                if META_COLUMNS.contains(&name.as_str())
+                    || PARTITION_COLUMNS.contains(&name.as_str())
+                {
+                    return Err(Rejection::new(
+                        RejectKind::InvalidColumn,
+                        name.clone(),
+                        "a column name other than Silt's own (_record_id, _op, _position, _event_time, event_date, event_hour)",
+                        "a reserved name",
+                    ));
                 }
                 check_value(v, name, limit)?;
             }
@@ -114,7 +143,12 @@ impl<'a> Ingestor<'a> {
     }
 
     /// A quarantine entry for a rejected message, with known PII fields masked.
-    pub fn quarantine_entry(&self, reference: &str, bytes: &[u8], reason: Rejection) -> QuarantineEntry {
+    pub fn quarantine_entry(
+        &self,
+        reference: &str,
+        bytes: &[u8],
+        reason: Rejection,
+    ) -> QuarantineEntry {
         let payload = match serde_json::from_slice::<Value>(bytes) {
             Ok(mut v) => {
                 // Rejected messages are often whole rows: mask known PII before they rest in quarantine.
@@ -123,7 +157,14 @@ impl<'a> Ingestor<'a> {
             }
             Err(_) => String::from_utf8_lossy(bytes).into_owned(),
         };
-        QuarantineEntry::new("ingest", &self.source.name, reference, reason, payload, bytes.len())
+        QuarantineEntry::new(
+            "ingest",
+            &self.source.name,
+            reference,
+            reason,
+            payload,
+            bytes.len(),
+        )
     }
 }
 
@@ -152,7 +193,9 @@ fn scrub(v: &mut Value, pii: &BTreeSet<&str>, masker: &Masker) {
         Value::Object(m) => {
             for (k, inner) in m.iter_mut() {
                 if pii.contains(k.as_str()) && !inner.is_null() {
-                    *inner = masker.hash_value(inner).unwrap_or(Value::String(crate::mask::REDACTED.into()));
+                    *inner = masker
+                        .hash_value(inner)
+                        .unwrap_or(Value::String(crate::mask::REDACTED.into()));
                 } else {
                     scrub(inner, pii, masker);
                 }
@@ -184,7 +227,14 @@ pub struct QuarantineEntry {
 
 impl QuarantineEntry {
     /// Builds an entry; the payload is truncated on a character boundary.
-    pub fn new(stage: &str, origin: &str, reference: &str, reason: Rejection, mut payload: String, payload_bytes: usize) -> Self {
+    pub fn new(
+        stage: &str,
+        origin: &str,
+        reference: &str,
+        reason: Rejection,
+        mut payload: String,
+        payload_bytes: usize,
+    ) -> Self {
         const MAX: usize = 256 * 1024;
         if payload.len() > MAX {
             let mut cut = MAX;
@@ -258,11 +308,28 @@ max_value_size = "100B"
         assert_eq!(kind(b"{\"op\""), RejectKind::InvalidJson);
         assert_eq!(kind(&[0xff, 0xfe]), RejectKind::InvalidUtf8);
         assert_eq!(kind(&vec![b' '; 3000]), RejectKind::TooLarge);
-        assert_eq!(kind(&msg(json!({"customer_id": 1, "n": 18446744073709551615_u64}))), RejectKind::InvalidValue);
-        assert_eq!(kind(&msg(json!({"customer_id": 1, "n": "x".repeat(101)}))), RejectKind::TooLarge);
-        assert_eq!(kind(&msg(json!({"customer_id": 1, "a;drop table": 1}))), RejectKind::InvalidColumn);
-        assert_eq!(kind(&msg(json!({"customer_id": 1, "_op": 1}))), RejectKind::InvalidColumn);
-        assert_eq!(kind(&msg(json!({"customer_id": null}))), RejectKind::MissingField);
+        assert_eq!(
+            kind(&msg(
+                json!({"customer_id": 1, "n": 18446744073709551615_u64})
+            )),
+            RejectKind::InvalidValue
+        );
+        assert_eq!(
+            kind(&msg(json!({"customer_id": 1, "n": "x".repeat(101)}))),
+            RejectKind::TooLarge
+        );
+        assert_eq!(
+            kind(&msg(json!({"customer_id": 1, "a;drop table": 1}))),
+            RejectKind::InvalidColumn
+        );
+        assert_eq!(
+            kind(&msg(json!({"customer_id": 1, "_op": 1}))),
+            RejectKind::InvalidColumn
+        );
+        assert_eq!(
+            kind(&msg(json!({"customer_id": null}))),
+            RejectKind::MissingField
+        );
         let deep = format!("{}1{}", "[".repeat(500), "]".repeat(500));
         assert_eq!(kind(deep.as_bytes()), RejectKind::InvalidJson);
     }
@@ -272,13 +339,26 @@ max_value_size = "100B"
         let p = project();
         let m = Masker::new(Some(b"k".to_vec()));
         let ing = Ingestor::new(&p, p.default_source().unwrap(), &m).unwrap();
-        let Decoded::Records(rs) = ing.ingest(&msg(json!({"customer_id": 1, "email": "a@b.c"}))).unwrap() else { panic!() };
+        let Decoded::Records(rs) = ing
+            .ingest(&msg(json!({"customer_id": 1, "email": "a@b.c"})))
+            .unwrap()
+        else {
+            panic!()
+        };
         assert_ne!(rs[0].after.as_ref().unwrap()["email"], json!("a@b.c"));
         let bad = msg(json!({"customer_id": null, "email": "a@b.c"}));
         let reason = ing.ingest(&bad).unwrap_err();
         let entry = ing.quarantine_entry("line 3", &bad, reason);
         assert!(!entry.payload.contains("a@b.c"));
-        assert!(entry.message.contains("after.customer_id"), "{}", entry.message);
-        assert_eq!(entry.key(), ing.quarantine_entry("line 9", &bad, ing.ingest(&bad).unwrap_err()).key());
+        assert!(
+            entry.message.contains("after.customer_id"),
+            "{}",
+            entry.message
+        );
+        assert_eq!(
+            entry.key(),
+            ing.quarantine_entry("line 9", &bad, ing.ingest(&bad).unwrap_err())
+                .key()
+        );
     }
 }

@@ -47,7 +47,11 @@ impl Partition {
 }
 
 /// The content hash naming an object: dataset, partition and its record ids in order.
-pub fn content_hash<'a>(dataset: &DatasetId, partition: &Partition, record_ids: impl IntoIterator<Item = &'a str>) -> String {
+pub fn content_hash<'a>(
+    dataset: &DatasetId,
+    partition: &Partition,
+    record_ids: impl IntoIterator<Item = &'a str>,
+) -> String {
     let mut h = Sha256::new();
     h.update(dataset.to_string().as_bytes());
     h.update([0]);
@@ -61,7 +65,11 @@ pub fn content_hash<'a>(dataset: &DatasetId, partition: &Partition, record_ids: 
 
 /// Key of a raw Parquet object.
 pub fn raw_key(dataset: &DatasetId, partition: &Partition, hash: &str) -> String {
-    format!("{}{}/part-{hash}.parquet", raw_prefix(dataset), partition.path())
+    format!(
+        "{}{}/part-{hash}.parquet",
+        raw_prefix(dataset),
+        partition.path()
+    )
 }
 
 /// Prefix of a dataset's raw objects.
@@ -71,7 +79,11 @@ pub fn raw_prefix(dataset: &DatasetId) -> String {
 
 /// Key of a raw object's manifest.
 pub fn manifest_key(dataset: &DatasetId, partition: &Partition, hash: &str) -> String {
-    format!("{}{}/part-{hash}.json", manifest_prefix(dataset), partition.path())
+    format!(
+        "{}{}/part-{hash}.json",
+        manifest_prefix(dataset),
+        partition.path()
+    )
 }
 
 /// Prefix of a dataset's manifests.
@@ -116,8 +128,14 @@ mod tests {
         // 2026-11-25T07:20:50Z
         let p = Partition::of(1_795_591_250_000, PartitionGrain::Hour);
         assert_eq!(p.path(), "event_date=2026-11-25/event_hour=07");
-        assert_eq!(Partition::of(1_795_591_250_000, PartitionGrain::Day).path(), "event_date=2026-11-25/event_hour=00");
-        assert_eq!(Partition::of(0, PartitionGrain::Hour).path(), "event_date=1970-01-01/event_hour=00");
+        assert_eq!(
+            Partition::of(1_795_591_250_000, PartitionGrain::Day).path(),
+            "event_date=2026-11-25/event_hour=00"
+        );
+        assert_eq!(
+            Partition::of(0, PartitionGrain::Hour).path(),
+            "event_date=1970-01-01/event_hour=00"
+        );
     }
 
     #[test]

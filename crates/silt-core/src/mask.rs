@@ -22,7 +22,9 @@ pub struct Masker {
 impl std::fmt::Debug for Masker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The key itself must never reach a log line.
-        f.debug_struct("Masker").field("has_key", &self.key.is_some()).finish()
+        f.debug_struct("Masker")
+            .field("has_key", &self.key.is_some())
+            .finish()
     }
 }
 
@@ -57,16 +59,19 @@ impl Masker {
         if dataset.pii.is_empty() {
             return Ok(());
         }
-        for image in [record.before.as_mut(), record.after.as_mut()].into_iter().flatten() {
+        for image in [record.before.as_mut(), record.after.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             self.mask_row(image, dataset)?;
         }
         let mut key_changed = false;
         for (i, col) in dataset.primary_key.iter().enumerate() {
-            if dataset.pii.get(col) == Some(&PiiPolicy::Hash) {
-                if let Some(v) = record.key.get_mut(i) {
-                    *v = self.hash_value(v)?;
-                    key_changed = true;
-                }
+            if dataset.pii.get(col) == Some(&PiiPolicy::Hash)
+                && let Some(v) = record.key.get_mut(i)
+            {
+                *v = self.hash_value(v)?;
+                key_changed = true;
             }
         }
         if key_changed {
@@ -83,17 +88,17 @@ impl Masker {
                     row.remove(col);
                 }
                 PiiPolicy::Redact => {
-                    if let Some(v) = row.get_mut(col) {
-                        if !v.is_null() {
-                            *v = Value::String(REDACTED.to_string());
-                        }
+                    if let Some(v) = row.get_mut(col)
+                        && !v.is_null()
+                    {
+                        *v = Value::String(REDACTED.to_string());
                     }
                 }
                 PiiPolicy::Hash => {
-                    if let Some(v) = row.get_mut(col) {
-                        if !v.is_null() {
-                            *v = self.hash_value(v)?;
-                        }
+                    if let Some(v) = row.get_mut(col)
+                        && !v.is_null()
+                    {
+                        *v = self.hash_value(v)?;
                     }
                 }
             }
@@ -131,7 +136,12 @@ mod tests {
             "s.p.t".parse().unwrap(),
             Op::Create,
             vec![json!(1)],
-            Some(json!({"id": 1, "email": null, "name": null}).as_object().unwrap().clone()),
+            Some(
+                json!({"id": 1, "email": null, "name": null})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
             Some(row.as_object().unwrap().clone()),
             "1".into(),
             0,
@@ -139,7 +149,10 @@ mod tests {
         m.mask(&mut r, &dataset()).unwrap();
         let after = r.after.as_ref().unwrap();
         // HMAC-SHA256(key="k", "a@b.c"), computed independently with Python's hmac module.
-        assert_eq!(after["email"], json!("72077525838fddbe8c57329dc1f6f5281bf1bb1971ad103b382cef944af7c7fa"));
+        assert_eq!(
+            after["email"],
+            json!("72077525838fddbe8c57329dc1f6f5281bf1bb1971ad103b382cef944af7c7fa")
+        );
         assert_eq!(after["name"], json!("REDACTED"));
         assert!(!after.contains_key("phone"));
         assert_eq!(after["city"], json!("Oslo"));
@@ -164,7 +177,15 @@ mod tests {
         let mut d = dataset();
         d.pii.insert("id".into(), PiiPolicy::Hash);
         let m = Masker::new(Some(b"k".to_vec()));
-        let mut r = ChangeRecord::new("s.p.t".parse().unwrap(), Op::Create, vec![json!("x@y.z")], None, Some(json!({"id": "x@y.z"}).as_object().unwrap().clone()), "1".into(), 0);
+        let mut r = ChangeRecord::new(
+            "s.p.t".parse().unwrap(),
+            Op::Create,
+            vec![json!("x@y.z")],
+            None,
+            Some(json!({"id": "x@y.z"}).as_object().unwrap().clone()),
+            "1".into(),
+            0,
+        );
         let before_id = r.record_id.clone();
         m.mask(&mut r, &d).unwrap();
         assert_ne!(r.record_id, before_id);

@@ -136,14 +136,22 @@ fn pieces<'a>(sql: &'a str, model: &str) -> Result<Vec<Piece<'a>>> {
                 .strip_prefix('\'')
                 .and_then(|a| a.strip_suffix('\''))
                 .or_else(|| arg.strip_prefix('"').and_then(|a| a.strip_suffix('"')))
-                .ok_or_else(|| err(format!("the argument of `{func}` must be a quoted name, found `{arg}`")))?;
+                .ok_or_else(|| {
+                    err(format!(
+                        "the argument of `{func}` must be a quoted name, found `{arg}`"
+                    ))
+                })?;
             match func {
                 "ref" => {
                     check_identifier(arg).map_err(|e| err(format!("ref name {e}")))?;
                     Placeholder::Ref(arg.to_string())
                 }
                 "source" => Placeholder::Source(arg.parse().map_err(err)?),
-                other => return Err(err(format!("unknown function `{other}` in `{{{{ }}}}`: use ref or source"))),
+                other => {
+                    return Err(err(format!(
+                        "unknown function `{other}` in `{{{{ }}}}`: use ref or source"
+                    )));
+                }
             }
         };
         out.push(Piece::Hole(hole));
@@ -154,7 +162,11 @@ fn pieces<'a>(sql: &'a str, model: &str) -> Result<Vec<Piece<'a>>> {
 }
 
 /// Replaces every placeholder in `sql` using `resolve`.
-pub fn render(sql: &str, model: &str, mut resolve: impl FnMut(&Placeholder) -> String) -> Result<String> {
+pub fn render(
+    sql: &str,
+    model: &str,
+    mut resolve: impl FnMut(&Placeholder) -> String,
+) -> Result<String> {
     let mut out = String::with_capacity(sql.len());
     for p in pieces(sql, model)? {
         match p {
@@ -176,8 +188,11 @@ impl Model {
         let trimmed = text.trim_start();
         let (header, body) = match trimmed.strip_prefix("/* silt") {
             Some(rest) => {
-                let end = rest.find("*/").ok_or_else(|| err("the `/* silt` header is never closed with `*/`".into()))?;
-                let header: Header = toml::from_str(&rest[..end]).map_err(|e| err(format!("header: {}", e.message())))?;
+                let end = rest
+                    .find("*/")
+                    .ok_or_else(|| err("the `/* silt` header is never closed with `*/`".into()))?;
+                let header: Header = toml::from_str(&rest[..end])
+                    .map_err(|e| err(format!("header: {}", e.message())))?;
                 (header, rest[end + 2..].trim().to_string())
             }
             None => (
@@ -194,14 +209,23 @@ impl Model {
         let source = header
             .source
             .as_deref()
-            .map(|s| s.parse::<DatasetId>().map_err(|e| err(format!("header `source`: {e}"))))
+            .map(|s| {
+                s.parse::<DatasetId>()
+                    .map_err(|e| err(format!("header `source`: {e}")))
+            })
             .transpose()?;
         match header.materialized {
             Materialized::CurrentState if source.is_none() => {
-                return Err(err("a current_state model needs `source = \"src.schema.table\"` in its header".into()));
+                return Err(err(
+                    "a current_state model needs `source = \"src.schema.table\"` in its header"
+                        .into(),
+                ));
             }
             Materialized::CurrentState if !body.is_empty() => {
-                return Err(err("a current_state model is generated from its source: leave the SQL body empty".into()));
+                return Err(err(
+                    "a current_state model is generated from its source: leave the SQL body empty"
+                        .into(),
+                ));
             }
             Materialized::View | Materialized::Table if body.is_empty() => {
                 return Err(err("the SQL body is empty".into()));
@@ -209,7 +233,12 @@ impl Model {
             _ => {}
         }
         let tests = header.tests;
-        for c in tests.not_null.iter().chain(&tests.unique).chain(tests.accepted_values.keys()) {
+        for c in tests
+            .not_null
+            .iter()
+            .chain(&tests.unique)
+            .chain(tests.accepted_values.keys())
+        {
             check_identifier(c).map_err(|e| err(format!("test column {e}")))?;
         }
         let mut refs = BTreeSet::new();
@@ -222,7 +251,11 @@ impl Model {
                 Piece::Hole(Placeholder::Source(s)) => {
                     sources.insert(s);
                 }
-                Piece::Hole(Placeholder::This) => return Err(err("`{{ this }}` belongs in custom tests, not in the model body".into())),
+                Piece::Hole(Placeholder::This) => {
+                    return Err(err(
+                        "`{{ this }}` belongs in custom tests, not in the model body".into(),
+                    ));
+                }
                 Piece::Text(_) => {}
             }
         }
@@ -275,14 +308,23 @@ impl ModelGraph {
                 if !datasets.contains(s) {
                     return Err(Error::Model {
                         model: m.name.clone(),
-                        message: format!("reads source `{s}`, which is not declared under [datasets]"),
+                        message: format!(
+                            "reads source `{s}`, which is not declared under [datasets]"
+                        ),
                     });
                 }
             }
         }
         // Kahn's algorithm over sorted names, so the order is deterministic.
-        let mut indegree: BTreeMap<&str, usize> = by_name.iter().map(|(n, m)| (n.as_str(), m.refs.len())).collect();
-        let mut ready: VecDeque<&str> = indegree.iter().filter(|(_, d)| **d == 0).map(|(n, _)| *n).collect();
+        let mut indegree: BTreeMap<&str, usize> = by_name
+            .iter()
+            .map(|(n, m)| (n.as_str(), m.refs.len()))
+            .collect();
+        let mut ready: VecDeque<&str> = indegree
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(n, _)| *n)
+            .collect();
         let mut order = Vec::with_capacity(by_name.len());
         while let Some(n) = ready.pop_front() {
             order.push(n.to_string());
@@ -297,13 +339,20 @@ impl ModelGraph {
             }
         }
         if order.len() != by_name.len() {
-            let stuck: Vec<&str> = indegree.iter().filter(|(_, d)| **d > 0).map(|(n, _)| *n).collect();
+            let stuck: Vec<&str> = indegree
+                .iter()
+                .filter(|(_, d)| **d > 0)
+                .map(|(n, _)| *n)
+                .collect();
             return Err(Error::Model {
                 model: stuck.first().map(|s| s.to_string()).unwrap_or_default(),
                 message: format!("dependency cycle among: {}", stuck.join(", ")),
             });
         }
-        Ok(ModelGraph { models: by_name, order })
+        Ok(ModelGraph {
+            models: by_name,
+            order,
+        })
     }
 
     /// All models in dependency order.
@@ -355,7 +404,11 @@ impl ModelGraph {
                 set.extend(self.downstream(&m.name));
             }
         }
-        self.order.iter().filter(|n| set.contains(*n)).cloned().collect()
+        self.order
+            .iter()
+            .filter(|n| set.contains(*n))
+            .cloned()
+            .collect()
     }
 
     /// Resolves selectors (`name`, `name+`, `+name`, `tag:x`), returning models in run order.
@@ -366,14 +419,24 @@ impl ModelGraph {
         let mut set = BTreeSet::new();
         for sel in selectors {
             if let Some(tag) = sel.strip_prefix("tag:") {
-                let hits: Vec<_> = self.models.values().filter(|m| m.tags.iter().any(|t| t == tag)).map(|m| m.name.clone()).collect();
+                let hits: Vec<_> = self
+                    .models
+                    .values()
+                    .filter(|m| m.tags.iter().any(|t| t == tag))
+                    .map(|m| m.name.clone())
+                    .collect();
                 if hits.is_empty() {
-                    return Err(Error::Model { model: sel.clone(), message: format!("no model has tag `{tag}`") });
+                    return Err(Error::Model {
+                        model: sel.clone(),
+                        message: format!("no model has tag `{tag}`"),
+                    });
                 }
                 set.extend(hits);
                 continue;
             }
-            let (up, rest) = sel.strip_prefix('+').map_or((false, sel.as_str()), |r| (true, r));
+            let (up, rest) = sel
+                .strip_prefix('+')
+                .map_or((false, sel.as_str()), |r| (true, r));
             let (down, name) = rest.strip_suffix('+').map_or((false, rest), |r| (true, r));
             if !self.models.contains_key(name) {
                 let known: Vec<&str> = self.order.iter().map(String::as_str).collect();
@@ -390,7 +453,12 @@ impl ModelGraph {
                 set.extend(self.downstream(name));
             }
         }
-        Ok(self.order.iter().filter(|n| set.contains(*n)).cloned().collect())
+        Ok(self
+            .order
+            .iter()
+            .filter(|n| set.contains(*n))
+            .cloned()
+            .collect())
     }
 }
 
@@ -410,7 +478,10 @@ impl Tests {
         for c in &self.not_null {
             out.push(DataTest {
                 name: format!("not_null({c})"),
-                sql: format!("SELECT COUNT(*) FROM {{{{ this }}}} WHERE {} IS NULL", quote_ident(c)),
+                sql: format!(
+                    "SELECT COUNT(*) FROM {{{{ this }}}} WHERE {} IS NULL",
+                    quote_ident(c)
+                ),
             });
         }
         for c in &self.unique {
@@ -487,9 +558,15 @@ mod tests {
 
     #[test]
     fn dag_orders_selects_and_finds_cycles() {
-        let cur = m("cur", "/* silt\nmaterialized = \"current_state\"\nsource = \"shop.public.orders\"\n*/");
+        let cur = m(
+            "cur",
+            "/* silt\nmaterialized = \"current_state\"\nsource = \"shop.public.orders\"\n*/",
+        );
         let a = m("a", "SELECT * FROM {{ ref('cur') }}");
-        let b = m("b", "/* silt\ntags = [\"x\"]\n*/ SELECT * FROM {{ ref('a') }} JOIN {{ ref('cur') }}");
+        let b = m(
+            "b",
+            "/* silt\ntags = [\"x\"]\n*/ SELECT * FROM {{ ref('a') }} JOIN {{ ref('cur') }}",
+        );
         let g = ModelGraph::build(vec![b.clone(), a.clone(), cur.clone()], &datasets()).unwrap();
         assert_eq!(g.order(), ["cur", "a", "b"]);
         assert_eq!(g.select(&["a+".into()]).unwrap(), ["a", "b"]);
@@ -500,10 +577,17 @@ mod tests {
 
         let x = m("x", "SELECT * FROM {{ ref('y') }}");
         let y = m("y", "SELECT * FROM {{ ref('x') }}");
-        let e = ModelGraph::build(vec![x, y], &datasets()).unwrap_err().to_string();
+        let e = ModelGraph::build(vec![x, y], &datasets())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cycle"), "{e}");
         let z = m("z", "SELECT * FROM {{ ref('missing') }}");
-        assert!(ModelGraph::build(vec![z], &datasets()).unwrap_err().to_string().contains("does not exist"));
+        assert!(
+            ModelGraph::build(vec![z], &datasets())
+                .unwrap_err()
+                .to_string()
+                .contains("does not exist")
+        );
     }
 
     #[test]

@@ -113,7 +113,9 @@ pub fn report(inputs: &ReportInputs<'_>) -> Report {
     let mut curated: BTreeMap<DatasetId, (u64, Option<i64>)> = BTreeMap::new();
     if let (Some(run), Some(graph)) = (inputs.transform, inputs.graph) {
         for mr in &run.models {
-            let Some(model) = graph.get(&mr.model) else { continue };
+            let Some(model) = graph.get(&mr.model) else {
+                continue;
+            };
             if model.materialized != Materialized::CurrentState {
                 continue;
             }
@@ -230,7 +232,11 @@ impl Report {
             "{:<28} {:>9} {:>9} {:>9} {:>8} {:>10} {:>9} {:>9}  SLO",
             "DATASET", "DECODED", "LANDED", "CURATED", "OBJECTS", "RAW BYTES", "LANDED", "CURATED"
         );
-        let _ = writeln!(out, "{:<28} {:>9} {:>9} {:>9} {:>8} {:>10} {:>9} {:>9}", "", "(last)", "(rows)", "(rows)", "", "", "(age)", "(age)");
+        let _ = writeln!(
+            out,
+            "{:<28} {:>9} {:>9} {:>9} {:>8} {:>10} {:>9} {:>9}",
+            "", "(last)", "(rows)", "(rows)", "", "", "(age)", "(age)"
+        );
         for d in &self.datasets {
             let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
             let slo = match d.freshness_breached {
@@ -253,11 +259,18 @@ impl Report {
             );
         }
         for s in &self.stages {
-            let _ = writeln!(out, "stage {:<10} {:>8} ms  (run {})", s.stage, s.elapsed_ms, s.run_id);
+            let _ = writeln!(
+                out,
+                "stage {:<10} {:>8} ms  (run {})",
+                s.stage, s.elapsed_ms, s.run_id
+            );
         }
         for (source, n) in &self.rejected_by_source {
             if *n > 0 {
-                let _ = writeln!(out, "source {source}: {n} messages rejected in the last ingest (see quarantine/ingest/{source}/)");
+                let _ = writeln!(
+                    out,
+                    "source {source}: {n} messages rejected in the last ingest (see quarantine/ingest/{source}/)"
+                );
             }
         }
         out
@@ -291,7 +304,15 @@ mod tests {
             ops: BTreeMap::new(),
         };
         let at = |now| {
-            report(&ReportInputs { project: &p, graph: None, manifests: std::slice::from_ref(&m), ingest: None, land: None, transform: None, now_ms: now })
+            report(&ReportInputs {
+                project: &p,
+                graph: None,
+                manifests: std::slice::from_ref(&m),
+                ingest: None,
+                land: None,
+                transform: None,
+                now_ms: now,
+            })
         };
         let fresh = at(1_000_000 + 900_000);
         assert_eq!(fresh.datasets[0].freshness_breached, Some(false));
@@ -299,7 +320,15 @@ mod tests {
         let stale = at(1_000_000 + 900_001);
         assert_eq!(stale.datasets[0].freshness_breached, Some(true));
         assert!(stale.table().contains("BREACH"));
-        let empty = report(&ReportInputs { project: &p, graph: None, manifests: &[], ingest: None, land: None, transform: None, now_ms: 0 });
+        let empty = report(&ReportInputs {
+            project: &p,
+            graph: None,
+            manifests: &[],
+            ingest: None,
+            land: None,
+            transform: None,
+            now_ms: 0,
+        });
         assert_eq!(empty.datasets[0].freshness_breached, Some(true));
     }
 

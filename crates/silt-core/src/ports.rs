@@ -40,6 +40,8 @@ pub trait ObjectStore: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>>;
     /// Metadata of `key`; `None` if it does not exist.
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>>;
+    /// Deletes `key`; deleting a missing key succeeds.
+    async fn delete(&self, key: &str) -> Result<()>;
 }
 
 /// The queue between ingest and land.

@@ -217,8 +217,24 @@ mod tests {
     #[test]
     fn record_id_ignores_images_but_not_position() {
         let d: DatasetId = "s.p.t".parse().unwrap();
-        let a = ChangeRecord::new(d.clone(), Op::Update, vec![json!(1)], None, None, "01".into(), 5);
-        let b = ChangeRecord::new(d.clone(), Op::Update, vec![json!(1)], None, None, "01".into(), 9);
+        let a = ChangeRecord::new(
+            d.clone(),
+            Op::Update,
+            vec![json!(1)],
+            None,
+            None,
+            "01".into(),
+            5,
+        );
+        let b = ChangeRecord::new(
+            d.clone(),
+            Op::Update,
+            vec![json!(1)],
+            None,
+            None,
+            "01".into(),
+            9,
+        );
         let c = ChangeRecord::new(d, Op::Update, vec![json!(1)], None, None, "02".into(), 5);
         assert_eq!(a.record_id, b.record_id);
         assert_ne!(a.record_id, c.record_id);

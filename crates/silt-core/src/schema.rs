@@ -148,11 +148,17 @@ pub struct Evolution {
 /// fix a column's type for everyone after it.
 pub fn evolve(current: &DatasetSchema, records: &[ChangeRecord]) -> Evolution {
     let mut schema = current.clone();
-    let mut index: HashMap<String, ColumnType> = schema.columns.iter().map(|c| (c.name.clone(), c.ty)).collect();
+    let mut index: HashMap<String, ColumnType> = schema
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.ty))
+        .collect();
     let mut added = Vec::new();
     let mut conflicts = Vec::new();
     for (i, r) in records.iter().enumerate() {
-        let Some(row) = r.stored_image() else { continue };
+        let Some(row) = r.stored_image() else {
+            continue;
+        };
         let conflict = row.iter().find_map(|(name, v)| match index.get(name) {
             Some(ty) if !ty.accepts(v) => Some(Rejection::new(
                 RejectKind::SchemaConflict,
@@ -178,7 +184,10 @@ pub fn evolve(current: &DatasetSchema, records: &[ChangeRecord]) -> Evolution {
             }
             if let Some(ty) = ColumnType::of(v) {
                 index.insert(name.clone(), ty);
-                let col = Column { name: name.clone(), ty };
+                let col = Column {
+                    name: name.clone(),
+                    ty,
+                };
                 schema.columns.push(col.clone());
                 added.push(col);
             }
@@ -187,7 +196,11 @@ pub fn evolve(current: &DatasetSchema, records: &[ChangeRecord]) -> Evolution {
     if !added.is_empty() {
         schema.version = current.version + 1;
     }
-    Evolution { schema, added, conflicts }
+    Evolution {
+        schema,
+        added,
+        conflicts,
+    }
 }
 
 #[cfg(test)]
@@ -211,7 +224,13 @@ mod tests {
     #[test]
     fn adds_columns_in_order_and_bumps_version() {
         let empty = DatasetSchema::empty("s.p.t".parse().unwrap());
-        let e = evolve(&empty, &[rec("1", json!({"id": 1, "b": null})), rec("2", json!({"id": 2, "b": "x", "c": 1.5}))]);
+        let e = evolve(
+            &empty,
+            &[
+                rec("1", json!({"id": 1, "b": null})),
+                rec("2", json!({"id": 2, "b": "x", "c": 1.5})),
+            ],
+        );
         assert_eq!(e.schema.version, 1);
         let names: Vec<_> = e.schema.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["id", "b", "c"]);
@@ -219,7 +238,13 @@ mod tests {
 
         let again = evolve(&e.schema, &[rec("3", json!({"id": 3, "d": true}))]);
         assert_eq!(again.schema.version, 2);
-        assert_eq!(again.added, vec![Column { name: "d".into(), ty: ColumnType::Boolean }]);
+        assert_eq!(
+            again.added,
+            vec![Column {
+                name: "d".into(),
+                ty: ColumnType::Boolean
+            }]
+        );
         assert_ne!(again.schema.fingerprint(), e.schema.fingerprint());
 
         let same = evolve(&again.schema, &[rec("4", json!({"id": 4}))]);

@@ -14,7 +14,10 @@ pub fn check_identifier(name: &str) -> Result<(), String> {
         return Err("must not be empty".to_string());
     };
     if name.len() > MAX_IDENTIFIER_LEN {
-        return Err(format!("`{}…` is longer than {MAX_IDENTIFIER_LEN} bytes", &name[..16]));
+        return Err(format!(
+            "`{}…` is longer than {MAX_IDENTIFIER_LEN} bytes",
+            &name[..16]
+        ));
     }
     if !(first.is_ascii_alphabetic() || first == '_')
         || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -40,16 +40,28 @@ pub trait Engine: Send + Sync {
     async fn register_sources(&self, schemas: &[DatasetSchema]) -> Result<()>;
     /// Makes models built by earlier runs queryable (for partial selections).
     async fn register_existing_models(&self, models: &[&Model]) -> Result<()>;
-    /// Builds `model` from `sql`, replacing any earlier version only on success.
-    async fn materialize(&self, model: &Model, sql: &str) -> Result<ModelStats>;
+    /// The fingerprint and statistics of the model's last build, if it has one
+    /// that can be reused; when it does, the engine also makes it queryable.
+    async fn last_build(&self, model: &Model) -> Result<Option<(String, ModelStats)>>;
+    /// Builds `model` from `sql`, replacing any earlier version only on
+    /// success, and records `fingerprint` as what it was built from.
+    async fn materialize(&self, model: &Model, sql: &str, fingerprint: &str) -> Result<ModelStats>;
     /// Runs a `SELECT COUNT(*)`-style query and returns the count.
     async fn count(&self, model: &str, sql: &str) -> Result<u64>;
 }
 
 /// Generates a `current_state` model's SQL: newest change per key, deletes
 /// and truncated rows dropped. Valid in Trino and DataFusion alike.
-pub fn current_state_sql(source_ref: &str, schema: &DatasetSchema, primary_key: &[String]) -> String {
-    let cols: Vec<String> = schema.columns.iter().map(|c| quote_ident(&c.name)).collect();
+pub fn current_state_sql(
+    source_ref: &str,
+    schema: &DatasetSchema,
+    primary_key: &[String],
+) -> String {
+    let cols: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect();
     let keys: Vec<String> = primary_key.iter().map(|c| quote_ident(c)).collect();
     format!(
         "SELECT {cols}, \"_event_time\", \"_position\"\n\
@@ -77,6 +89,8 @@ pub enum ModelStatus {
     Skipped,
     /// Not run: its source has no data yet.
     NoData,
+    /// Not rebuilt: its SQL and inputs are unchanged since its last build.
+    UpToDate,
 }
 
 /// Result of one data test.
@@ -124,7 +138,12 @@ pub struct RunRecord {
 impl RunRecord {
     /// Whether every model succeeded (or had no data yet).
     pub fn ok(&self) -> bool {
-        self.models.iter().all(|m| matches!(m.status, ModelStatus::Success | ModelStatus::NoData))
+        self.models.iter().all(|m| {
+            matches!(
+                m.status,
+                ModelStatus::Success | ModelStatus::NoData | ModelStatus::UpToDate
+            )
+        })
     }
 
     /// One line per failed model or test, for the command line.
@@ -132,15 +151,21 @@ impl RunRecord {
         let mut out = Vec::new();
         for m in &self.models {
             match m.status {
-                ModelStatus::Failed | ModelStatus::Skipped => {
-                    out.push(format!("model `{}` {:?}: {}", m.model, m.status, m.reason.as_deref().unwrap_or("")))
-                }
+                ModelStatus::Failed | ModelStatus::Skipped => out.push(format!(
+                    "model `{}` {:?}: {}",
+                    m.model,
+                    m.status,
+                    m.reason.as_deref().unwrap_or("")
+                )),
                 ModelStatus::TestFailed => {
                     for t in m.tests.iter().filter(|t| t.failures > 0) {
-                        out.push(format!("model `{}` test {} failed: {} offending rows", m.model, t.name, t.failures));
+                        out.push(format!(
+                            "model `{}` test {} failed: {} offending rows",
+                            m.model, t.name, t.failures
+                        ));
                     }
                 }
-                ModelStatus::Success | ModelStatus::NoData => {}
+                ModelStatus::Success | ModelStatus::NoData | ModelStatus::UpToDate => {}
             }
         }
         out
@@ -148,10 +173,18 @@ impl RunRecord {
 }
 
 /// Renders a model's SQL for `engine`.
-pub fn model_sql(engine: &dyn Engine, model: &Model, schemas: &BTreeMap<DatasetId, DatasetSchema>, primary_keys: &BTreeMap<DatasetId, Vec<String>>) -> Result<Option<String>> {
+pub fn model_sql(
+    engine: &dyn Engine,
+    model: &Model,
+    schemas: &BTreeMap<DatasetId, DatasetSchema>,
+    primary_keys: &BTreeMap<DatasetId, Vec<String>>,
+) -> Result<Option<String>> {
     if model.materialized == Materialized::CurrentState {
         let Some(source) = &model.source else {
-            return Err(Error::Model { model: model.name.clone(), message: "current_state model without source".into() });
+            return Err(Error::Model {
+                model: model.name.clone(),
+                message: "current_state model without source".into(),
+            });
         };
         let Some(schema) = schemas.get(source).filter(|s| s.version > 0) else {
             return Ok(None);
@@ -160,9 +193,16 @@ pub fn model_sql(engine: &dyn Engine, model: &Model, schemas: &BTreeMap<DatasetI
             model: model.name.clone(),
             message: format!("source `{source}` has no primary key declared"),
         })?;
-        return Ok(Some(current_state_sql(&engine.source_ref(source), schema, pk)));
+        return Ok(Some(current_state_sql(
+            &engine.source_ref(source),
+            schema,
+            pk,
+        )));
     }
-    render(&model.body, &model.name, |p| resolve(engine, p, &model.name)).map(Some)
+    render(&model.body, &model.name, |p| {
+        resolve(engine, p, &model.name)
+    })
+    .map(Some)
 }
 
 fn resolve(engine: &dyn Engine, p: &Placeholder, this: &str) -> String {
@@ -173,18 +213,68 @@ fn resolve(engine: &dyn Engine, p: &Placeholder, this: &str) -> String {
     }
 }
 
-/// Runs `selected` models of `graph` on `engine`, in order.
+/// What a transform run works from.
+pub struct RunInputs<'a> {
+    /// The model graph.
+    pub graph: &'a ModelGraph,
+    /// Models to run, in run order.
+    pub selected: &'a [String],
+    /// Current schema of every dataset (version 0 where nothing landed).
+    pub schemas: &'a BTreeMap<DatasetId, DatasetSchema>,
+    /// Primary key of every dataset.
+    pub primary_keys: &'a BTreeMap<DatasetId, Vec<String>>,
+    /// A fingerprint of each dataset's landed objects (changes when data lands).
+    pub source_fingerprints: &'a BTreeMap<DatasetId, String>,
+    /// Rebuild even models whose inputs are unchanged.
+    pub full_refresh: bool,
+    /// Run id.
+    pub run_id: &'a str,
+}
+
+/// Fingerprint of a model build: its SQL and what its inputs were built from.
+fn fingerprint(
+    sql: &str,
+    model: &Model,
+    sources: &BTreeMap<DatasetId, String>,
+    refs: &BTreeMap<String, String>,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(sql.as_bytes());
+    for s in &model.sources {
+        h.update([0]);
+        h.update(s.to_string().as_bytes());
+        h.update(sources.get(s).map_or("", String::as_str).as_bytes());
+    }
+    for r in &model.refs {
+        h.update([1]);
+        h.update(r.as_bytes());
+        h.update(refs.get(r).map_or("", String::as_str).as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Runs the selected models on `engine`, in order.
 pub async fn run(
     engine: &dyn Engine,
-    graph: &ModelGraph,
-    selected: &[String],
-    schemas: &BTreeMap<DatasetId, DatasetSchema>,
-    primary_keys: &BTreeMap<DatasetId, Vec<String>>,
+    inputs: &RunInputs<'_>,
     clock: &dyn crate::ports::Clock,
-    run_id: &str,
 ) -> Result<RunRecord> {
+    let RunInputs {
+        graph,
+        selected,
+        schemas,
+        primary_keys,
+        source_fingerprints,
+        full_refresh,
+        run_id,
+    } = *inputs;
     let started_ms = clock.now_ms();
-    let registered: Vec<DatasetSchema> = schemas.values().filter(|s| s.version > 0).cloned().collect();
+    let registered: Vec<DatasetSchema> = schemas
+        .values()
+        .filter(|s| s.version > 0)
+        .cloned()
+        .collect();
     engine.register_sources(&registered).await?;
     let selected_set: BTreeSet<&String> = selected.iter().collect();
     let unselected: Vec<&Model> = graph
@@ -194,11 +284,19 @@ pub async fn run(
         .filter_map(|n| graph.get(n))
         .collect();
     engine.register_existing_models(&unselected).await?;
+    let mut fingerprints: BTreeMap<String, String> = BTreeMap::new();
+    for m in &unselected {
+        if let Some((fp, _)) = engine.last_build(m).await? {
+            fingerprints.insert(m.name.clone(), fp);
+        }
+    }
 
     let mut runs: Vec<ModelRun> = Vec::new();
     let mut blocked: BTreeMap<String, String> = BTreeMap::new();
     for name in selected {
-        let Some(model) = graph.get(name) else { continue };
+        let Some(model) = graph.get(name) else {
+            continue;
+        };
         let t0 = clock.now_ms();
         if let Some(up) = model.refs.iter().find_map(|r| blocked.get(r)).cloned() {
             blocked.insert(name.clone(), up.clone());
@@ -232,8 +330,29 @@ pub async fn run(
                 continue;
             }
         };
+        let fp = fingerprint(&sql, model, source_fingerprints, &fingerprints);
+        fingerprints.insert(name.clone(), fp.clone());
+        let previous = if full_refresh {
+            None
+        } else {
+            engine.last_build(model).await?
+        };
+        if let Some((built, stats)) = previous
+            && built == fp
+        {
+            tracing::info!(model = %name, "Model is up to date.");
+            runs.push(ModelRun {
+                model: name.clone(),
+                status: ModelStatus::UpToDate,
+                stats,
+                tests: Vec::new(),
+                reason: None,
+                elapsed_ms: elapsed(clock, t0),
+            });
+            continue;
+        }
         tracing::info!(model = %name, engine = engine.name(), "Building model.");
-        let stats = match engine.materialize(model, &sql).await {
+        let stats = match engine.materialize(model, &sql, &fp).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(model = %name, error = %e, "Model failed.");
@@ -247,10 +366,16 @@ pub async fn run(
         for t in model.tests.queries() {
             let sql = render(&t.sql, name, |p| resolve(engine, p, name))?;
             match engine.count(name, &sql).await {
-                Ok(n) => tests.push(TestResult { name: t.name, failures: n }),
+                Ok(n) => tests.push(TestResult {
+                    name: t.name,
+                    failures: n,
+                }),
                 Err(e) => {
                     test_error = Some(format!("test {} could not run: {e}", t.name));
-                    tests.push(TestResult { name: t.name, failures: u64::MAX });
+                    tests.push(TestResult {
+                        name: t.name,
+                        failures: u64::MAX,
+                    });
                 }
             }
         }
@@ -305,6 +430,36 @@ mod tests {
         fail: Vec<&'static str>,
         test_failures: u64,
         log: Mutex<Vec<String>>,
+        built: Mutex<Vec<(String, String)>>,
+    }
+
+    impl Scripted {
+        fn new(fail: Vec<&'static str>, test_failures: u64) -> Self {
+            Self {
+                fail,
+                test_failures,
+                log: Mutex::default(),
+                built: Mutex::default(),
+            }
+        }
+    }
+
+    fn inputs<'a>(
+        g: &'a ModelGraph,
+        sel: &'a [String],
+        schemas: &'a BTreeMap<DatasetId, DatasetSchema>,
+        pks: &'a BTreeMap<DatasetId, Vec<String>>,
+        fps: &'a BTreeMap<DatasetId, String>,
+    ) -> RunInputs<'a> {
+        RunInputs {
+            graph: g,
+            selected: sel,
+            schemas,
+            primary_keys: pks,
+            source_fingerprints: fps,
+            full_refresh: false,
+            run_id: "r",
+        }
     }
 
     #[async_trait]
@@ -324,19 +479,46 @@ mod tests {
         async fn register_existing_models(&self, _: &[&Model]) -> Result<()> {
             Ok(())
         }
-        async fn materialize(&self, model: &Model, sql: &str) -> Result<ModelStats> {
-            self.log.lock().unwrap().push(format!("{}: {sql}", model.name));
+        async fn last_build(&self, model: &Model) -> Result<Option<(String, ModelStats)>> {
+            Ok(self
+                .built
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(m, _)| *m == model.name)
+                .map(|(_, fp)| (fp.clone(), ModelStats::default())))
+        }
+        async fn materialize(&self, model: &Model, sql: &str, fp: &str) -> Result<ModelStats> {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("{}: {sql}", model.name));
             if self.fail.contains(&model.name.as_str()) {
-                return Err(Error::Engine { model: model.name.clone(), message: "SYNTAX_ERROR: line 1:8".into(), retryable: false });
+                return Err(Error::Engine {
+                    model: model.name.clone(),
+                    message: "SYNTAX_ERROR: line 1:8".into(),
+                    retryable: false,
+                });
             }
-            Ok(ModelStats { rows: Some(1), ..Default::default() })
+            self.built
+                .lock()
+                .unwrap()
+                .push((model.name.clone(), fp.to_string()));
+            Ok(ModelStats {
+                rows: Some(1),
+                ..Default::default()
+            })
         }
         async fn count(&self, _: &str, _: &str) -> Result<u64> {
             Ok(self.test_failures)
         }
     }
 
-    fn graph() -> (ModelGraph, BTreeMap<DatasetId, DatasetSchema>, BTreeMap<DatasetId, Vec<String>>) {
+    fn graph() -> (
+        ModelGraph,
+        BTreeMap<DatasetId, DatasetSchema>,
+        BTreeMap<DatasetId, Vec<String>>,
+    ) {
         let d: DatasetId = "shop.public.orders".parse().unwrap();
         let models = vec![
             Model::parse("cur", "cur.sql", "/* silt\nmaterialized = \"current_state\"\nsource = \"shop.public.orders\"\n[tests]\nunique = [\"id\"]\n*/").unwrap(),
@@ -348,9 +530,22 @@ mod tests {
         let schema = DatasetSchema {
             dataset: d.clone(),
             version: 1,
-            columns: vec![Column { name: "id".into(), ty: ColumnType::Int64 }, Column { name: "v".into(), ty: ColumnType::String }],
+            columns: vec![
+                Column {
+                    name: "id".into(),
+                    ty: ColumnType::Int64,
+                },
+                Column {
+                    name: "v".into(),
+                    ty: ColumnType::String,
+                },
+            ],
         };
-        (g, [(d.clone(), schema)].into(), [(d, vec!["id".to_string()])].into())
+        (
+            g,
+            [(d.clone(), schema)].into(),
+            [(d, vec!["id".to_string()])].into(),
+        )
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -368,9 +563,15 @@ mod tests {
     #[test]
     fn failure_skips_dependants_but_not_siblings() {
         let (g, schemas, pks) = graph();
-        let engine = Scripted { fail: vec!["a"], test_failures: 0, log: Mutex::default() };
+        let engine = Scripted::new(vec!["a"], 0);
         let clock = ManualClock::at(0);
-        let rec = block_on(run(&engine, &g, g.order(), &schemas, &pks, &clock, "r1")).unwrap();
+        let fps = BTreeMap::new();
+        let rec = block_on(run(
+            &engine,
+            &inputs(&g, g.order(), &schemas, &pks, &fps),
+            &clock,
+        ))
+        .unwrap();
         let order: Vec<_> = rec.models.iter().map(|m| m.model.as_str()).collect();
         assert_eq!(order, ["c", "cur", "a", "b"]);
         let find = |n: &str| rec.models.iter().find(|m| m.model == n).unwrap();
@@ -382,28 +583,96 @@ mod tests {
         assert_eq!(find("cur").status, ModelStatus::Success);
         assert!(!rec.ok());
         let log = engine.log.lock().unwrap();
-        assert!(log.iter().any(|l| l.starts_with("cur: SELECT \"id\", \"v\", \"_event_time\"") && l.contains("FROM raw.shop__public__orders")));
+        assert!(log.iter().any(
+            |l| l.starts_with("cur: SELECT \"id\", \"v\", \"_event_time\"")
+                && l.contains("FROM raw.shop__public__orders")
+        ));
         assert!(!log.iter().any(|l| l.starts_with("b:")));
     }
 
     #[test]
     fn failed_tests_block_dependants() {
         let (g, schemas, pks) = graph();
-        let engine = Scripted { fail: vec![], test_failures: 3, log: Mutex::default() };
-        let rec = block_on(run(&engine, &g, g.order(), &schemas, &pks, &ManualClock::at(0), "r")).unwrap();
+        let engine = Scripted::new(vec![], 3);
+        let fps = BTreeMap::new();
+        let rec = block_on(run(
+            &engine,
+            &inputs(&g, g.order(), &schemas, &pks, &fps),
+            &ManualClock::at(0),
+        ))
+        .unwrap();
         let cur = rec.models.iter().find(|m| m.model == "cur").unwrap();
         assert_eq!(cur.status, ModelStatus::TestFailed);
-        assert_eq!(rec.models.iter().find(|m| m.model == "a").unwrap().status, ModelStatus::Skipped);
-        assert!(rec.failures().iter().any(|f| f.contains("unique(id)") && f.contains("3 offending rows")));
+        assert_eq!(
+            rec.models.iter().find(|m| m.model == "a").unwrap().status,
+            ModelStatus::Skipped
+        );
+        assert!(
+            rec.failures()
+                .iter()
+                .any(|f| f.contains("unique(id)") && f.contains("3 offending rows"))
+        );
     }
 
     #[test]
     fn sources_without_data_are_no_data_not_failures() {
         let (g, mut schemas, pks) = graph();
         schemas.values_mut().for_each(|s| s.version = 0);
-        let engine = Scripted { fail: vec![], test_failures: 0, log: Mutex::default() };
-        let rec = block_on(run(&engine, &g, &["cur".to_string()], &schemas, &pks, &ManualClock::at(0), "r")).unwrap();
+        let engine = Scripted::new(vec![], 0);
+        let fps = BTreeMap::new();
+        let sel = ["cur".to_string()];
+        let rec = block_on(run(
+            &engine,
+            &inputs(&g, &sel, &schemas, &pks, &fps),
+            &ManualClock::at(0),
+        ))
+        .unwrap();
         assert_eq!(rec.models[0].status, ModelStatus::NoData);
         assert!(rec.ok());
+    }
+
+    #[test]
+    fn unchanged_inputs_are_up_to_date_and_changes_propagate() {
+        let (g, schemas, pks) = graph();
+        let engine = Scripted::new(vec![], 0);
+        let d: DatasetId = "shop.public.orders".parse().unwrap();
+        let mut fps = BTreeMap::from([(d.clone(), "v1".to_string())]);
+        let statuses = |rec: &RunRecord| rec.models.iter().map(|m| m.status).collect::<Vec<_>>();
+        let first = block_on(run(
+            &engine,
+            &inputs(&g, g.order(), &schemas, &pks, &fps),
+            &ManualClock::at(0),
+        ))
+        .unwrap();
+        assert!(statuses(&first).iter().all(|s| *s == ModelStatus::Success));
+        let second = block_on(run(
+            &engine,
+            &inputs(&g, g.order(), &schemas, &pks, &fps),
+            &ManualClock::at(0),
+        ))
+        .unwrap();
+        assert!(
+            statuses(&second)
+                .iter()
+                .all(|s| *s == ModelStatus::UpToDate),
+            "{:?}",
+            statuses(&second)
+        );
+        fps.insert(d, "v2".into());
+        let third = block_on(run(
+            &engine,
+            &inputs(&g, g.order(), &schemas, &pks, &fps),
+            &ManualClock::at(0),
+        ))
+        .unwrap();
+        assert!(
+            statuses(&third).iter().all(|s| *s == ModelStatus::Success),
+            "{:?}",
+            statuses(&third)
+        );
+        let mut forced = inputs(&g, g.order(), &schemas, &pks, &fps);
+        forced.full_refresh = true;
+        let fourth = block_on(run(&engine, &forced, &ManualClock::at(0))).unwrap();
+        assert!(statuses(&fourth).iter().all(|s| *s == ModelStatus::Success));
     }
 }

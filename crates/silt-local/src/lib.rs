@@ -1,1 +1,18 @@
-//! placeholder
+//! Silt's local mode: the same stages as the Lambda functions, on one
+//! machine, with a folder for S3, in-process queues and DataFusion for
+//! Athena. `silt run` and the end-to-end tests drive [`Local`].
+
+mod engine;
+mod fs_store;
+pub mod generate;
+mod input;
+mod pipeline;
+mod queue;
+
+pub use engine::{BUILD_FILE, BuildInfo, DataFusionEngine, bytes_scanned, source_table};
+pub use fs_store::FsStore;
+pub use input::{InputMessage, MessageReader, read_messages};
+pub use pipeline::{
+    IngestReport, LandReport, Local, NoProgress, Progress, RejectedInput, RunSummary,
+};
+pub use queue::{ChannelQueue, FolderQueue, QUEUE_PREFIX};

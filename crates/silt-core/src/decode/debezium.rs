@@ -13,13 +13,21 @@ use serde_json::{Map, Value};
 pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
     let (payload, schema, path) = match value {
         Value::Null => return Ok(Decoded::Skip("tombstone")),
-        Value::Object(o) if o.contains_key("payload") && o.contains_key("schema") => match &o["payload"] {
-            Value::Null => return Ok(Decoded::Skip("tombstone")),
-            Value::Object(p) => (p, o.get("schema"), "payload."),
-            other => return Err(Rejection::invalid("payload", "an object or null", other)),
-        },
+        Value::Object(o) if o.contains_key("payload") && o.contains_key("schema") => {
+            match &o["payload"] {
+                Value::Null => return Ok(Decoded::Skip("tombstone")),
+                Value::Object(p) => (p, o.get("schema"), "payload."),
+                other => return Err(Rejection::invalid("payload", "an object or null", other)),
+            }
+        }
         Value::Object(o) => (o, None, ""),
-        other => return Err(Rejection::invalid("(message)", "a Debezium envelope object", other)),
+        other => {
+            return Err(Rejection::invalid(
+                "(message)",
+                "a Debezium envelope object",
+                other,
+            ));
+        }
     };
 
     let op = match req_str(payload, "op", path)? {
@@ -39,7 +47,10 @@ pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, 
     };
     let source = req_obj(payload, "source", path)?;
     let spath = format!("{path}source.");
-    let connector = source.get("connector").and_then(Value::as_str).unwrap_or("");
+    let connector = source
+        .get("connector")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     // MySQL has no schemas: its database plays that part.
     let schema_name = match connector {
         "mysql" => req_str(source, "db", &spath)?,
@@ -52,7 +63,12 @@ pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, 
         .get("ts_ms")
         .and_then(Value::as_i64)
         .or_else(|| payload.get("ts_ms").and_then(Value::as_i64))
-        .ok_or_else(|| Rejection::missing(format!("{spath}ts_ms"), "the source commit time in epoch milliseconds"))?;
+        .ok_or_else(|| {
+            Rejection::missing(
+                format!("{spath}ts_ms"),
+                "the source commit time in epoch milliseconds",
+            )
+        })?;
 
     let types = schema.map(field_types).unwrap_or_default();
     let before = image(payload, "before", path, &types)?;
@@ -62,18 +78,25 @@ pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, 
         Op::Truncate => Vec::new(),
         Op::Delete => {
             let row = before.as_ref().ok_or_else(|| {
-                Rejection::missing(format!("{path}before"), "the deleted row's image (REPLICA IDENTITY must include the key)")
+                Rejection::missing(
+                    format!("{path}before"),
+                    "the deleted row's image (REPLICA IDENTITY must include the key)",
+                )
             })?;
             key_values(row, &spec.primary_key, &format!("{path}before"))?
         }
         _ => {
-            let row = after
-                .as_ref()
-                .ok_or_else(|| Rejection::missing(format!("{path}after"), "the row image after the change"))?;
+            let row = after.as_ref().ok_or_else(|| {
+                Rejection::missing(format!("{path}after"), "the row image after the change")
+            })?;
             key_values(row, &spec.primary_key, &format!("{path}after"))?
         }
     };
-    let after = if matches!(op, Op::Delete | Op::Truncate) { None } else { after };
+    let after = if matches!(op, Op::Delete | Op::Truncate) {
+        None
+    } else {
+        after
+    };
     Ok(Decoded::Records(vec![ChangeRecord::new(
         dataset,
         op,
@@ -86,11 +109,19 @@ pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, 
 }
 
 /// Reduces a connector's source block to one fixed-width, text-ordered position.
-fn position(connector: &str, source: &Map<String, Value>, spath: &str) -> Result<String, Rejection> {
+fn position(
+    connector: &str,
+    source: &Map<String, Value>,
+    spath: &str,
+) -> Result<String, Rejection> {
     let need_u64 = |name: &str, what: &str| -> Result<u64, Rejection> {
         match source.get(name) {
-            None | Some(Value::Null) => Err(Rejection::missing(format!("{spath}{name}"), what.to_string())),
-            Some(v) => super::as_u64(v).ok_or_else(|| Rejection::invalid(format!("{spath}{name}"), what, v)),
+            None | Some(Value::Null) => Err(Rejection::missing(
+                format!("{spath}{name}"),
+                what.to_string(),
+            )),
+            Some(v) => super::as_u64(v)
+                .ok_or_else(|| Rejection::invalid(format!("{spath}{name}"), what, v)),
         }
     };
     match connector {
@@ -104,7 +135,13 @@ fn position(connector: &str, source: &Map<String, Value>, spath: &str) -> Result
                 .rsplit('.')
                 .next()
                 .and_then(|s| pad_decimal(s, 10))
-                .ok_or_else(|| Rejection::invalid(format!("{spath}file"), "a binlog file name ending in a sequence number", &Value::String(file.into())))?;
+                .ok_or_else(|| {
+                    Rejection::invalid(
+                        format!("{spath}file"),
+                        "a binlog file name ending in a sequence number",
+                        &Value::String(file.into()),
+                    )
+                })?;
             let pos = need_u64("pos", "the binlog position as an unsigned integer")?;
             let row = source.get("row").and_then(super::as_u64).unwrap_or(0);
             Ok(format!("{seq}{pos:020}{row:010}"))
@@ -118,14 +155,29 @@ fn position(connector: &str, source: &Map<String, Value>, spath: &str) -> Result
                         if hex.len() == 20 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                             Ok(hex.to_ascii_lowercase())
                         } else {
-                            Err(Rejection::invalid(format!("{spath}{name}"), "an LSN like \"0000002b:00000d98:0002\"", &source[name]))
+                            Err(Rejection::invalid(
+                                format!("{spath}{name}"),
+                                "an LSN like \"0000002b:00000d98:0002\"",
+                                &source[name],
+                            ))
                         }
                     }
-                    Some(other) => Err(Rejection::invalid(format!("{spath}{name}"), "an LSN string", other)),
+                    Some(other) => Err(Rejection::invalid(
+                        format!("{spath}{name}"),
+                        "an LSN string",
+                        other,
+                    )),
                 }
             };
-            let serial = source.get("event_serial_no").and_then(super::as_u64).unwrap_or(0);
-            Ok(format!("{}{}{serial:010}", lsn("commit_lsn")?, lsn("change_lsn")?))
+            let serial = source
+                .get("event_serial_no")
+                .and_then(super::as_u64)
+                .unwrap_or(0);
+            Ok(format!(
+                "{}{}{serial:010}",
+                lsn("commit_lsn")?,
+                lsn("change_lsn")?
+            ))
         }
         "oracle" => {
             let scn = match source.get("scn") {
@@ -133,7 +185,12 @@ fn position(connector: &str, source: &Map<String, Value>, spath: &str) -> Result
                 Some(Value::Number(n)) => n.as_u64().map(|n| format!("{n:030}")),
                 _ => None,
             }
-            .ok_or_else(|| Rejection::missing(format!("{spath}scn"), "the system change number as a decimal string"))?;
+            .ok_or_else(|| {
+                Rejection::missing(
+                    format!("{spath}scn"),
+                    "the system change number as a decimal string",
+                )
+            })?;
             Ok(scn)
         }
         other => Err(Rejection::new(
@@ -165,22 +222,42 @@ fn field_types(schema: &Value) -> FieldTypes {
         if !matches!(name, Some("after") | Some("before")) {
             continue;
         }
-        for col in f.get("fields").and_then(Value::as_array).into_iter().flatten() {
-            let Some(cname) = col.get("field").and_then(Value::as_str) else { continue };
-            let kind = col.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+        for col in f
+            .get("fields")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(cname) = col.get("field").and_then(Value::as_str) else {
+                continue;
+            };
+            let kind = col
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let logical = col.get("name").and_then(Value::as_str).map(str::to_string);
             let scale = col
                 .get("parameters")
                 .and_then(|p| p.get("scale"))
                 .and_then(Value::as_str)
                 .and_then(|s| s.parse().ok());
-            out.columns.entry(cname.to_string()).or_insert(FieldType { kind, logical, scale });
+            out.columns.entry(cname.to_string()).or_insert(FieldType {
+                kind,
+                logical,
+                scale,
+            });
         }
     }
     out
 }
 
-fn image(payload: &Map<String, Value>, name: &str, path: &str, types: &FieldTypes) -> Result<Option<Row>, Rejection> {
+fn image(
+    payload: &Map<String, Value>,
+    name: &str,
+    path: &str,
+    types: &FieldTypes,
+) -> Result<Option<Row>, Rejection> {
     let Some(obj) = opt_obj(payload, name, path)? else {
         return Ok(None);
     };
@@ -190,7 +267,9 @@ fn image(payload: &Map<String, Value>, name: &str, path: &str, types: &FieldType
     let mut row = Row::new();
     for (col, v) in obj {
         let v = match types.columns.get(col) {
-            Some(t) => typed(v, t).map_err(|expected| Rejection::invalid(format!("{path}{name}.{col}"), expected, v))?,
+            Some(t) => typed(v, t).map_err(|expected| {
+                Rejection::invalid(format!("{path}{name}.{col}"), expected, v)
+            })?,
             None => v.clone(),
         };
         row.insert(col.clone(), v);
@@ -206,26 +285,52 @@ fn typed(v: &Value, t: &FieldType) -> Result<Value, &'static str> {
     }
     match (t.kind.as_str(), t.logical.as_deref()) {
         ("bytes", Some("org.apache.kafka.connect.data.Decimal")) => {
-            let s = v.as_str().ok_or("base64 text of a Decimal's unscaled value")?;
-            decimal_from_base64(s, t.scale.unwrap_or(0)).map(Value::String).ok_or("base64 text of a Decimal's unscaled value")
+            let s = v
+                .as_str()
+                .ok_or("base64 text of a Decimal's unscaled value")?;
+            decimal_from_base64(s, t.scale.unwrap_or(0))
+                .map(Value::String)
+                .ok_or("base64 text of a Decimal's unscaled value")
         }
         ("struct", Some("io.debezium.data.VariableScaleDecimal")) => {
-            let scale = v.get("scale").and_then(Value::as_u64).ok_or("a VariableScaleDecimal with scale and value")?;
-            let s = v.get("value").and_then(Value::as_str).ok_or("a VariableScaleDecimal with scale and value")?;
-            decimal_from_base64(s, scale as u32).map(Value::String).ok_or("a VariableScaleDecimal with scale and value")
+            let scale = v
+                .get("scale")
+                .and_then(Value::as_u64)
+                .ok_or("a VariableScaleDecimal with scale and value")?;
+            let s = v
+                .get("value")
+                .and_then(Value::as_str)
+                .ok_or("a VariableScaleDecimal with scale and value")?;
+            decimal_from_base64(s, scale as u32)
+                .map(Value::String)
+                .ok_or("a VariableScaleDecimal with scale and value")
         }
         ("float" | "float32" | "double" | "float64", _) => {
             let f = v.as_f64().ok_or("a number")?;
-            serde_json::Number::from_f64(f).map(Value::Number).ok_or("a finite number")
+            serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .ok_or("a finite number")
         }
         ("int8" | "int16" | "int32" | "int64", _) => {
-            if v.as_i64().is_some() { Ok(v.clone()) } else { Err("an integer within the signed 64-bit range") }
+            if v.as_i64().is_some() {
+                Ok(v.clone())
+            } else {
+                Err("an integer within the signed 64-bit range")
+            }
         }
         ("boolean", _) => {
-            if v.is_boolean() { Ok(v.clone()) } else { Err("a boolean") }
+            if v.is_boolean() {
+                Ok(v.clone())
+            } else {
+                Err("a boolean")
+            }
         }
         ("string", _) => {
-            if v.is_string() { Ok(v.clone()) } else { Err("a string") }
+            if v.is_string() {
+                Ok(v.clone())
+            } else {
+                Err("a string")
+            }
         }
         _ => Ok(v.clone()),
     }
@@ -233,7 +338,9 @@ fn typed(v: &Value, t: &FieldType) -> Result<Value, &'static str> {
 
 /// Decodes Kafka Connect's Decimal: big-endian two's-complement unscaled value, base64.
 fn decimal_from_base64(text: &str, scale: u32) -> Option<String> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
     if bytes.is_empty() || bytes.len() > 16 {
         return None;
     }

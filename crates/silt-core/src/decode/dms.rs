@@ -47,8 +47,17 @@ pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, 
         .map(|t| t.timestamp_micros())
         .ok()
         .filter(|m| *m >= 0)
-        .ok_or_else(|| Rejection::invalid("metadata.timestamp", "an RFC 3339 time after 1970, like \"2026-11-25T07:20:50.123456Z\"", &meta["timestamp"]))?;
-    let tx = meta.get("transaction-id").and_then(super::as_u64).unwrap_or(0);
+        .ok_or_else(|| {
+            Rejection::invalid(
+                "metadata.timestamp",
+                "an RFC 3339 time after 1970, like \"2026-11-25T07:20:50.123456Z\"",
+                &meta["timestamp"],
+            )
+        })?;
+    let tx = meta
+        .get("transaction-id")
+        .and_then(super::as_u64)
+        .unwrap_or(0);
     let position = format!("{micros:020}{tx:020}");
 
     let data = req_obj(obj, "data", "")?.clone();

@@ -25,9 +25,9 @@ pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, 
 }
 
 fn one(value: &Value, ctx: &DecodeContext<'_>, path: &str) -> Result<ChangeRecord, Rejection> {
-    let obj = value
-        .as_object()
-        .ok_or_else(|| Rejection::invalid(format!("{path}(record)"), "a stream record object", value))?;
+    let obj = value.as_object().ok_or_else(|| {
+        Rejection::invalid(format!("{path}(record)"), "a stream record object", value)
+    })?;
     let op = match req_str(obj, "eventName", path)? {
         "INSERT" => Op::Create,
         "MODIFY" => Op::Update,
@@ -47,22 +47,44 @@ fn one(value: &Value, ctx: &DecodeContext<'_>, path: &str) -> Result<ChangeRecor
         .nth(1)
         .and_then(|rest| rest.split('/').next())
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| Rejection::invalid(format!("{path}eventSourceARN"), "a DynamoDB stream ARN containing `:table/NAME/`", &obj["eventSourceARN"]))?;
+        .ok_or_else(|| {
+            Rejection::invalid(
+                format!("{path}eventSourceARN"),
+                "a DynamoDB stream ARN containing `:table/NAME/`",
+                &obj["eventSourceARN"],
+            )
+        })?;
     let table: String = table
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let (dataset, spec) = ctx.dataset("dynamodb", &table, &format!("{path}eventSourceARN"))?;
     let dpath = format!("{path}dynamodb.");
     let ddb = req_obj(obj, "dynamodb", path)?;
     let seq = req_str(ddb, "SequenceNumber", &dpath)?;
-    let position = pad_decimal(seq, 40)
-        .ok_or_else(|| Rejection::invalid(format!("{dpath}SequenceNumber"), "a decimal sequence number of at most 40 digits", &ddb["SequenceNumber"]))?;
+    let position = pad_decimal(seq, 40).ok_or_else(|| {
+        Rejection::invalid(
+            format!("{dpath}SequenceNumber"),
+            "a decimal sequence number of at most 40 digits",
+            &ddb["SequenceNumber"],
+        )
+    })?;
     let secs = ddb
         .get("ApproximateCreationDateTime")
         .and_then(Value::as_f64)
         .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1.0e11)
-        .ok_or_else(|| Rejection::missing(format!("{dpath}ApproximateCreationDateTime"), "epoch seconds"))?;
+        .ok_or_else(|| {
+            Rejection::missing(
+                format!("{dpath}ApproximateCreationDateTime"),
+                "epoch seconds",
+            )
+        })?;
     let event_time_ms = (secs * 1000.0).round() as i64;
 
     let keys = image(ddb.get("Keys"), &format!("{dpath}Keys"))?
@@ -85,10 +107,23 @@ fn one(value: &Value, ctx: &DecodeContext<'_>, path: &str) -> Result<ChangeRecor
             keys.get(k)
                 .filter(|v| !v.is_null())
                 .cloned()
-                .ok_or_else(|| Rejection::missing(format!("{dpath}Keys.{k}"), "the declared primary-key attribute"))
+                .ok_or_else(|| {
+                    Rejection::missing(
+                        format!("{dpath}Keys.{k}"),
+                        "the declared primary-key attribute",
+                    )
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(ChangeRecord::new(dataset, op, key, before, after, position, event_time_ms))
+    Ok(ChangeRecord::new(
+        dataset,
+        op,
+        key,
+        before,
+        after,
+        position,
+        event_time_ms,
+    ))
 }
 
 fn image(v: Option<&Value>, path: &str) -> Result<Option<Row>, Rejection> {
@@ -97,7 +132,11 @@ fn image(v: Option<&Value>, path: &str) -> Result<Option<Row>, Rejection> {
         Some(Value::Object(m)) => {
             let mut row = Row::new();
             for (k, av) in m {
-                row.insert(k.clone(), attribute_to_json(av).map_err(|e| Rejection::invalid(format!("{path}.{k}"), e, av))?);
+                row.insert(
+                    k.clone(),
+                    attribute_to_json(av)
+                        .map_err(|e| Rejection::invalid(format!("{path}.{k}"), e, av))?,
+                );
             }
             Ok(Some(row))
         }
@@ -107,9 +146,12 @@ fn image(v: Option<&Value>, path: &str) -> Result<Option<Row>, Rejection> {
 
 /// Turns one typed DynamoDB attribute value (`{"S": "x"}`, `{"N": "1"}`, …) into plain JSON.
 pub fn attribute_to_json(av: &Value) -> Result<Value, &'static str> {
-    const EXPECTED: &str = "a DynamoDB attribute value with one of S, N, B, BOOL, NULL, M, L, SS, NS, BS";
+    const EXPECTED: &str =
+        "a DynamoDB attribute value with one of S, N, B, BOOL, NULL, M, L, SS, NS, BS";
     let obj = av.as_object().filter(|o| o.len() == 1).ok_or(EXPECTED)?;
-    let Some((tag, v)) = obj.iter().next() else { return Err(EXPECTED) };
+    let Some((tag, v)) = obj.iter().next() else {
+        return Err(EXPECTED);
+    };
     Ok(match (tag.as_str(), v) {
         ("S", Value::String(_)) | ("B", Value::String(_)) | ("BOOL", Value::Bool(_)) => v.clone(),
         ("NULL", _) => Value::Null,
@@ -121,9 +163,16 @@ pub fn attribute_to_json(av: &Value) -> Result<Value, &'static str> {
             }
             Value::Object(out)
         }
-        ("L", Value::Array(items)) => Value::Array(items.iter().map(attribute_to_json).collect::<Result<_, _>>()?),
-        ("SS", Value::Array(items)) | ("BS", Value::Array(items)) => {
-            if items.iter().all(Value::is_string) { Value::Array(items.clone()) } else { return Err(EXPECTED) }
+        ("L", Value::Array(items)) => Value::Array(
+            items
+                .iter()
+                .map(attribute_to_json)
+                .collect::<Result<_, _>>()?,
+        ),
+        ("SS", Value::Array(items)) | ("BS", Value::Array(items))
+            if items.iter().all(Value::is_string) =>
+        {
+            Value::Array(items.clone())
         }
         ("NS", Value::Array(items)) => Value::Array(
             items
@@ -153,12 +202,18 @@ mod tests {
         assert_eq!(attribute_to_json(&json!({"S": "a"})).unwrap(), json!("a"));
         assert_eq!(attribute_to_json(&json!({"N": "42"})).unwrap(), json!(42));
         assert_eq!(attribute_to_json(&json!({"N": "4.5"})).unwrap(), json!(4.5));
-        assert_eq!(attribute_to_json(&json!({"NULL": true})).unwrap(), json!(null));
+        assert_eq!(
+            attribute_to_json(&json!({"NULL": true})).unwrap(),
+            json!(null)
+        );
         assert_eq!(
             attribute_to_json(&json!({"M": {"a": {"L": [{"N": "1"}, {"BOOL": true}]}}})).unwrap(),
             json!({"a": [1, true]})
         );
-        assert_eq!(attribute_to_json(&json!({"NS": ["1", "2"]})).unwrap(), json!([1, 2]));
+        assert_eq!(
+            attribute_to_json(&json!({"NS": ["1", "2"]})).unwrap(),
+            json!([1, 2])
+        );
         assert!(attribute_to_json(&json!({"N": "abc"})).is_err());
         assert!(attribute_to_json(&json!({"S": "a", "N": "1"})).is_err());
         assert!(attribute_to_json(&json!({"X": 1})).is_err());

@@ -60,7 +60,12 @@ pub enum RejectKind {
 
 impl Rejection {
     /// Builds a rejection; `found` is shortened to keep quarantine entries small.
-    pub fn new(kind: RejectKind, field: impl Into<String>, expected: impl Into<String>, found: impl fmt::Display) -> Self {
+    pub fn new(
+        kind: RejectKind,
+        field: impl Into<String>,
+        expected: impl Into<String>,
+        found: impl fmt::Display,
+    ) -> Self {
         let mut found = found.to_string();
         if found.len() > 120 {
             let mut cut = 117;
@@ -82,7 +87,11 @@ impl Rejection {
         Self::new(RejectKind::MissingField, field, expected, "nothing")
     }
 
-    pub(crate) fn invalid(field: impl Into<String>, expected: impl Into<String>, found: &Value) -> Self {
+    pub(crate) fn invalid(
+        field: impl Into<String>,
+        expected: impl Into<String>,
+        found: &Value,
+    ) -> Self {
         Self::new(RejectKind::InvalidValue, field, expected, describe(found))
     }
 }
@@ -142,9 +151,20 @@ impl<'a> DecodeContext<'a> {
     }
 
     /// Builds the dataset id for `schema.table` in this source and checks it is declared.
-    pub(crate) fn dataset(&self, schema: &str, table: &str, field: &str) -> Result<(DatasetId, &'a Dataset), Rejection> {
-        let id = DatasetId::new(&self.source.name, schema, table)
-            .map_err(|e| Rejection::new(RejectKind::InvalidValue, field, "a schema and table made of letters, digits and `_`", e))?;
+    pub(crate) fn dataset(
+        &self,
+        schema: &str,
+        table: &str,
+        field: &str,
+    ) -> Result<(DatasetId, &'a Dataset), Rejection> {
+        let id = DatasetId::new(&self.source.name, schema, table).map_err(|e| {
+            Rejection::new(
+                RejectKind::InvalidValue,
+                field,
+                "a schema and table made of letters, digits and `_`",
+                e,
+            )
+        })?;
         match self.datasets.get(&id) {
             Some(d) => Ok((id, d)),
             None => Err(Rejection::new(
@@ -191,7 +211,12 @@ pub fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejecti
 
 fn unreachable_format() -> Result<Decoded, Rejection> {
     // `detect` never answers Auto; kept total without a panic path.
-    Err(Rejection::new(RejectKind::UnknownFormat, "(message)", "a known format", "auto"))
+    Err(Rejection::new(
+        RejectKind::UnknownFormat,
+        "(message)",
+        "a known format",
+        "auto",
+    ))
 }
 
 /// Recognises a message's format from its shape.
@@ -210,18 +235,27 @@ pub fn detect(value: &Value) -> Option<Format> {
     if obj.contains_key("metadata") && obj.contains_key("data") {
         return Some(Format::Dms);
     }
-    if obj.contains_key("dynamodb") && obj.contains_key("eventName") || obj.contains_key("Records") {
+    if obj.contains_key("dynamodb") && obj.contains_key("eventName") || obj.contains_key("Records")
+    {
         return Some(Format::Dynamodb);
     }
     Some(Format::Plain)
 }
 
 /// Reads a required string field.
-pub(crate) fn req_str<'v>(obj: &'v serde_json::Map<String, Value>, name: &str, path: &str) -> Result<&'v str, Rejection> {
+pub(crate) fn req_str<'v>(
+    obj: &'v serde_json::Map<String, Value>,
+    name: &str,
+    path: &str,
+) -> Result<&'v str, Rejection> {
     match obj.get(name) {
         Some(Value::String(s)) => Ok(s),
         None | Some(Value::Null) => Err(Rejection::missing(format!("{path}{name}"), "a string")),
-        Some(other) => Err(Rejection::invalid(format!("{path}{name}"), "a string", other)),
+        Some(other) => Err(Rejection::invalid(
+            format!("{path}{name}"),
+            "a string",
+            other,
+        )),
     }
 }
 
@@ -234,7 +268,11 @@ pub(crate) fn req_obj<'v>(
     match obj.get(name) {
         Some(Value::Object(o)) => Ok(o),
         None | Some(Value::Null) => Err(Rejection::missing(format!("{path}{name}"), "an object")),
-        Some(other) => Err(Rejection::invalid(format!("{path}{name}"), "an object", other)),
+        Some(other) => Err(Rejection::invalid(
+            format!("{path}{name}"),
+            "an object",
+            other,
+        )),
     }
 }
 
@@ -247,7 +285,11 @@ pub(crate) fn opt_obj<'v>(
     match obj.get(name) {
         Some(Value::Object(o)) => Ok(Some(o)),
         None | Some(Value::Null) => Ok(None),
-        Some(other) => Err(Rejection::invalid(format!("{path}{name}"), "an object or null", other)),
+        Some(other) => Err(Rejection::invalid(
+            format!("{path}{name}"),
+            "an object or null",
+            other,
+        )),
     }
 }
 
@@ -261,10 +303,17 @@ pub(crate) fn as_u64(v: &Value) -> Option<u64> {
 }
 
 /// Extracts primary-key values from a row image, rejecting absent or null keys.
-pub(crate) fn key_values(row: &crate::record::Row, key: &[String], path: &str) -> Result<Vec<Value>, Rejection> {
+pub(crate) fn key_values(
+    row: &crate::record::Row,
+    key: &[String],
+    path: &str,
+) -> Result<Vec<Value>, Rejection> {
     key.iter()
         .map(|k| match row.get(k) {
-            Some(Value::Null) | None => Err(Rejection::missing(format!("{path}.{k}"), "a non-null primary-key value")),
+            Some(Value::Null) | None => Err(Rejection::missing(
+                format!("{path}.{k}"),
+                "a non-null primary-key value",
+            )),
             Some(Value::Object(_) | Value::Array(_)) => Err(Rejection::invalid(
                 format!("{path}.{k}"),
                 "a scalar primary-key value",
@@ -283,10 +332,22 @@ mod tests {
     #[test]
     fn detects_formats_by_shape() {
         assert_eq!(detect(&json!(null)), Some(Format::Debezium));
-        assert_eq!(detect(&json!({"schema": {}, "payload": null})), Some(Format::Debezium));
-        assert_eq!(detect(&json!({"op": "c", "source": {}, "after": {}})), Some(Format::Debezium));
-        assert_eq!(detect(&json!({"data": {}, "metadata": {}})), Some(Format::Dms));
-        assert_eq!(detect(&json!({"eventName": "INSERT", "dynamodb": {}})), Some(Format::Dynamodb));
+        assert_eq!(
+            detect(&json!({"schema": {}, "payload": null})),
+            Some(Format::Debezium)
+        );
+        assert_eq!(
+            detect(&json!({"op": "c", "source": {}, "after": {}})),
+            Some(Format::Debezium)
+        );
+        assert_eq!(
+            detect(&json!({"data": {}, "metadata": {}})),
+            Some(Format::Dms)
+        );
+        assert_eq!(
+            detect(&json!({"eventName": "INSERT", "dynamodb": {}})),
+            Some(Format::Dynamodb)
+        );
         assert_eq!(detect(&json!({"id": 1})), Some(Format::Plain));
         assert_eq!(detect(&json!([1])), None);
     }

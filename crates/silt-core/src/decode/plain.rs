@@ -11,7 +11,10 @@ use serde_json::Value;
 
 pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
     let Some(spec) = ctx.source.plain.as_ref() else {
-        return Err(Rejection::missing("(source)", "a [sources.plain] table in silt.toml"));
+        return Err(Rejection::missing(
+            "(source)",
+            "a [sources.plain] table in silt.toml",
+        ));
     };
     let row = value
         .as_object()
@@ -23,13 +26,22 @@ pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, 
     let ts_field = &spec.timestamp_field;
     let micros = match row.get(ts_field) {
         Some(Value::Number(n)) => n.as_i64().and_then(|ms| ms.checked_mul(1000)),
-        Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_micros()),
+        Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.timestamp_micros()),
         _ => None,
     }
     .filter(|m| *m >= 0)
     .ok_or_else(|| match row.get(ts_field) {
-        None | Some(Value::Null) => Rejection::missing(ts_field.clone(), "the event time (epoch milliseconds or RFC 3339 text)"),
-        Some(v) => Rejection::invalid(ts_field.clone(), "epoch milliseconds or RFC 3339 text after 1970", v),
+        None | Some(Value::Null) => Rejection::missing(
+            ts_field.clone(),
+            "the event time (epoch milliseconds or RFC 3339 text)",
+        ),
+        Some(v) => Rejection::invalid(
+            ts_field.clone(),
+            "epoch milliseconds or RFC 3339 text after 1970",
+            v,
+        ),
     })?;
     let position = match &spec.position_field {
         Some(f) => {

@@ -1,0 +1,280 @@
+//! Landing a batch: group by dataset and partition, check schemas, write
+//! Parquet and manifests with conditional creates, quarantine conflicts.
+//!
+//! Data is written before its manifest, and both are created only if absent:
+//! a crash between the two is healed by the retry, which finds the data
+//! object present and writes the missing manifest.
+
+use crate::encode::encode_parquet;
+use crate::registry::SchemaRegistry;
+use serde_json::Value;
+use silt_core::config::Project;
+use silt_core::ingest::QuarantineEntry;
+use silt_core::keys::{Partition, content_hash, manifest_key, manifest_prefix, raw_key};
+use silt_core::manifest::{Counts, Manifest};
+use silt_core::ports::{ObjectStore, PutOutcome};
+use silt_core::{ChangeRecord, DatasetId, Error, Result};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+
+/// What one call to [`Lander::land`] did.
+#[derive(Debug, Default)]
+pub struct LandOutcome {
+    /// Counters per dataset.
+    pub counts: BTreeMap<String, Counts>,
+    /// Records quarantined (schema conflicts), already written to the quarantine prefix.
+    pub quarantined: Vec<QuarantineEntry>,
+    /// Manifests of objects created by this call.
+    pub created: Vec<Manifest>,
+    /// Records that could not be landed, with the error; retry them (or their messages).
+    pub failed: Vec<(Vec<ChangeRecord>, Error)>,
+}
+
+impl LandOutcome {
+    /// Adds another outcome into this one.
+    pub fn merge(&mut self, other: LandOutcome) {
+        for (k, c) in other.counts {
+            self.counts.entry(k).or_default().add(&c);
+        }
+        self.quarantined.extend(other.quarantined);
+        self.created.extend(other.created);
+        self.failed.extend(other.failed);
+    }
+}
+
+/// Lands record batches into a warehouse.
+pub struct Lander {
+    store: Arc<dyn ObjectStore>,
+    registry: SchemaRegistry,
+    project: Arc<Project>,
+}
+
+impl Lander {
+    /// A lander writing to `store` with `project`'s datasets.
+    pub fn new(store: Arc<dyn ObjectStore>, project: Arc<Project>) -> Self {
+        Self {
+            registry: SchemaRegistry::new(store.clone()),
+            store,
+            project,
+        }
+    }
+
+    /// The schema registry this lander uses.
+    pub fn registry(&self) -> &SchemaRegistry {
+        &self.registry
+    }
+
+    /// Lands one batch. Never fails as a whole: per-group failures are in `failed`.
+    pub async fn land(&self, records: Vec<ChangeRecord>) -> LandOutcome {
+        let mut by_dataset: BTreeMap<DatasetId, Vec<ChangeRecord>> = BTreeMap::new();
+        for r in records {
+            by_dataset.entry(r.dataset.clone()).or_default().push(r);
+        }
+        let mut out = LandOutcome::default();
+        for (dataset, mut recs) in by_dataset {
+            // Source order, then id: the same records in any order land identically.
+            recs.sort_by(|a, b| (&a.position, &a.record_id).cmp(&(&b.position, &b.record_id)));
+            recs.dedup_by(|a, b| a.record_id == b.record_id);
+            match self.land_dataset(&dataset, &recs).await {
+                Ok(o) => out.merge(o),
+                Err(e) => {
+                    tracing::warn!(dataset = %dataset, error = %e, "Landing failed.");
+                    out.failed.push((recs, e));
+                }
+            }
+        }
+        out
+    }
+
+    async fn land_dataset(
+        &self,
+        dataset: &DatasetId,
+        recs: &[ChangeRecord],
+    ) -> Result<LandOutcome> {
+        let Some(spec) = self.project.datasets.get(dataset) else {
+            return Err(Error::Config {
+                file: self.project.file.clone(),
+                field: format!("datasets.\"{dataset}\""),
+                message: "records arrived for a dataset this project does not declare".into(),
+            });
+        };
+        let evo = self.registry.evolve(dataset, recs).await?;
+        let mut out = LandOutcome::default();
+        let counts = out.counts.entry(dataset.to_string()).or_default();
+        counts.read = recs.len() as u64;
+
+        let conflicted: HashSet<usize> = evo.conflicts.iter().map(|(i, _)| *i).collect();
+        for (i, reason) in evo.conflicts {
+            let r = &recs[i];
+            let payload = serde_json::to_string(r).unwrap_or_default();
+            let entry = QuarantineEntry::new(
+                "land",
+                &dataset.to_string(),
+                &format!("record {}", r.record_id),
+                reason,
+                payload.clone(),
+                payload.len(),
+            );
+            let body = serde_json::to_vec_pretty(&entry)
+                .map_err(|e| Error::encoding("quarantine entry", e))?;
+            self.store.put_if_absent(&entry.key(), body).await?;
+            counts.rejected += 1;
+            out.quarantined.push(entry);
+        }
+
+        let mut partitions: BTreeMap<Partition, Vec<&ChangeRecord>> = BTreeMap::new();
+        for (i, r) in recs.iter().enumerate() {
+            if !conflicted.contains(&i) {
+                partitions
+                    .entry(Partition::of(r.event_time_ms, spec.partition))
+                    .or_default()
+                    .push(r);
+            }
+        }
+        let target = self.project.landing.target_file_bytes;
+        let mut failed = Vec::new();
+        for (partition, prs) in partitions {
+            for chunk in chunks(&prs, target) {
+                match self
+                    .write_object(dataset, &partition, &evo.schema, chunk)
+                    .await
+                {
+                    Ok((outcome, manifest)) => {
+                        let c = out.counts.entry(dataset.to_string()).or_default();
+                        match outcome {
+                            PutOutcome::Created => {
+                                c.objects_created += 1;
+                                c.landed += manifest.rows;
+                                c.bytes_written += manifest.bytes;
+                                out.created.push(manifest);
+                            }
+                            PutOutcome::AlreadyExists => c.objects_existing += 1,
+                        }
+                    }
+                    Err(e) => failed.push((chunk.iter().map(|r| (*r).clone()).collect(), e)),
+                }
+            }
+        }
+        out.failed.extend(failed);
+        Ok(out)
+    }
+
+    async fn write_object(
+        &self,
+        dataset: &DatasetId,
+        partition: &Partition,
+        schema: &silt_core::schema::DatasetSchema,
+        chunk: &[&ChangeRecord],
+    ) -> Result<(PutOutcome, Manifest)> {
+        let hash = content_hash(
+            dataset,
+            partition,
+            chunk.iter().map(|r| r.record_id.as_str()),
+        );
+        let key = raw_key(dataset, partition, &hash);
+        let body = encode_parquet(schema, chunk)?;
+        let bytes = body.len() as u64;
+        let outcome = self.store.put_if_absent(&key, body).await?;
+        let mut ops: BTreeMap<String, u64> = BTreeMap::new();
+        for r in chunk {
+            *ops.entry(r.op.code().to_string()).or_default() += 1;
+        }
+        let manifest = Manifest {
+            dataset: dataset.clone(),
+            object_key: key,
+            event_date: partition.date.clone(),
+            event_hour: partition.hour.clone(),
+            rows: chunk.len() as u64,
+            bytes,
+            min_event_time_ms: chunk
+                .iter()
+                .map(|r| r.event_time_ms)
+                .min()
+                .unwrap_or_default(),
+            max_event_time_ms: chunk
+                .iter()
+                .map(|r| r.event_time_ms)
+                .max()
+                .unwrap_or_default(),
+            min_position: chunk
+                .first()
+                .map(|r| r.position.clone())
+                .unwrap_or_default(),
+            max_position: chunk.last().map(|r| r.position.clone()).unwrap_or_default(),
+            schema_version: schema.version,
+            schema_fingerprint: schema.fingerprint(),
+            ops,
+        };
+        // Written after the data, and also when the data already existed: that heals a crash in between.
+        let body =
+            serde_json::to_vec_pretty(&manifest).map_err(|e| Error::encoding("manifest", e))?;
+        self.store
+            .put_if_absent(&manifest_key(dataset, partition, &hash), body)
+            .await?;
+        Ok((outcome, manifest))
+    }
+}
+
+/// Splits sorted records into runs whose estimated size stays under `target` bytes.
+fn chunks<'a>(records: &'a [&'a ChangeRecord], target: u64) -> Vec<&'a [&'a ChangeRecord]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut size = 0u64;
+    for (i, r) in records.iter().enumerate() {
+        let s = approx_size(r);
+        if i > start && size + s > target {
+            out.push(&records[start..i]);
+            start = i;
+            size = 0;
+        }
+        size += s;
+    }
+    if start < records.len() {
+        out.push(&records[start..]);
+    }
+    out
+}
+
+fn approx_size(r: &ChangeRecord) -> u64 {
+    fn value(v: &Value) -> u64 {
+        match v {
+            Value::Null | Value::Bool(_) => 1,
+            Value::Number(_) => 8,
+            Value::String(s) => s.len() as u64 + 4,
+            Value::Array(a) => a.iter().map(value).sum::<u64>() + 2,
+            Value::Object(o) => {
+                o.iter()
+                    .map(|(k, v)| k.len() as u64 + value(v))
+                    .sum::<u64>()
+                    + 2
+            }
+        }
+    }
+    let row = r
+        .stored_image()
+        .map_or(0, |row| row.values().map(value).sum());
+    row + 80
+}
+
+/// Reads every manifest of the given datasets (or all datasets of the project).
+pub async fn list_manifests(
+    store: &dyn ObjectStore,
+    datasets: impl IntoIterator<Item = &DatasetId>,
+) -> Result<Vec<Manifest>> {
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for d in datasets {
+        if !seen.insert(d.clone()) {
+            continue;
+        }
+        for o in store.list(&manifest_prefix(d)).await? {
+            let Some(bytes) = store.get(&o.key).await? else {
+                continue;
+            };
+            let m: Manifest =
+                serde_json::from_slice(&bytes).map_err(|e| Error::encoding(o.key.clone(), e))?;
+            out.push(m);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,111 @@
+//! The schema registry: one object per schema version of a dataset,
+//! `schemas/<dataset>/v000001.json`, each created conditionally.
+//!
+//! Two writers that add columns at once race for the same next version; the
+//! loser sees "already exists", reloads, and re-checks its records against
+//! the winner's schema, so no column is ever typed two ways.
+
+use silt_core::keys::{schema_key, schema_prefix};
+use silt_core::ports::{ObjectStore, PutOutcome};
+use silt_core::schema::{DatasetSchema, Evolution, evolve};
+use silt_core::{ChangeRecord, DatasetId, Error, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// How often a writer retries after losing a race for the next version.
+const MAX_RACES: usize = 16;
+
+/// Reads and evolves dataset schemas in an object store, caching the latest.
+pub struct SchemaRegistry {
+    store: Arc<dyn ObjectStore>,
+    cache: Mutex<HashMap<DatasetId, DatasetSchema>>,
+}
+
+impl SchemaRegistry {
+    /// A registry over `store`.
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Self {
+            store,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The latest stored schema of `dataset` (version 0 if none).
+    pub async fn latest(&self, dataset: &DatasetId) -> Result<DatasetSchema> {
+        let listing = self.store.list(&schema_prefix(dataset)).await?;
+        let Some(last) = listing
+            .iter()
+            .filter(|o| o.key.ends_with(".json"))
+            .max_by(|a, b| a.key.cmp(&b.key))
+        else {
+            return Ok(DatasetSchema::empty(dataset.clone()));
+        };
+        let bytes = self
+            .store
+            .get(&last.key)
+            .await?
+            .ok_or_else(|| Error::Store {
+                op: "get",
+                bucket: self.store.location(),
+                key: last.key.clone(),
+                message: "listed schema version vanished".into(),
+                retryable: true,
+            })?;
+        let schema: DatasetSchema =
+            serde_json::from_slice(&bytes).map_err(|e| Error::encoding(last.key.clone(), e))?;
+        self.remember(&schema);
+        Ok(schema)
+    }
+
+    fn cached(&self, dataset: &DatasetId) -> Option<DatasetSchema> {
+        self.cache.lock().ok().and_then(|c| c.get(dataset).cloned())
+    }
+
+    fn remember(&self, schema: &DatasetSchema) {
+        if let Ok(mut c) = self.cache.lock() {
+            let newer = c
+                .get(&schema.dataset)
+                .is_none_or(|old| old.version < schema.version);
+            if newer {
+                c.insert(schema.dataset.clone(), schema.clone());
+            }
+        }
+    }
+
+    /// Checks `records` against the dataset's schema, storing a new version if they add columns.
+    pub async fn evolve(&self, dataset: &DatasetId, records: &[ChangeRecord]) -> Result<Evolution> {
+        let mut current = match self.cached(dataset) {
+            Some(s) => s,
+            None => self.latest(dataset).await?,
+        };
+        for _ in 0..MAX_RACES {
+            let evo = evolve(&current, records);
+            if evo.added.is_empty() {
+                return Ok(evo);
+            }
+            let body =
+                serde_json::to_vec_pretty(&evo.schema).map_err(|e| Error::encoding("schema", e))?;
+            match self
+                .store
+                .put_if_absent(&schema_key(dataset, evo.schema.version), body)
+                .await?
+            {
+                PutOutcome::Created => {
+                    tracing::info!(dataset = %dataset, version = evo.schema.version, added = ?evo.added.iter().map(|c| &c.name).collect::<Vec<_>>(), "Schema evolved.");
+                    self.remember(&evo.schema);
+                    return Ok(evo);
+                }
+                PutOutcome::AlreadyExists => {
+                    current = self.latest(dataset).await?;
+                }
+            }
+        }
+        Err(Error::Store {
+            op: "put",
+            bucket: self.store.location(),
+            key: schema_prefix(dataset),
+            message: format!("lost {MAX_RACES} races for the next schema version"),
+            retryable: true,
+        })
+    }
+}

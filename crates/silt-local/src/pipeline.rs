@@ -1,0 +1,528 @@
+//! The local pipeline: ingest files, land batches, transform models and
+//! report, each stage the same core code the Lambda functions run.
+//!
+//! `silt run` connects ingest and land with a bounded in-process queue, so
+//! decoding and Parquet encoding overlap and memory is bounded by the batch
+//! size and queue depth, not by the input.
+
+use crate::engine::DataFusionEngine;
+use crate::fs_store::FsStore;
+use crate::input::read_messages;
+use crate::queue::{ChannelQueue, FolderQueue};
+use silt_core::config::Project;
+use silt_core::decode::{Decoded, RejectKind, Rejection};
+use silt_core::ingest::{Ingestor, QuarantineEntry};
+use silt_core::keys::{REPORT_KEY, manifest_prefix, run_key};
+use silt_core::manifest::{Counts, StageRun};
+use silt_core::mask::Masker;
+use silt_core::model::{Model, ModelGraph};
+use silt_core::monitor::{Report, ReportInputs, report};
+use silt_core::ports::{Clock, ObjectStore, RecordQueue};
+use silt_core::transform::{RunInputs, RunRecord, run};
+use silt_core::{ChangeRecord, DatasetId, Error, Result};
+use silt_lake::{LandOutcome, Lander, list_manifests};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// How often a failed landing group is retried before the run fails.
+const LAND_ATTEMPTS: u32 = 4;
+
+/// Progress of long work, shown by the CLI as a bar.
+pub trait Progress: Send + Sync {
+    /// `n` more input bytes were read.
+    fn advance(&self, n: u64);
+}
+
+/// No progress display.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn advance(&self, _: u64) {}
+}
+
+/// A message that was rejected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedInput {
+    /// `file:line` or message reference.
+    pub reference: String,
+    /// Why.
+    pub reason: Rejection,
+}
+
+/// What ingest did.
+#[derive(Debug, Clone)]
+pub struct IngestReport {
+    /// The stage record, as stored.
+    pub run: StageRun,
+    /// Every rejected message (also in the quarantine prefix).
+    pub rejected: Vec<RejectedInput>,
+}
+
+/// What land did.
+#[derive(Debug, Clone)]
+pub struct LandReport {
+    /// The stage record, as stored.
+    pub run: StageRun,
+    /// Records quarantined for schema conflicts.
+    pub quarantined: Vec<QuarantineEntry>,
+}
+
+/// What a whole `silt run` did.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Ingest stage.
+    pub ingest: IngestReport,
+    /// Land stage.
+    pub land: LandReport,
+    /// Transform run.
+    pub transform: RunRecord,
+    /// Monitor report.
+    pub report: Report,
+}
+
+/// A project opened for local runs.
+pub struct Local {
+    project: Arc<Project>,
+    project_dir: PathBuf,
+    warehouse: PathBuf,
+    store: Arc<FsStore>,
+    masker: Masker,
+    clock: Arc<dyn Clock>,
+}
+
+impl Local {
+    /// Opens `project_dir/silt.toml`; the warehouse defaults to the config's landing root.
+    /// The PII key is read from the environment variable the config names.
+    pub fn open(
+        project_dir: &Path,
+        warehouse: Option<PathBuf>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Local> {
+        let file = project_dir.join("silt.toml");
+        let text = std::fs::read_to_string(&file).map_err(|e| Error::Config {
+            file: file.display().to_string(),
+            field: "(file)".into(),
+            message: format!("cannot read the project config: {e}"),
+        })?;
+        let project = Project::parse(&text, &file.display().to_string())?;
+        let key = std::env::var_os(&project.pii.key_env)
+            .map(|v| v.into_encoded_bytes())
+            .filter(|k| !k.is_empty());
+        Local::new(project, project_dir, warehouse, Masker::new(key), clock)
+    }
+
+    /// A local pipeline over an already-validated project.
+    pub fn new(
+        project: Project,
+        project_dir: &Path,
+        warehouse: Option<PathBuf>,
+        masker: Masker,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Local> {
+        let warehouse = match warehouse {
+            Some(w) => w,
+            None if project.landing.root.starts_with("s3://") => {
+                return Err(Error::Config {
+                    file: project.file.clone(),
+                    field: "landing.root".into(),
+                    message:
+                        "is an S3 URI, which the local mode does not write to: pass --warehouse DIR"
+                            .into(),
+                });
+            }
+            None => project_dir.join(&project.landing.root),
+        };
+        let store = Arc::new(FsStore::new(&warehouse)?);
+        Ok(Local {
+            project: Arc::new(project),
+            project_dir: project_dir.to_path_buf(),
+            warehouse,
+            store,
+            masker,
+            clock,
+        })
+    }
+
+    /// The validated project.
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    /// The warehouse folder.
+    pub fn warehouse(&self) -> &Path {
+        &self.warehouse
+    }
+
+    /// The warehouse as an object store.
+    pub fn store(&self) -> Arc<FsStore> {
+        self.store.clone()
+    }
+
+    fn run_id(&self) -> String {
+        let t = chrono::DateTime::from_timestamp_millis(self.clock.now_ms()).unwrap_or_default();
+        format!("{}-{}", t.format("%Y%m%dT%H%M%S%3fZ"), std::process::id())
+    }
+
+    fn source(&self, name: Option<&str>) -> Result<&silt_core::config::Source> {
+        match name {
+            Some(n) => self.project.sources.get(n).ok_or_else(|| Error::Config {
+                file: self.project.file.clone(),
+                field: "sources".into(),
+                message: format!(
+                    "no source named `{n}`; declared: {}",
+                    self.project
+                        .sources
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
+            None => self.project.default_source().ok_or_else(|| Error::Config {
+                file: self.project.file.clone(),
+                field: "sources".into(),
+                message: "several sources are declared: name one with --source".into(),
+            }),
+        }
+    }
+
+    /// Ingests input files into `queue`, quarantining rejected messages.
+    pub async fn ingest(
+        &self,
+        inputs: &[PathBuf],
+        source: Option<&str>,
+        queue: &dyn RecordQueue,
+        progress: &dyn Progress,
+    ) -> Result<IngestReport> {
+        let src = self.source(source)?;
+        let ingestor = Ingestor::new(&self.project, src, &self.masker)?;
+        let limit = self.project.ingest.max_message_bytes;
+        let batch_size = self.project.landing.batch_records;
+        let started_ms = self.clock.now_ms();
+        let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
+        let mut rejected = Vec::new();
+        let mut batch: Vec<ChangeRecord> = Vec::with_capacity(batch_size);
+        for path in inputs {
+            let read_error = |e: std::io::Error| Error::Store {
+                op: "read",
+                bucket: "(input)".into(),
+                key: path.display().to_string(),
+                message: e.to_string(),
+                retryable: false,
+            };
+            for m in read_messages(path, limit).map_err(read_error)? {
+                let m = m.map_err(read_error)?;
+                progress.advance(m.len as u64 + 1);
+                counts.entry(src.name.clone()).or_default().read += 1;
+                let result = if m.len > limit {
+                    Err(Rejection::new(
+                        RejectKind::TooLarge,
+                        "(message)",
+                        format!("at most {limit} bytes (ingest.max_message_size)"),
+                        format!("{} bytes", m.len),
+                    ))
+                } else {
+                    ingestor.ingest(&m.bytes)
+                };
+                match result {
+                    Ok(Decoded::Records(recs)) => {
+                        for r in recs {
+                            counts.entry(r.dataset.to_string()).or_default().decoded += 1;
+                            batch.push(r);
+                        }
+                        if batch.len() >= batch_size {
+                            queue
+                                .send(std::mem::replace(
+                                    &mut batch,
+                                    Vec::with_capacity(batch_size),
+                                ))
+                                .await?;
+                        }
+                    }
+                    Ok(Decoded::Skip(_)) => {
+                        counts.entry(src.name.clone()).or_default().skipped += 1
+                    }
+                    Err(reason) => {
+                        counts.entry(src.name.clone()).or_default().rejected += 1;
+                        tracing::warn!(reference = %m.reference, reason = %reason, "Message rejected.");
+                        let entry =
+                            ingestor.quarantine_entry(&m.reference, &m.bytes, reason.clone());
+                        let body = serde_json::to_vec_pretty(&entry)
+                            .map_err(|e| Error::encoding("quarantine entry", e))?;
+                        self.store.put_if_absent(&entry.key(), body).await?;
+                        rejected.push(RejectedInput {
+                            reference: m.reference,
+                            reason,
+                        });
+                    }
+                }
+            }
+        }
+        if !batch.is_empty() {
+            queue.send(batch).await?;
+        }
+        let run = StageRun {
+            stage: "ingest".into(),
+            run_id: self.run_id(),
+            started_ms,
+            finished_ms: self.clock.now_ms(),
+            counts,
+        };
+        self.save_run(&run.stage, &run.run_id, &run).await?;
+        Ok(IngestReport { run, rejected })
+    }
+
+    async fn save_run<T: serde::Serialize>(
+        &self,
+        stage: &str,
+        run_id: &str,
+        value: &T,
+    ) -> Result<()> {
+        let body =
+            serde_json::to_vec_pretty(value).map_err(|e| Error::encoding("run record", e))?;
+        self.store
+            .put(&run_key(stage, run_id), body.clone())
+            .await?;
+        self.store.put(&run_key(stage, "latest"), body).await
+    }
+
+    async fn latest<T: serde::de::DeserializeOwned>(&self, stage: &str) -> Result<Option<T>> {
+        let key = run_key(stage, "latest");
+        match self.store.get(&key).await? {
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::encoding(key, e)),
+            None => Ok(None),
+        }
+    }
+
+    /// Lands batches from an in-process queue until it closes, on its own task
+    /// so Parquet encoding runs beside decoding.
+    pub async fn land_stream(
+        &self,
+        mut rx: mpsc::Receiver<Vec<ChangeRecord>>,
+    ) -> Result<LandReport> {
+        let started_ms = self.clock.now_ms();
+        let lander = Lander::new(self.store.clone(), self.project.clone());
+        let task = tokio::spawn(async move {
+            let mut outcome = LandOutcome::default();
+            while let Some(batch) = rx.recv().await {
+                outcome.merge(land_batch(&lander, batch).await?);
+            }
+            Ok::<_, Error>(outcome)
+        });
+        let outcome = task.await.map_err(|e| Error::Queue {
+            queue: "in-process landing queue".into(),
+            message: e.to_string(),
+            retryable: false,
+        })??;
+        self.finish_land(started_ms, outcome).await
+    }
+
+    /// Lands every batch waiting in the folder queue (after `silt ingest`).
+    pub async fn land_pending(&self) -> Result<LandReport> {
+        let started_ms = self.clock.now_ms();
+        let lander = Lander::new(self.store.clone(), self.project.clone());
+        let queue = FolderQueue::new(self.store.clone());
+        let mut outcome = LandOutcome::default();
+        for key in queue.pending().await? {
+            let records = queue.read(&key).await?;
+            outcome.merge(land_batch(&lander, records).await?);
+            // Acknowledge only after the batch landed.
+            queue.ack(&key).await?;
+        }
+        self.finish_land(started_ms, outcome).await
+    }
+
+    async fn finish_land(&self, started_ms: i64, outcome: LandOutcome) -> Result<LandReport> {
+        let run = StageRun {
+            stage: "land".into(),
+            run_id: self.run_id(),
+            started_ms,
+            finished_ms: self.clock.now_ms(),
+            counts: outcome.counts,
+        };
+        self.save_run(&run.stage, &run.run_id, &run).await?;
+        Ok(LandReport {
+            run,
+            quarantined: outcome.quarantined,
+        })
+    }
+
+    /// Ingest into the folder queue (`silt ingest` on its own).
+    pub async fn ingest_to_folder(
+        &self,
+        inputs: &[PathBuf],
+        source: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<IngestReport> {
+        let queue = FolderQueue::new(self.store.clone());
+        self.ingest(inputs, source, &queue, progress).await
+    }
+
+    /// Reads and parses every model file.
+    pub fn load_models(&self) -> Result<ModelGraph> {
+        let dir = self.project_dir.join(&self.project.models_path);
+        let mut models = Vec::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return ModelGraph::build(
+                    Vec::new(),
+                    &self.project.datasets.keys().cloned().collect(),
+                );
+            }
+            Err(e) => {
+                return Err(Error::Config {
+                    file: self.project.file.clone(),
+                    field: "models.path".into(),
+                    message: format!("{}: {e}", dir.display()),
+                });
+            }
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        paths.sort();
+        for p in paths {
+            let name = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let text = std::fs::read_to_string(&p).map_err(|e| Error::Model {
+                model: name.clone(),
+                message: format!("{}: {e}", p.display()),
+            })?;
+            models.push(Model::parse(&name, &p.display().to_string(), &text)?);
+        }
+        ModelGraph::build(models, &self.project.datasets.keys().cloned().collect())
+    }
+
+    /// Runs the selected models (all when `select` is empty) on DataFusion.
+    pub async fn transform(&self, select: &[String], full_refresh: bool) -> Result<RunRecord> {
+        let graph = self.load_models()?;
+        let selected = graph.select(select)?;
+        let lander = Lander::new(self.store.clone(), self.project.clone());
+        let mut schemas = BTreeMap::new();
+        let mut fingerprints = BTreeMap::new();
+        for id in self.project.datasets.keys() {
+            let schema = lander.registry().latest(id).await?;
+            let listing = self.store.list(&manifest_prefix(id)).await?;
+            let mut fp = format!("v{}", schema.version);
+            for o in &listing {
+                fp.push('|');
+                fp.push_str(&o.key);
+            }
+            fingerprints.insert(id.clone(), silt_core::keys::bytes_hash(fp.as_bytes()));
+            schemas.insert(id.clone(), schema);
+        }
+        let primary_keys: BTreeMap<DatasetId, Vec<String>> = self
+            .project
+            .datasets
+            .iter()
+            .map(|(k, d)| (k.clone(), d.primary_key.clone()))
+            .collect();
+        let engine = DataFusionEngine::new(&self.warehouse, &self.project.engine)?;
+        let run_id = self.run_id();
+        let inputs = RunInputs {
+            graph: &graph,
+            selected: &selected,
+            schemas: &schemas,
+            primary_keys: &primary_keys,
+            source_fingerprints: &fingerprints,
+            full_refresh,
+            run_id: &run_id,
+        };
+        let record = run(&engine, &inputs, self.clock.as_ref()).await?;
+        self.save_run("transform", &record.run_id, &record).await?;
+        Ok(record)
+    }
+
+    /// Computes the report from manifests and run records and stores it.
+    pub async fn monitor(&self) -> Result<Report> {
+        let manifests = list_manifests(self.store.as_ref(), self.project.datasets.keys()).await?;
+        let ingest: Option<StageRun> = self.latest("ingest").await?;
+        let land: Option<StageRun> = self.latest("land").await?;
+        let transform: Option<RunRecord> = self.latest("transform").await?;
+        let graph = self.load_models().ok();
+        let r = report(&ReportInputs {
+            project: &self.project,
+            graph: graph.as_ref(),
+            manifests: &manifests,
+            ingest: ingest.as_ref(),
+            land: land.as_ref(),
+            transform: transform.as_ref(),
+            now_ms: self.clock.now_ms(),
+        });
+        let body = serde_json::to_vec_pretty(&r).map_err(|e| Error::encoding("report", e))?;
+        self.store.put(REPORT_KEY, body).await?;
+        Ok(r)
+    }
+
+    /// Ingest and land concurrently over a bounded in-process queue.
+    pub async fn ingest_and_land(
+        &self,
+        inputs: &[PathBuf],
+        source: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<(IngestReport, LandReport)> {
+        let (queue, rx) = ChannelQueue::bounded(2);
+        let land = self.land_stream(rx);
+        let ingest = async move {
+            let r = self.ingest(inputs, source, &queue, progress).await;
+            drop(queue);
+            r
+        };
+        let (ingest, land) = tokio::join!(ingest, land);
+        Ok((ingest?, land?))
+    }
+
+    /// The whole pipeline: ingest, land, transform, monitor.
+    pub async fn run(
+        &self,
+        inputs: &[PathBuf],
+        source: Option<&str>,
+        progress: &dyn Progress,
+    ) -> Result<RunSummary> {
+        let (ingest, land) = self.ingest_and_land(inputs, source, progress).await?;
+        let transform = self.transform(&[], false).await?;
+        let report = self.monitor().await?;
+        Ok(RunSummary {
+            ingest,
+            land,
+            transform,
+            report,
+        })
+    }
+}
+
+/// Lands one batch, retrying failed groups with exponential backoff.
+async fn land_batch(lander: &Lander, records: Vec<ChangeRecord>) -> Result<LandOutcome> {
+    let mut total = LandOutcome::default();
+    let mut todo = records;
+    for attempt in 1..=LAND_ATTEMPTS {
+        let mut out = lander.land(todo).await;
+        let failed = std::mem::take(&mut out.failed);
+        total.merge(out);
+        let retryable = failed.iter().all(|(_, e)| e.is_retryable());
+        let mut failed = failed.into_iter();
+        let Some((first_records, first)) = failed.next() else {
+            return Ok(total);
+        };
+        if !retryable || attempt == LAND_ATTEMPTS {
+            return Err(first);
+        }
+        let delay = 50u64 << attempt;
+        tracing::warn!(attempt, delay_ms = delay, error = %first, "Landing failed; retrying.");
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        todo = first_records
+            .into_iter()
+            .chain(failed.flat_map(|(r, _)| r))
+            .collect();
+    }
+    Ok(total)
+}
