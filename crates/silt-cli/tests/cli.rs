@@ -1,0 +1,128 @@
+//! The `silt` binary as a user meets it: commands, messages and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn silt(args: &[&str], key: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_silt"));
+    cmd.args(args).env_remove("SILT_PII_KEY");
+    if let Some(k) = key {
+        cmd.env("SILT_PII_KEY", k);
+    }
+    cmd.output().unwrap()
+}
+
+fn shop() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn validate_prints_the_dag() {
+    let out = silt(&["validate", "--project", shop().to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("customers_current -> orders_current -> daily_revenue"));
+}
+
+#[test]
+fn generate_run_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let out = silt(
+        &[
+            "generate",
+            "--events",
+            "400",
+            "--seed",
+            "1",
+            "--out",
+            events.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let wh = dir.path().join("wh");
+    let shop_dir = shop();
+    let args = [
+        "run",
+        "--project",
+        shop_dir.to_str().unwrap(),
+        "--input",
+        events.to_str().unwrap(),
+        "--warehouse",
+        wh.to_str().unwrap(),
+    ];
+
+    // Without the PII key the run refuses to start, naming the variable.
+    let out = silt(&args, None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("SILT_PII_KEY"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = silt(&args, Some("k"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("ingest: 400 messages read"), "{stdout}");
+    assert!(stdout.contains("orders_current"), "{stdout}");
+    assert!(wh.join("reports/latest.json").exists());
+
+    // A malformed line: exit code 3, after everything valid landed.
+    let mut content = std::fs::read_to_string(&events).unwrap();
+    content.push_str("{not json\n");
+    std::fs::write(&events, content).unwrap();
+    let out = silt(&args, Some("k"));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("rejected {}:401: invalid_json", events.display())),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stderr).contains("1 message(s) rejected"));
+
+    let out = silt(
+        &[
+            "monitor",
+            "--project",
+            shop().to_str().unwrap(),
+            "--warehouse",
+            wh.to_str().unwrap(),
+            "--json",
+        ],
+        Some("k"),
+    );
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["datasets"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn bad_config_names_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("silt.toml"),
+        "[project]\nname = \"x\"\n[[sources]]\nname = \"s\"\nformat = \"xml\"\n",
+    )
+    .unwrap();
+    let out = silt(
+        &["validate", "--project", dir.path().to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("silt.toml: field `sources[0].format`") && err.contains("\"debezium\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = silt(&["run"], None);
+    assert_eq!(out.status.code(), Some(2));
+}

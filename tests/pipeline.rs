@@ -1,0 +1,444 @@
+//! End-to-end tests of the local pipeline over generated events and
+//! fixtures: results are compared with an independently computed state.
+
+use serde_json::{Map, Value, json};
+use silt_core::config::Project;
+use silt_core::mask::Masker;
+use silt_core::ports::ManualClock;
+use silt_core::transform::ModelStatus;
+use silt_local::generate::{GenerateOptions, generate};
+use silt_local::{Local, NoProgress};
+use silt_tests::{
+    TEST_KEY, assert_same_state, curated_by_key, expected_shop_state, read_parquet_rows, shop_dir,
+    shop_project,
+};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn events(n: u64, seed: u64) -> Vec<String> {
+    let mut buf = Vec::new();
+    generate(
+        GenerateOptions {
+            events: n,
+            seed,
+            ..Default::default()
+        },
+        &mut buf,
+    )
+    .unwrap();
+    String::from_utf8(buf)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn write_lines(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    p
+}
+
+fn local(project: Project, warehouse: &Path) -> Local {
+    // Clock at 2026-01-01T03:00Z: generated events start at midnight.
+    let clock = Arc::new(ManualClock::at(1_767_236_400_000));
+    Local::new(
+        project,
+        &shop_dir(),
+        Some(warehouse.to_path_buf()),
+        Masker::new(Some(TEST_KEY.to_vec())),
+        clock,
+    )
+    .unwrap()
+}
+
+async fn assert_matches(warehouse: &Path, lines: &[String]) {
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let expected = expected_shop_state(&refs, TEST_KEY);
+    assert_same_state(
+        "orders",
+        &expected["orders"],
+        &curated_by_key(warehouse, "orders_current", "order_id").await,
+    );
+    assert_same_state(
+        "customers",
+        &expected["customers"],
+        &curated_by_key(warehouse, "customers_current", "customer_id").await,
+    );
+    // daily_revenue, recomputed from the expected orders.
+    let mut revenue: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    for row in expected["orders"]
+        .values()
+        .filter(|r| r["status"] != json!("cancelled"))
+    {
+        let day = row["created_at"].as_str().unwrap()[..10].to_string();
+        let e = revenue
+            .entry((day, row["currency"].as_str().unwrap().to_string()))
+            .or_default();
+        e.0 += 1;
+        e.1 += row["amount_cents"].as_i64().unwrap()
+            - row
+                .get("discount_cents")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+    }
+    let actual: BTreeMap<(String, String), (i64, i64)> =
+        read_parquet_rows(&warehouse.join("curated/daily_revenue"))
+            .await
+            .into_iter()
+            .map(|r| {
+                let day = chrono_day(r["order_date"].as_i64().unwrap());
+                (
+                    (day, r["currency"].as_str().unwrap().to_string()),
+                    (
+                        r["orders"].as_i64().unwrap(),
+                        r["revenue_cents"].as_i64().unwrap(),
+                    ),
+                )
+            })
+            .collect();
+    assert_eq!(actual, revenue);
+}
+
+fn chrono_day(days_since_epoch: i64) -> String {
+    let t = chrono::DateTime::from_timestamp(days_since_epoch * 86_400, 0).unwrap();
+    t.format("%Y-%m-%d").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_matches_independent_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = events(3_000, 7);
+    let input = write_lines(dir.path(), "events.jsonl", &lines);
+    let wh = dir.path().join("wh");
+    let summary = local(shop_project(), &wh)
+        .run(&[input], None, &NoProgress)
+        .await
+        .unwrap();
+    assert!(summary.ingest.rejected.is_empty());
+    assert_eq!(summary.ingest.run.total().decoded, 3_000);
+    assert!(summary.transform.ok(), "{:?}", summary.transform.failures());
+    assert!(
+        summary
+            .transform
+            .models
+            .iter()
+            .all(|m| m.status == ModelStatus::Success)
+    );
+    assert_matches(&wh, &lines).await;
+    // The report counts what landed and what was curated.
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(wh.join("reports/latest.json")).unwrap()).unwrap();
+    let orders = report["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["dataset"] == "shop.public.orders")
+        .unwrap();
+    assert_eq!(
+        orders["decoded"].as_u64().unwrap(),
+        summary.ingest.run.counts["shop.public.orders"].decoded
+    );
+    assert!(orders["curated_rows"].as_u64().unwrap() > 0);
+    assert!(orders["landed_freshness_ms"].as_i64().unwrap() > 0);
+}
+
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_run_creates_nothing_and_leaves_curated_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_lines(dir.path(), "events.jsonl", &events(1_500, 3));
+    let wh = dir.path().join("wh");
+    let mut project = shop_project();
+    project.landing.batch_records = 400;
+    let l = local(project, &wh);
+    let first = l
+        .run(std::slice::from_ref(&input), None, &NoProgress)
+        .await
+        .unwrap();
+    assert!(first.land.run.total().objects_created > 0);
+    // Delivered in order in small batches, the column added mid-stream evolves the schema.
+    let v2: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(wh.join("schemas/shop.public.orders/v000002.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        v2["columns"].as_array().unwrap().last().unwrap()["name"],
+        "discount_cents"
+    );
+    assert!(!wh.join("schemas/shop.public.orders/v000003.json").exists());
+    let raw_before = snapshot(&wh.join("raw"));
+    let curated_before = snapshot(&wh.join("curated"));
+    let second = l.run(&[input], None, &NoProgress).await.unwrap();
+    let t = second.land.run.total();
+    assert_eq!(t.objects_created, 0, "a re-run must create no raw object");
+    assert_eq!(t.objects_existing, first.land.run.total().objects_created);
+    assert_eq!(snapshot(&wh.join("raw")), raw_before);
+    assert_eq!(
+        snapshot(&wh.join("curated")),
+        curated_before,
+        "curated output must be byte-identical"
+    );
+    assert!(
+        second
+            .transform
+            .models
+            .iter()
+            .all(|m| m.status == ModelStatus::UpToDate)
+    );
+}
+
+/// A deterministic shuffle (xorshift), so failures reproduce.
+fn shuffle<T>(items: &mut [T], mut seed: u64) {
+    for i in (1..items.len()).rev() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        items.swap(i, (seed % (i as u64 + 1)) as usize);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shuffled_overlapping_chunks_over_several_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = events(2_000, 11);
+    let mut shuffled = lines.clone();
+    shuffle(&mut shuffled, 0x5eed);
+    let wh = dir.path().join("wh");
+    let mut project = shop_project();
+    project.landing.batch_records = 250;
+    let l = local(project, &wh);
+    // Four chunks that overlap by 200 lines: every event arrives at least once, many twice.
+    let size = shuffled.len() / 4;
+    for c in 0..4 {
+        let from = (c * size).saturating_sub(200);
+        let to = ((c + 1) * size).min(shuffled.len());
+        let input = write_lines(dir.path(), &format!("chunk{c}.jsonl"), &shuffled[from..to]);
+        let s = l.run(&[input], None, &NoProgress).await.unwrap();
+        assert!(s.transform.ok(), "{:?}", s.transform.failures());
+    }
+    assert_matches(&wh, &lines).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_lines_are_reported_with_line_numbers_and_valid_lines_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = events(300, 5);
+    let bad = [
+        (3usize, "{\"op\":\"c\",\"after\":".to_string(), "invalid_json"),
+        (10, "{\"op\":\"z\",\"source\":{\"connector\":\"postgresql\"}}".to_string(), "unknown_op"),
+        (20, "[1,2,3]".to_string(), "invalid_value"),
+        (42, "{\"op\":\"c\",\"source\":{\"connector\":\"postgresql\",\"schema\":\"public\",\"table\":\"orders\",\"lsn\":5,\"ts_ms\":1767225600000},\"after\":{\"customer_id\":1}}".to_string(), "missing_field"),
+    ];
+    for (line_no, text, _) in &bad {
+        lines.insert(line_no - 1, text.clone());
+    }
+    let input = write_lines(dir.path(), "mixed.jsonl", &lines);
+    let wh = dir.path().join("wh");
+    let summary = local(shop_project(), &wh)
+        .run(std::slice::from_ref(&input), None, &NoProgress)
+        .await
+        .unwrap();
+    let rejected: Vec<(String, String)> = summary
+        .ingest
+        .rejected
+        .iter()
+        .map(|r| {
+            (
+                r.reference.clone(),
+                serde_json::to_value(r.reason.kind)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = bad
+        .iter()
+        .map(|(n, _, k)| (format!("{}:{n}", input.display()), k.to_string()))
+        .collect();
+    assert_eq!(rejected, expected);
+    assert!(
+        summary.ingest.rejected[3].reason.field.contains("order_id"),
+        "{}",
+        summary.ingest.rejected[3].reason
+    );
+    let quarantined = std::fs::read_dir(wh.join("quarantine/ingest/shop"))
+        .unwrap()
+        .count();
+    assert_eq!(quarantined, 4);
+    let good: Vec<String> = lines
+        .into_iter()
+        .filter(|l| !bad.iter().any(|(_, b, _)| b == l))
+        .collect();
+    assert_matches(&wh, &good).await;
+}
+
+fn order_event(id: i64, lsn: u64, amount: Value) -> String {
+    json!({
+        "before": null,
+        "after": {"order_id": id, "customer_id": 1, "status": "pending", "amount_cents": amount, "currency": "EUR",
+                  "created_at": "2026-01-01T00:00:00.000000Z", "updated_at": "2026-01-01T00:00:00.000000Z", "note": null, "items": []},
+        "source": {"connector": "postgresql", "name": "shop", "schema": "public", "table": "orders", "lsn": lsn, "ts_ms": 1_767_225_600_000_i64 + lsn as i64},
+        "op": "c", "ts_ms": 1
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incompatible_type_change_is_quarantined_not_coerced() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let l = local(shop_project(), &wh);
+    let first = write_lines(
+        dir.path(),
+        "a.jsonl",
+        &[
+            order_event(1, 10, json!(100)),
+            order_event(2, 20, json!(200)),
+        ],
+    );
+    l.run(&[first], None, &NoProgress).await.unwrap();
+    let second = write_lines(
+        dir.path(),
+        "b.jsonl",
+        &[
+            order_event(3, 30, json!("three hundred")),
+            order_event(4, 40, json!(400)),
+        ],
+    );
+    let s = l.run(&[second], None, &NoProgress).await.unwrap();
+    assert_eq!(s.land.quarantined.len(), 1);
+    let q = &s.land.quarantined[0];
+    assert_eq!(q.reason.field, "amount_cents");
+    assert!(q.reason.expected.starts_with("int64"), "{}", q.message);
+    assert!(q.reason.found.contains("three hundred"));
+    let keys: Vec<i64> = curated_by_key(&wh, "orders_current", "order_id")
+        .await
+        .into_keys()
+        .collect();
+    assert_eq!(keys, [1, 2, 4]);
+    assert_eq!(
+        std::fs::read_dir(wh.join("quarantine/land/shop.public.orders"))
+            .unwrap()
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_by_stage_equals_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = events(800, 21);
+    let input = write_lines(dir.path(), "events.jsonl", &lines);
+    let wh = dir.path().join("wh");
+    let l = local(shop_project(), &wh);
+    let ingest = l
+        .ingest_to_folder(&[input], None, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(ingest.run.total().decoded, 800);
+    assert!(std::fs::read_dir(wh.join("queue/landing")).unwrap().count() > 0);
+    let land = l.land_pending().await.unwrap();
+    assert!(land.run.total().objects_created > 0);
+    assert_eq!(
+        std::fs::read_dir(wh.join("queue/landing")).unwrap().count(),
+        0,
+        "landed batches are acknowledged"
+    );
+    let run = l.transform(&[], false).await.unwrap();
+    assert!(run.ok());
+    assert_matches(&wh, &lines).await;
+    // Selecting one model rebuilds only it, reading its upstream from disk.
+    let again = l
+        .transform(&["daily_revenue".to_string()], true)
+        .await
+        .unwrap();
+    assert_eq!(again.models.len(), 1);
+    assert_eq!(again.models[0].status, ModelStatus::Success);
+}
+
+fn copy_project(to: &Path) {
+    std::fs::create_dir_all(to.join("models")).unwrap();
+    std::fs::copy(shop_dir().join("silt.toml"), to.join("silt.toml")).unwrap();
+    for e in std::fs::read_dir(shop_dir().join("models")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, to.join("models").join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_data_test_stops_dependants_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("proj");
+    copy_project(&proj);
+    let model = proj.join("models/orders_current.sql");
+    let text = std::fs::read_to_string(&model)
+        .unwrap()
+        .replace("\"delivered\", ", "");
+    std::fs::write(&model, text).unwrap();
+    let input = write_lines(dir.path(), "events.jsonl", &events(1_000, 2));
+    let clock = Arc::new(ManualClock::at(1_767_236_400_000));
+    let l = Local::new(
+        shop_project(),
+        &proj,
+        Some(dir.path().join("wh")),
+        Masker::new(Some(TEST_KEY.to_vec())),
+        clock,
+    )
+    .unwrap();
+    let s = l.run(&[input], None, &NoProgress).await.unwrap();
+    let status: BTreeMap<&str, ModelStatus> = s
+        .transform
+        .models
+        .iter()
+        .map(|m| (m.model.as_str(), m.status))
+        .collect();
+    assert_eq!(status["orders_current"], ModelStatus::TestFailed);
+    assert_eq!(status["daily_revenue"], ModelStatus::Skipped);
+    assert_eq!(status["customers_current"], ModelStatus::Success);
+    let failures = s.transform.failures();
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.contains("orders_current") && f.contains("accepted_values(status)")),
+        "{failures:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixture_batch_from_events_folder_runs_locally() {
+    // The SQS fixture the ingest Lambda receives also runs through `silt run`.
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let input = silt_tests::repo_root().join("events/sqs/ingest-debezium-batch.json");
+    let s = local(shop_project(), &wh)
+        .run(&[input], None, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(s.ingest.rejected.len(), 1);
+    assert!(s.ingest.rejected[0].reference.contains("Records[6]"));
+    let orders = curated_by_key(&wh, "orders_current", "order_id").await;
+    assert_eq!(orders.len(), 9);
+    let _: Map<String, Value> = orders[&2000].clone();
+}
