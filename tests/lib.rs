@@ -21,6 +21,9 @@ use silt_core::ports::{ObjectStore, PutOutcome};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// A row as JSON.
+pub type Row = Map<String, Value>;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -103,8 +106,7 @@ pub fn expected_shop_state(
     lines: &[&str],
     key: &[u8],
 ) -> BTreeMap<&'static str, BTreeMap<i64, Map<String, Value>>> {
-    let mut newest: BTreeMap<(&'static str, i64), (u64, Option<Map<String, Value>>)> =
-        BTreeMap::new();
+    let mut newest: BTreeMap<(&'static str, i64), (u64, Option<Row>)> = BTreeMap::new();
     for line in lines {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             continue;
