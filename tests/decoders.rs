@@ -1,6 +1,12 @@
 //! Decoder tests over the fixtures in `events/`: every connector and format,
 //! with and without the Debezium schema wrapper.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "integration tests: a failed unwrap is a failed test"
+)]
+
 use serde_json::json;
 use silt_core::decode::{Decoded, RejectKind};
 use silt_core::ingest::Ingestor;

@@ -1,6 +1,12 @@
 //! End-to-end tests of the local pipeline over generated events and
 //! fixtures: results are compared with an independently computed state.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "integration tests: a failed unwrap is a failed test"
+)]
+
 use serde_json::{Map, Value, json};
 use silt_core::config::Project;
 use silt_core::mask::Masker;

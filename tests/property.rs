@@ -1,6 +1,12 @@
 //! Property: any delivery order, duplication and split of the same events
 //! gives identical curated results.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "integration tests: a failed unwrap is a failed test"
+)]
+
 use proptest::prelude::*;
 use silt_core::mask::Masker;
 use silt_core::ports::ManualClock;

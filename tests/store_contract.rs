@@ -1,6 +1,12 @@
 //! The object-store contract, run against the local folder adapter. The AWS
 //! adapter runs the same functions against a local S3 endpoint.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "integration tests: a failed unwrap is a failed test"
+)]
+
 use silt_local::FsStore;
 use silt_tests::{object_store_contract, object_store_pagination};
 

@@ -1,5 +1,11 @@
 //! The `silt` binary as a user meets it: commands, messages and exit codes.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "integration tests: a failed unwrap is a failed test"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
