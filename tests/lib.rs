@@ -8,6 +8,9 @@
     reason = "test helpers: a failed unwrap is a failed test"
 )]
 
+#[path = "moto.rs"]
+pub mod moto;
+
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Float64Type, Int64Type, TimeUnit, TimestampMillisecondType,

@@ -109,7 +109,7 @@ enum Command {
         /// Seed: the same seed writes the same file.
         #[arg(long, default_value_t = 42)]
         seed: u64,
-        /// Commit time of the first event (RFC 3339); default 2026-01-01T00:00:00Z.
+        /// Commit time of the first event: RFC 3339, or `now-3h` style; default 2026-01-01T00:00:00Z.
         #[arg(long)]
         start: Option<String>,
         /// Average milliseconds between events.
@@ -373,6 +373,7 @@ fn print_transform(run: &RunRecord) {
             ModelStatus::TestFailed => "TEST FAILED",
             ModelStatus::Skipped => "skipped",
             ModelStatus::NoData => "no data yet",
+            ModelStatus::Deferred => "deferred",
         };
         let rows = m
             .stats

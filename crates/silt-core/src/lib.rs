@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod decode;
+pub mod emf;
 pub mod error;
 pub mod ingest;
 pub mod keys;
@@ -15,6 +16,7 @@ pub mod manifest;
 pub mod mask;
 pub mod model;
 pub mod monitor;
+pub mod pack;
 pub mod ports;
 pub mod record;
 pub mod schema;

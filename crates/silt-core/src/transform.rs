@@ -91,6 +91,8 @@ pub enum ModelStatus {
     NoData,
     /// Not rebuilt: its SQL and inputs are unchanged since its last build.
     UpToDate,
+    /// Not run yet: time ran out; a follow-up run picks it up.
+    Deferred,
 }
 
 /// Result of one data test.
@@ -141,7 +143,10 @@ impl RunRecord {
         self.models.iter().all(|m| {
             matches!(
                 m.status,
-                ModelStatus::Success | ModelStatus::NoData | ModelStatus::UpToDate
+                ModelStatus::Success
+                    | ModelStatus::NoData
+                    | ModelStatus::UpToDate
+                    | ModelStatus::Deferred
             )
         })
     }
@@ -165,7 +170,10 @@ impl RunRecord {
                         ));
                     }
                 }
-                ModelStatus::Success | ModelStatus::NoData | ModelStatus::UpToDate => {}
+                ModelStatus::Success
+                | ModelStatus::NoData
+                | ModelStatus::UpToDate
+                | ModelStatus::Deferred => {}
             }
         }
         out
@@ -229,6 +237,8 @@ pub struct RunInputs<'a> {
     pub full_refresh: bool,
     /// Run id.
     pub run_id: &'a str,
+    /// Asked before each model: `true` means stop and defer the rest (a Lambda running out of time).
+    pub out_of_time: Option<&'a (dyn Fn() -> bool + Send + Sync)>,
 }
 
 /// Fingerprint of a model build: its SQL and what its inputs were built from.
@@ -268,6 +278,7 @@ pub async fn run(
         source_fingerprints,
         full_refresh,
         run_id,
+        out_of_time,
     } = *inputs;
     let started_ms = clock.now_ms();
     let registered: Vec<DatasetSchema> = schemas
@@ -293,10 +304,23 @@ pub async fn run(
 
     let mut runs: Vec<ModelRun> = Vec::new();
     let mut blocked: BTreeMap<String, String> = BTreeMap::new();
-    for name in selected {
+    for (i, name) in selected.iter().enumerate() {
         let Some(model) = graph.get(name) else {
             continue;
         };
+        if out_of_time.is_some_and(|f| f()) {
+            for rest in &selected[i..] {
+                runs.push(ModelRun {
+                    model: rest.clone(),
+                    status: ModelStatus::Deferred,
+                    stats: ModelStats::default(),
+                    tests: Vec::new(),
+                    reason: Some("deferred to a follow-up run: time ran out".into()),
+                    elapsed_ms: 0,
+                });
+            }
+            break;
+        }
         let t0 = clock.now_ms();
         if let Some(up) = model.refs.iter().find_map(|r| blocked.get(r)).cloned() {
             blocked.insert(name.clone(), up.clone());
@@ -459,6 +483,7 @@ mod tests {
             source_fingerprints: fps,
             full_refresh: false,
             run_id: "r",
+            out_of_time: None,
         }
     }
 
@@ -628,6 +653,29 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(rec.models[0].status, ModelStatus::NoData);
+        assert!(rec.ok());
+    }
+
+    #[test]
+    fn running_out_of_time_defers_the_rest() {
+        let (g, schemas, pks) = graph();
+        let engine = Scripted::new(vec![], 0);
+        let fps = BTreeMap::new();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let stop = move || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 2;
+        let mut i = inputs(&g, g.order(), &schemas, &pks, &fps);
+        i.out_of_time = Some(&stop);
+        let rec = block_on(run(&engine, &i, &ManualClock::at(0))).unwrap();
+        let statuses: Vec<ModelStatus> = rec.models.iter().map(|m| m.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                ModelStatus::Success,
+                ModelStatus::Success,
+                ModelStatus::Deferred,
+                ModelStatus::Deferred
+            ]
+        );
         assert!(rec.ok());
     }
 

@@ -436,6 +436,7 @@ impl Local {
             source_fingerprints: &fingerprints,
             full_refresh,
             run_id: &run_id,
+            out_of_time: None,
         };
         let record = run(&engine, &inputs, self.clock.as_ref()).await?;
         self.save_run("transform", &record.run_id, &record).await?;

@@ -1,0 +1,393 @@
+//! Athena as the query engine, behind the same [`Engine`] trait as
+//! DataFusion, running the same model files.
+//!
+//! Raw datasets are external Parquet tables with partition projection (no
+//! crawler, no `MSCK REPAIR`). A table model is built with CTAS into a new
+//! location and published by pointing a view at it, so readers never see a
+//! half-written table. Every query carries a `ClientRequestToken` derived
+//! from the run id and the statement, so a retried invocation never starts
+//! a second query.
+
+use crate::S3Store;
+use async_trait::async_trait;
+use aws_sdk_athena::Client;
+use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultConfiguration};
+use sha2::{Digest, Sha256};
+use silt_core::model::{Materialized, Model};
+use silt_core::ports::ObjectStore;
+use silt_core::schema::{ColumnType, DatasetSchema};
+use silt_core::sql::{quote_ident, quote_literal};
+use silt_core::transform::{Engine, ModelStats};
+use silt_core::{DatasetId, Error, Result};
+use std::time::Duration;
+
+/// Where and how queries run.
+#[derive(Debug, Clone)]
+pub struct AthenaSettings {
+    /// Work group (its enforced settings win: result location, encryption, byte cutoff).
+    pub workgroup: String,
+    /// Glue database holding raw and curated tables.
+    pub database: String,
+    /// Query result location, when the work group does not enforce one.
+    pub output_location: Option<String>,
+    /// First poll delay; doubles up to `max_poll`.
+    pub first_poll: Duration,
+    /// Longest delay between polls.
+    pub max_poll: Duration,
+}
+
+/// Runs models on Athena.
+pub struct AthenaEngine {
+    client: Client,
+    settings: AthenaSettings,
+    store: S3Store,
+    run_id: String,
+}
+
+/// The statistics of a finished query.
+#[derive(Debug, Clone, Default)]
+pub struct QueryStats {
+    /// Athena's query id.
+    pub id: String,
+    /// Bytes scanned.
+    pub bytes_scanned: u64,
+    /// Engine execution time.
+    pub engine_ms: u64,
+    /// How many times the state was polled.
+    pub polls: u32,
+}
+
+impl AthenaEngine {
+    /// An engine for one run; `store` is the warehouse (raw and curated prefixes).
+    pub fn new(
+        client: Client,
+        settings: AthenaSettings,
+        store: S3Store,
+        run_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            settings,
+            store,
+            run_id: run_id.into(),
+        }
+    }
+
+    fn token(&self, label: &str, sql: &str) -> String {
+        request_token(&self.run_id, label, sql)
+    }
+
+    /// Runs one statement to completion and returns its statistics.
+    pub async fn execute(&self, label: &str, sql: &str) -> Result<QueryStats> {
+        let err = |message: String, retryable: bool| Error::Engine {
+            model: label.to_string(),
+            message,
+            retryable,
+        };
+        let mut req = self
+            .client
+            .start_query_execution()
+            .query_string(sql)
+            .client_request_token(self.token(label, sql))
+            .work_group(&self.settings.workgroup)
+            .query_execution_context(
+                QueryExecutionContext::builder()
+                    .database(&self.settings.database)
+                    .build(),
+            );
+        if let Some(out) = &self.settings.output_location {
+            req = req
+                .result_configuration(ResultConfiguration::builder().output_location(out).build());
+        }
+        let started = req
+            .send()
+            .await
+            .map_err(|e| err(sdk_message(&e), crate::errors::retryable(&e)))?;
+        let id = started.query_execution_id().unwrap_or_default().to_string();
+        tracing::info!(model = label, query_id = %id, "Athena query started.");
+        let mut delay = self.settings.first_poll;
+        let mut polls = 0;
+        loop {
+            polls += 1;
+            let out = self
+                .client
+                .get_query_execution()
+                .query_execution_id(&id)
+                .send()
+                .await
+                .map_err(|e| err(sdk_message(&e), crate::errors::retryable(&e)))?;
+            let q = out.query_execution();
+            let status = q.and_then(|q| q.status());
+            match status.and_then(|s| s.state()) {
+                Some(QueryExecutionState::Succeeded) => {
+                    let stats = q.and_then(|q| q.statistics());
+                    return Ok(QueryStats {
+                        id,
+                        bytes_scanned: stats
+                            .and_then(|s| s.data_scanned_in_bytes())
+                            .unwrap_or(0)
+                            .max(0) as u64,
+                        engine_ms: stats
+                            .and_then(|s| s.engine_execution_time_in_millis())
+                            .unwrap_or(0)
+                            .max(0) as u64,
+                        polls,
+                    });
+                }
+                Some(QueryExecutionState::Failed) | Some(QueryExecutionState::Cancelled) => {
+                    let reason = status
+                        .and_then(|s| s.state_change_reason())
+                        .unwrap_or("no reason given")
+                        .to_string();
+                    let retryable = status
+                        .and_then(|s| s.athena_error())
+                        .map(|e| e.retryable())
+                        .unwrap_or(false);
+                    let state = status
+                        .and_then(|s| s.state())
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default();
+                    return Err(err(
+                        format!("Athena query {id} {state}: {reason}"),
+                        retryable,
+                    ));
+                }
+                _ => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.settings.max_poll);
+                }
+            }
+        }
+    }
+
+    /// Runs a query and returns the first column of its first row.
+    pub async fn scalar(&self, label: &str, sql: &str) -> Result<Option<String>> {
+        let stats = self.execute(label, sql).await?;
+        let out = self
+            .client
+            .get_query_results()
+            .query_execution_id(&stats.id)
+            .max_results(2)
+            .send()
+            .await
+            .map_err(|e| Error::Engine {
+                model: label.to_string(),
+                message: sdk_message(&e),
+                retryable: crate::errors::retryable(&e),
+            })?;
+        let rows = out.result_set().map(|r| r.rows()).unwrap_or_default();
+        // Row 0 holds the column names.
+        Ok(rows
+            .get(1)
+            .and_then(|r| r.data().first())
+            .and_then(|d| d.var_char_value())
+            .map(str::to_string))
+    }
+
+    fn build_key(model: &str) -> String {
+        format!("curated/{model}/_silt_build.json")
+    }
+
+    /// DDL registering a raw dataset with partition projection.
+    pub fn raw_table_ddl(&self, schema: &DatasetSchema) -> String {
+        let table = raw_table(&schema.dataset);
+        let location = self
+            .store
+            .uri(&silt_core::keys::raw_prefix(&schema.dataset));
+        let mut cols = vec![
+            "`_record_id` string".to_string(),
+            "`_op` string".to_string(),
+            "`_position` string".to_string(),
+            "`_event_time` timestamp".to_string(),
+        ];
+        for c in &schema.columns {
+            let ty = match c.ty {
+                ColumnType::Boolean => "boolean",
+                ColumnType::Int64 => "bigint",
+                ColumnType::Float64 => "double",
+                ColumnType::String | ColumnType::Json => "string",
+            };
+            cols.push(format!("`{}` {ty}", c.name));
+        }
+        format!(
+            "CREATE EXTERNAL TABLE IF NOT EXISTS `{table}` (\n  {}\n)\nPARTITIONED BY (`event_date` string, `event_hour` string)\nSTORED AS PARQUET\nLOCATION '{location}'\nTBLPROPERTIES (\n  'projection.enabled'='true',\n  'projection.event_date.type'='date',\n  'projection.event_date.format'='yyyy-MM-dd',\n  'projection.event_date.range'='2000-01-01,NOW',\n  'projection.event_date.interval'='1',\n  'projection.event_date.interval.unit'='DAYS',\n  'projection.event_hour.type'='integer',\n  'projection.event_hour.range'='0,23',\n  'projection.event_hour.digits'='2',\n  'storage.location.template'='{location}event_date=${{event_date}}/event_hour=${{event_hour}}',\n  'silt.schema_version'='{}'\n)",
+            cols.join(",\n  "),
+            schema.version
+        )
+    }
+}
+
+/// The `ClientRequestToken` of a statement: the same run, model and SQL give
+/// the same token, so Athena returns the first query instead of starting a
+/// second when a Lambda invocation is retried.
+pub fn request_token(run_id: &str, label: &str, sql: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(run_id.as_bytes());
+    h.update([0]);
+    h.update(label.as_bytes());
+    h.update([0]);
+    h.update(sql.as_bytes());
+    // Athena takes 32 to 128 characters.
+    hex::encode(&h.finalize()[..24])
+}
+
+fn sdk_message<E: std::error::Error + 'static>(e: &E) -> String {
+    aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
+}
+
+/// Table name of a raw dataset.
+pub fn raw_table(dataset: &DatasetId) -> String {
+    format!("raw__{}", dataset.table_name())
+}
+
+#[async_trait]
+impl Engine for AthenaEngine {
+    fn name(&self) -> &'static str {
+        "athena"
+    }
+
+    fn source_ref(&self, dataset: &DatasetId) -> String {
+        format!(
+            "{}.{}",
+            quote_ident(&self.settings.database),
+            quote_ident(&raw_table(dataset))
+        )
+    }
+
+    fn model_ref(&self, model: &str) -> String {
+        format!(
+            "{}.{}",
+            quote_ident(&self.settings.database),
+            quote_ident(model)
+        )
+    }
+
+    async fn register_sources(&self, schemas: &[DatasetSchema]) -> Result<()> {
+        for s in schemas {
+            // Re-registering only when the schema version moved keeps nightly runs to one cheap DDL check.
+            let marker = format!("athena/registered/{}/v{:06}", s.dataset, s.version);
+            if self.store.head(&marker).await?.is_some() {
+                continue;
+            }
+            let table = raw_table(&s.dataset);
+            // Dropping an external table removes metadata only; the data stays.
+            self.execute(&table, &format!("DROP TABLE IF EXISTS `{table}`"))
+                .await?;
+            self.execute(&table, &self.raw_table_ddl(s)).await?;
+            self.store.put(&marker, Vec::new()).await?;
+        }
+        Ok(())
+    }
+
+    async fn register_existing_models(&self, _models: &[&Model]) -> Result<()> {
+        // Athena's catalogue persists between runs: built models stay queryable.
+        Ok(())
+    }
+
+    async fn last_build(&self, model: &Model) -> Result<Option<(String, ModelStats)>> {
+        if model.materialized == Materialized::View {
+            return Ok(None);
+        }
+        let Some(bytes) = self.store.get(&Self::build_key(&model.name)).await? else {
+            return Ok(None);
+        };
+        let v: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::encoding(Self::build_key(&model.name), e))?;
+        let fp = v["fingerprint"].as_str().unwrap_or_default().to_string();
+        let stats: ModelStats = serde_json::from_value(v["stats"].clone()).unwrap_or_default();
+        Ok(Some((fp, stats)))
+    }
+
+    async fn materialize(&self, model: &Model, sql: &str, fingerprint: &str) -> Result<ModelStats> {
+        let name = &model.name;
+        let db = quote_ident(&self.settings.database);
+        if model.materialized == Materialized::View {
+            let q = self
+                .execute(
+                    name,
+                    &format!(
+                        "CREATE OR REPLACE VIEW {db}.{} AS\n{sql}",
+                        quote_ident(name)
+                    ),
+                )
+                .await?;
+            return Ok(ModelStats {
+                bytes_scanned: q.bytes_scanned,
+                engine_ms: q.engine_ms,
+                ..Default::default()
+            });
+        }
+        // A fresh physical table per build; the view named after the model is switched last.
+        // Unique per run and inputs: CTAS needs an empty location, and a retry of
+        // the same run reuses the same name (and the same request tokens).
+        let build = &self.token(name, fingerprint)[..16];
+        let physical = format!("{name}__{build}");
+        let location = self.store.uri(&format!("curated/{name}/build={build}/"));
+        self.execute(name, &format!("DROP TABLE IF EXISTS {db}.`{physical}`"))
+            .await?;
+        let ctas = format!(
+            "CREATE TABLE {db}.{} WITH (format = 'PARQUET', write_compression = 'ZSTD', external_location = {}) AS\n{sql}",
+            quote_ident(&physical),
+            quote_literal(&location)
+        );
+        let q = self.execute(name, &ctas).await?;
+        let rows = self
+            .scalar(
+                name,
+                &format!("SELECT COUNT(*) FROM {db}.{}", quote_ident(&physical)),
+            )
+            .await?;
+        let publish = self
+            .execute(
+                name,
+                &format!(
+                    "CREATE OR REPLACE VIEW {db}.{} AS SELECT * FROM {db}.{}",
+                    quote_ident(name),
+                    quote_ident(&physical)
+                ),
+            )
+            .await?;
+        let stats = ModelStats {
+            rows: rows.and_then(|r| r.parse().ok()),
+            bytes_scanned: q.bytes_scanned + publish.bytes_scanned,
+            engine_ms: q.engine_ms + publish.engine_ms,
+            max_event_time_ms: None,
+        };
+        let info = serde_json::json!({"fingerprint": fingerprint, "stats": stats, "table": physical, "location": location});
+        self.store
+            .put(
+                &Self::build_key(name),
+                serde_json::to_vec_pretty(&info).map_err(|e| Error::encoding("build info", e))?,
+            )
+            .await?;
+        Ok(stats)
+    }
+
+    async fn count(&self, model: &str, sql: &str) -> Result<u64> {
+        let v = self.scalar(model, sql).await?;
+        v.as_deref()
+            .unwrap_or("0")
+            .trim()
+            .parse()
+            .map_err(|_| Error::Engine {
+                model: model.to_string(),
+                message: format!("a count query returned {v:?} instead of an integer"),
+                retryable: false,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_tokens_are_stable_per_run_model_and_statement() {
+        let t = request_token("run-1", "orders_current", "SELECT 1");
+        assert_eq!(t, request_token("run-1", "orders_current", "SELECT 1"));
+        assert_eq!(t.len(), 48);
+        assert_ne!(t, request_token("run-2", "orders_current", "SELECT 1"));
+        assert_ne!(t, request_token("run-1", "daily_revenue", "SELECT 1"));
+        assert_ne!(t, request_token("run-1", "orders_current", "SELECT 2"));
+    }
+}

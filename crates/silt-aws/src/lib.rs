@@ -1,0 +1,19 @@
+//! Silt's AWS adapters: the same ports the local mode implements, backed by
+//! S3, SQS and Athena through the AWS SDK, plus the setup the four Lambda
+//! functions share (environment, clients, project config).
+//!
+//! Endpoints come from the SDK's standard configuration, so
+//! `AWS_ENDPOINT_URL` points everything at any AWS-compatible endpoint (the
+//! tests use moto server); retries use the SDK's retry configuration.
+
+mod athena;
+mod errors;
+mod s3;
+mod setup;
+mod sqs;
+
+pub use athena::{AthenaEngine, AthenaSettings, QueryStats, raw_table, request_token};
+pub use s3::S3Store;
+pub use setup::{Clients, FunctionEnv, init_tracing, load_models, load_project, parse_s3_uri};
+pub use sqs::SendFailures;
+pub use sqs::SqsRecordQueue;

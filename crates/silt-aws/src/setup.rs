@@ -1,0 +1,205 @@
+//! What every Lambda function does at cold start: JSON logs, settings from
+//! the environment, SDK clients built once, the project config and models
+//! read from S3 or from files bundled with the function.
+
+use crate::S3Store;
+use silt_core::config::Project;
+use silt_core::model::{Model, ModelGraph};
+use silt_core::ports::ObjectStore;
+use silt_core::{Error, Result};
+
+/// Settings every function reads from its environment.
+#[derive(Debug, Clone)]
+pub struct FunctionEnv {
+    /// Warehouse bucket (`SILT_BUCKET`).
+    pub bucket: String,
+    /// Key prefix inside it (`SILT_PREFIX`, default none).
+    pub prefix: String,
+    /// Project config: `s3://bucket/key` or a file path (`SILT_PROJECT_CONFIG`, default `silt.toml` beside the binary).
+    pub project_config: String,
+    /// Models: `s3://bucket/prefix/` or a folder (`SILT_MODELS`, default `models` beside the config).
+    pub models: String,
+    /// Source of the messages this function ingests (`SILT_SOURCE`).
+    pub source: Option<String>,
+    /// Landing queue URL (`SILT_LANDING_QUEUE_URL`).
+    pub landing_queue_url: Option<String>,
+    /// Transform queue URL, for follow-up work (`SILT_TRANSFORM_QUEUE_URL`).
+    pub transform_queue_url: Option<String>,
+    /// Athena work group (`SILT_ATHENA_WORKGROUP`, default `primary`).
+    pub athena_workgroup: String,
+    /// Glue database (`SILT_ATHENA_DATABASE`, default `silt`).
+    pub athena_database: String,
+    /// Athena result location if the work group does not enforce one (`SILT_ATHENA_OUTPUT`).
+    pub athena_output: Option<String>,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl FunctionEnv {
+    /// Reads the environment; fails naming the missing variable.
+    pub fn from_env() -> Result<Self> {
+        let bucket = var("SILT_BUCKET").ok_or_else(|| Error::Config {
+            file: "(environment)".into(),
+            field: "SILT_BUCKET".into(),
+            message: "must name the warehouse bucket".into(),
+        })?;
+        let project_config = var("SILT_PROJECT_CONFIG").unwrap_or_else(|| "silt.toml".into());
+        let models = var("SILT_MODELS").unwrap_or_else(|| sibling(&project_config, "models/"));
+        Ok(Self {
+            bucket,
+            prefix: var("SILT_PREFIX").unwrap_or_default(),
+            project_config,
+            models,
+            source: var("SILT_SOURCE"),
+            landing_queue_url: var("SILT_LANDING_QUEUE_URL"),
+            transform_queue_url: var("SILT_TRANSFORM_QUEUE_URL"),
+            athena_workgroup: var("SILT_ATHENA_WORKGROUP").unwrap_or_else(|| "primary".into()),
+            athena_database: var("SILT_ATHENA_DATABASE").unwrap_or_else(|| "silt".into()),
+            athena_output: var("SILT_ATHENA_OUTPUT"),
+        })
+    }
+
+    /// The PII key, from the variable the project names (never logged).
+    pub fn pii_key(project: &Project) -> Option<Vec<u8>> {
+        std::env::var_os(&project.pii.key_env)
+            .map(|v| v.into_encoded_bytes())
+            .filter(|k| !k.is_empty())
+    }
+}
+
+fn sibling(config: &str, name: &str) -> String {
+    match config.rfind('/') {
+        Some(i) => format!("{}{name}", &config[..=i]),
+        None => name.to_string(),
+    }
+}
+
+/// Splits `s3://bucket/key` into bucket and key.
+pub fn parse_s3_uri(uri: &str) -> Option<(&str, &str)> {
+    let rest = uri.strip_prefix("s3://")?;
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    (!bucket.is_empty()).then_some((bucket, key))
+}
+
+/// SDK clients, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// S3.
+    pub s3: aws_sdk_s3::Client,
+    /// SQS.
+    pub sqs: aws_sdk_sqs::Client,
+    /// Athena.
+    pub athena: aws_sdk_athena::Client,
+}
+
+impl Clients {
+    /// Loads the SDK's standard configuration (region, credentials,
+    /// `AWS_ENDPOINT_URL`, retry settings) and builds the clients.
+    pub async fn from_env() -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        // Local endpoints (and some S3-compatible stores) need path-style addressing.
+        let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        let s3 = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(path_style)
+            .build();
+        Self {
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            athena: aws_sdk_athena::Client::new(&config),
+        }
+    }
+}
+
+async fn read_text(s3: &aws_sdk_s3::Client, location: &str) -> Result<String> {
+    let bytes = match parse_s3_uri(location) {
+        Some((bucket, key)) => S3Store::new(s3.clone(), bucket, "")
+            .get(key)
+            .await?
+            .ok_or_else(|| Error::Config {
+                file: location.to_string(),
+                field: "(file)".into(),
+                message: "no such object".into(),
+            })?,
+        None => std::fs::read(location).map_err(|e| Error::Config {
+            file: location.to_string(),
+            field: "(file)".into(),
+            message: e.to_string(),
+        })?,
+    };
+    String::from_utf8(bytes).map_err(|_| Error::Config {
+        file: location.to_string(),
+        field: "(file)".into(),
+        message: "not UTF-8".into(),
+    })
+}
+
+/// Reads and validates the project config from S3 or a bundled file.
+pub async fn load_project(s3: &aws_sdk_s3::Client, location: &str) -> Result<Project> {
+    let text = read_text(s3, location).await?;
+    Project::parse(&text, location)
+}
+
+/// Reads every `*.sql` model from an S3 prefix or a folder.
+pub async fn load_models(
+    s3: &aws_sdk_s3::Client,
+    location: &str,
+    project: &Project,
+) -> Result<ModelGraph> {
+    let mut models = Vec::new();
+    match parse_s3_uri(location) {
+        Some((bucket, prefix)) => {
+            let store = S3Store::new(s3.clone(), bucket, "");
+            for o in store.list(prefix).await? {
+                let Some(stem) = o
+                    .key
+                    .strip_suffix(".sql")
+                    .and_then(|k| k.rsplit('/').next())
+                else {
+                    continue;
+                };
+                let text = read_text(s3, &format!("s3://{bucket}/{}", o.key)).await?;
+                models.push(Model::parse(stem, &o.key, &text)?);
+            }
+        }
+        None => {
+            let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(location)
+                .map_err(|e| Error::Config {
+                    file: location.into(),
+                    field: "SILT_MODELS".into(),
+                    message: e.to_string(),
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+                .collect();
+            paths.sort();
+            for p in paths {
+                let name = p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let text = std::fs::read_to_string(&p).map_err(|e| Error::Model {
+                    model: name.clone(),
+                    message: e.to_string(),
+                })?;
+                models.push(Model::parse(&name, &p.display().to_string(), &text)?);
+            }
+        }
+    }
+    ModelGraph::build(models, &project.datasets.keys().cloned().collect())
+}
+
+/// JSON logs to stdout for CloudWatch; level from `RUST_LOG` (default info).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}

@@ -1,0 +1,397 @@
+//! The transform function: runs SQL models on Athena in dependency order.
+//!
+//! Triggers: the nightly EventBridge schedule (every model); S3
+//! `ObjectCreated` notifications for the raw prefix, delivered through SQS
+//! (only models downstream of the changed datasets); a direct invoke
+//! (`select`, `full_refresh`, `backfill {from, to}`); and its own follow-up
+//! messages. When the remaining time runs short it stops between models and
+//! hands the rest of the DAG to a follow-up invocation through its queue.
+
+use aws_lambda_events::event::sqs::SqsBatchResponse;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use silt_core::config::Project;
+use silt_core::keys::{manifest_prefix, run_key};
+use silt_core::model::ModelGraph;
+use silt_core::ports::{Clock, ObjectStore};
+use silt_core::transform::{Engine, ModelStatus, RunInputs, RunRecord, run};
+use silt_core::{DatasetId, Error, Result};
+use silt_lake::SchemaRegistry;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// A direct invocation's payload.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invoke {
+    /// Model selectors (`name`, `name+`, `+name`, `tag:x`); empty means all.
+    #[serde(default)]
+    pub select: Vec<String>,
+    /// Rebuild even models whose inputs are unchanged.
+    #[serde(default)]
+    pub full_refresh: bool,
+    /// Rebuild the selection for an event-date range.
+    pub backfill: Option<Backfill>,
+}
+
+/// An event-date range, inclusive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backfill {
+    /// First date, `YYYY-MM-DD`.
+    pub from: String,
+    /// Last date, `YYYY-MM-DD`.
+    pub to: String,
+}
+
+/// The rest of a run, handed to the next invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    /// The run being continued (keeps query tokens stable).
+    pub run_id: String,
+    /// Models still to run, in order.
+    pub models: Vec<String>,
+    /// Whether the run was a full refresh.
+    pub full_refresh: bool,
+}
+
+/// What started this invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// The nightly schedule: every model.
+    Scheduled,
+    /// New raw objects in these datasets.
+    DataLanded(BTreeSet<DatasetId>),
+    /// A direct invocation.
+    Invoke(Invoke),
+    /// The remainder of an earlier run.
+    FollowUp(FollowUp),
+}
+
+/// Reads the event into a trigger; S3 keys are URL-decoded (`+` is a space).
+pub fn parse_trigger(event: &Value, raw_prefix: &str) -> std::result::Result<Vec<Trigger>, String> {
+    if event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
+        return Ok(vec![Trigger::Scheduled]);
+    }
+    let Some(records) = event.get("Records").and_then(Value::as_array) else {
+        return serde_json::from_value::<Invoke>(event.clone())
+            .map(|i| vec![Trigger::Invoke(i)])
+            .map_err(|e| format!("not a schedule, an SQS batch or an invoke payload: {e}"));
+    };
+    let mut datasets = BTreeSet::new();
+    let mut out = Vec::new();
+    for r in records {
+        let body: Value = r
+            .get("body")
+            .and_then(Value::as_str)
+            .and_then(|b| serde_json::from_str(b).ok())
+            .unwrap_or(Value::Null);
+        if let Some(f) = body.get("silt_follow_up") {
+            out.push(Trigger::FollowUp(
+                serde_json::from_value(f.clone()).map_err(|e| format!("follow-up message: {e}"))?,
+            ));
+            continue;
+        }
+        // S3 sends a test event when the notification is configured; nothing to do.
+        if body.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+            continue;
+        }
+        for n in body
+            .get("Records")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(key) = n.pointer("/s3/object/key").and_then(Value::as_str) else {
+                continue;
+            };
+            let decoded = urlencoding::decode(&key.replace('+', " "))
+                .map(|k| k.into_owned())
+                .unwrap_or_else(|_| key.to_string());
+            if let Some(d) = dataset_of_key(&decoded, raw_prefix) {
+                datasets.insert(d);
+            }
+        }
+    }
+    if !datasets.is_empty() {
+        out.push(Trigger::DataLanded(datasets));
+    }
+    Ok(out)
+}
+
+/// The dataset a raw object key belongs to (`<prefix>raw/<dataset>/…`).
+pub fn dataset_of_key(key: &str, prefix: &str) -> Option<DatasetId> {
+    let rest = key.strip_prefix(prefix)?.strip_prefix("raw/")?;
+    rest.split('/').next()?.parse().ok()
+}
+
+/// Everything the handler needs.
+pub struct Transform {
+    /// The project.
+    pub project: Project,
+    /// The models.
+    pub graph: ModelGraph,
+    /// The warehouse.
+    pub store: Arc<dyn ObjectStore>,
+    /// Key prefix of the warehouse inside its bucket (to read S3 notifications).
+    pub prefix: String,
+    /// Clock.
+    pub clock: Arc<dyn Clock>,
+    /// Sends follow-up messages to the transform queue.
+    pub follow_up: Arc<dyn FollowUpSender>,
+}
+
+/// Hands unfinished work to a later invocation.
+#[async_trait::async_trait]
+pub trait FollowUpSender: Send + Sync {
+    /// Queues `work`.
+    async fn send(&self, work: &FollowUp) -> Result<()>;
+}
+
+/// Sends follow-ups to the transform queue.
+pub struct SqsFollowUp {
+    /// SQS client.
+    pub client: aws_sdk_sqs::Client,
+    /// Transform queue URL.
+    pub queue_url: String,
+}
+
+#[async_trait::async_trait]
+impl FollowUpSender for SqsFollowUp {
+    async fn send(&self, work: &FollowUp) -> Result<()> {
+        let body = serde_json::json!({ "silt_follow_up": work }).to_string();
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::Queue {
+                queue: self.queue_url.clone(),
+                message: e.to_string(),
+                retryable: true,
+            })
+    }
+}
+
+/// The result of one invocation.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Run records written (one per trigger that ran).
+    pub runs: Vec<RunRecord>,
+    /// Follow-up work queued.
+    pub follow_ups: Vec<FollowUp>,
+}
+
+impl Outcome {
+    /// A summary for direct invocations: failures name model and reason.
+    pub fn summary(&self) -> Value {
+        serde_json::json!({
+            "runs": self.runs.iter().map(|r| serde_json::json!({
+                "run_id": r.run_id,
+                "ok": r.ok(),
+                "failures": r.failures(),
+                "models": r.models.iter().map(|m| serde_json::json!({"model": m.model, "status": m.status, "bytes_scanned": m.stats.bytes_scanned, "reason": m.reason})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "follow_ups": self.follow_ups,
+        })
+    }
+}
+
+/// Runs what the event asks for; `engine_for(run_id)` builds the engine of a run.
+pub async fn handle<E: Engine>(
+    ctx: &Transform,
+    event: &Value,
+    engine_for: impl Fn(&str) -> E,
+    out_of_time: &(dyn Fn() -> bool + Send + Sync),
+) -> Result<Outcome> {
+    let triggers = parse_trigger(event, &ctx.prefix).map_err(|e| Error::Model {
+        model: "(trigger)".into(),
+        message: e,
+    })?;
+    let mut outcome = Outcome {
+        runs: Vec::new(),
+        follow_ups: Vec::new(),
+    };
+    for t in triggers {
+        let (selected, full_refresh, run_id) = match &t {
+            Trigger::Scheduled => (
+                ctx.graph.order().to_vec(),
+                false,
+                new_run_id(ctx.clock.as_ref(), "nightly"),
+            ),
+            Trigger::DataLanded(ds) => (
+                ctx.graph.affected_by(ds),
+                false,
+                new_run_id(ctx.clock.as_ref(), "landed"),
+            ),
+            Trigger::Invoke(i) => {
+                if let Some(b) = &i.backfill {
+                    tracing::info!(from = %b.from, to = %b.to, "Backfill requested: rebuilding the selection in full.");
+                }
+                (
+                    ctx.graph.select(&i.select)?,
+                    i.full_refresh || i.backfill.is_some(),
+                    new_run_id(ctx.clock.as_ref(), "invoke"),
+                )
+            }
+            Trigger::FollowUp(f) => (f.models.clone(), f.full_refresh, f.run_id.clone()),
+        };
+        if selected.is_empty() {
+            continue;
+        }
+        let engine = engine_for(&run_id);
+        let record =
+            run_models(ctx, &engine, &selected, full_refresh, &run_id, out_of_time).await?;
+        let deferred: Vec<String> = record
+            .models
+            .iter()
+            .filter(|m| m.status == ModelStatus::Deferred)
+            .map(|m| m.model.clone())
+            .collect();
+        if !deferred.is_empty() {
+            let work = FollowUp {
+                run_id: run_id.clone(),
+                models: deferred,
+                full_refresh,
+            };
+            ctx.follow_up.send(&work).await?;
+            tracing::info!(run_id = %run_id, models = work.models.len(), "Time is short: the rest of the run was handed to a follow-up invocation.");
+            outcome.follow_ups.push(work);
+        }
+        for f in record.failures() {
+            tracing::error!(run_id = %run_id, failure = %f, "Model failed.");
+        }
+        outcome.runs.push(record);
+    }
+    Ok(outcome)
+}
+
+fn new_run_id(clock: &dyn Clock, kind: &str) -> String {
+    let t = chrono::DateTime::from_timestamp_millis(clock.now_ms()).unwrap_or_default();
+    format!("{}-{kind}", t.format("%Y%m%dT%H%M%S%3fZ"))
+}
+
+async fn run_models<E: Engine>(
+    ctx: &Transform,
+    engine: &E,
+    selected: &[String],
+    full_refresh: bool,
+    run_id: &str,
+    out_of_time: &(dyn Fn() -> bool + Send + Sync),
+) -> Result<RunRecord> {
+    let registry = SchemaRegistry::new(ctx.store.clone());
+    let mut schemas = BTreeMap::new();
+    let mut fingerprints = BTreeMap::new();
+    for id in ctx.project.datasets.keys() {
+        let schema = registry.latest(id).await?;
+        let listing = ctx.store.list(&manifest_prefix(id)).await?;
+        let mut fp = format!("v{}", schema.version);
+        for o in &listing {
+            fp.push('|');
+            fp.push_str(&o.key);
+        }
+        fingerprints.insert(id.clone(), silt_core::keys::bytes_hash(fp.as_bytes()));
+        schemas.insert(id.clone(), schema);
+    }
+    let primary_keys: BTreeMap<DatasetId, Vec<String>> = ctx
+        .project
+        .datasets
+        .iter()
+        .map(|(k, d)| (k.clone(), d.primary_key.clone()))
+        .collect();
+    let inputs = RunInputs {
+        graph: &ctx.graph,
+        selected,
+        schemas: &schemas,
+        primary_keys: &primary_keys,
+        source_fingerprints: &fingerprints,
+        full_refresh,
+        run_id,
+        out_of_time: Some(out_of_time),
+    };
+    let record = run(engine, &inputs, ctx.clock.as_ref()).await?;
+    let body = serde_json::to_vec_pretty(&record).map_err(|e| Error::encoding("run record", e))?;
+    ctx.store
+        .put(
+            &run_key("transform", &format!("{run_id}-{}", record.started_ms)),
+            body.clone(),
+        )
+        .await?;
+    ctx.store.put(&run_key("transform", "latest"), body).await?;
+    Ok(record)
+}
+
+/// The SQS response: nothing to redeliver unless the run could not start.
+pub fn sqs_response() -> SqsBatchResponse {
+    SqsBatchResponse::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_every_trigger() {
+        assert_eq!(
+            parse_trigger(
+                &json!({"detail-type": "Scheduled Event", "source": "aws.events"}),
+                ""
+            )
+            .unwrap(),
+            vec![Trigger::Scheduled]
+        );
+        let inv = parse_trigger(
+            &json!({"select": ["orders_current+"], "full_refresh": true}),
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            inv,
+            vec![Trigger::Invoke(Invoke {
+                select: vec!["orders_current+".into()],
+                full_refresh: true,
+                backfill: None
+            })]
+        );
+        assert!(parse_trigger(&json!({"selekt": []}), "").is_err());
+        let s3 = json!({"Records": [
+            {"body": json!({"Event": "s3:TestEvent"}).to_string()},
+            {"body": json!({"Records": [{"s3": {"object": {"key": "lake/raw/shop.public.orders/event_date%3D2026-11-25/event_hour%3D07/part-1.parquet"}}}]}).to_string()},
+            {"body": json!({"Records": [{"s3": {"object": {"key": "lake/raw/not a dataset/x.parquet"}}}]}).to_string()},
+        ]});
+        let t = parse_trigger(&s3, "lake/").unwrap();
+        assert_eq!(
+            t,
+            vec![Trigger::DataLanded(
+                ["shop.public.orders".parse().unwrap()].into()
+            )]
+        );
+        let f = json!({"Records": [{"body": json!({"silt_follow_up": {"run_id": "r1", "models": ["a"], "full_refresh": false}}).to_string()}]});
+        assert!(
+            matches!(&parse_trigger(&f, "").unwrap()[0], Trigger::FollowUp(x) if x.run_id == "r1")
+        );
+    }
+
+    #[test]
+    fn keys_decode_plus_as_space() {
+        assert_eq!(
+            dataset_of_key("raw/a.b.c/x", ""),
+            Some("a.b.c".parse().unwrap())
+        );
+        assert_eq!(dataset_of_key("other/a.b.c/x", ""), None);
+        let key = "raw/a.b.c/event_date%3D2026-01-01/part+1.parquet";
+        let decoded = urlencoding::decode(&key.replace('+', " "))
+            .unwrap()
+            .into_owned();
+        assert_eq!(decoded, "raw/a.b.c/event_date=2026-01-01/part 1.parquet");
+    }
+
+    #[test]
+    fn run_ids_are_readable_utc() {
+        let clock = silt_core::ports::ManualClock::at(1_795_591_250_123);
+        assert_eq!(new_run_id(&clock, "nightly"), "20261125T072050123Z-nightly");
+    }
+}

@@ -1,0 +1,693 @@
+//! The AWS adapters and Lambda handlers against a real local endpoint (moto
+//! server): the SDK speaks HTTP to it exactly as it would to AWS.
+//!
+//! Athena on moto runs no SQL and never fails a query, so the failure path
+//! is exercised against a small Athena stub speaking the same JSON protocol.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "integration tests: a failed unwrap is a failed test"
+)]
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use serde_json::{Value, json};
+use silt_aws::{AthenaEngine, AthenaSettings, S3Store, SqsRecordQueue};
+use silt_core::mask::Masker;
+use silt_core::pack::{MAX_SQS_BYTES, pack};
+use silt_core::ports::{ManualClock, ObjectStore};
+use silt_core::transform::ModelStatus;
+use silt_core::{ChangeRecord, DatasetId, Op};
+use silt_fn_transform::{SqsFollowUp, Transform};
+use silt_lake::Lander;
+use silt_tests::moto::Moto;
+use silt_tests::{
+    TEST_KEY, fixture, object_store_contract, object_store_pagination, shop_dir, shop_project,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+const BUCKET: &str = "silt-lake";
+const PREFIX: &str = "lake";
+
+async fn bucket(moto: &Moto) -> (aws_sdk_s3::Client, S3Store) {
+    let s3 = moto.s3().await;
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let store = S3Store::new(s3.clone(), BUCKET, PREFIX);
+    (s3, store)
+}
+
+async fn queue(sqs: &aws_sdk_sqs::Client, name: &str, attrs: &[(&str, String)]) -> String {
+    let mut req = sqs.create_queue().queue_name(name);
+    for (k, v) in attrs {
+        req = req.attributes(aws_sdk_sqs::types::QueueAttributeName::from(*k), v);
+    }
+    req.send().await.unwrap().queue_url().unwrap().to_string()
+}
+
+/// Receives until the queue is empty; returns (message id, receipt handle, body).
+async fn drain(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    delete: bool,
+) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let msgs = got.messages();
+        if msgs.is_empty() {
+            return out;
+        }
+        for m in msgs {
+            let t = (
+                m.message_id().unwrap().to_string(),
+                m.receipt_handle().unwrap().to_string(),
+                m.body().unwrap().to_string(),
+            );
+            if delete {
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(&t.1)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            out.push(t);
+        }
+    }
+}
+
+/// An SQS Lambda event as the poller would build it.
+fn sqs_event(messages: &[(String, String, String)]) -> Value {
+    json!({"Records": messages.iter().map(|(id, rh, body)| json!({
+        "messageId": id, "receiptHandle": rh, "body": body, "attributes": {}, "messageAttributes": {},
+        "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"
+    })).collect::<Vec<_>>()})
+}
+
+fn ingest_ctx(
+    store: &S3Store,
+    sqs: &aws_sdk_sqs::Client,
+    landing_url: &str,
+) -> silt_fn_ingest::Ingest {
+    silt_fn_ingest::Ingest {
+        project: shop_project(),
+        source: "shop".into(),
+        masker: Masker::new(Some(TEST_KEY.to_vec())),
+        store: Arc::new(store.clone()),
+        queue: SqsRecordQueue::new(sqs.clone(), landing_url),
+        clock: Arc::new(ManualClock::at(1_795_590_000_000)),
+    }
+}
+
+fn land_ctx(store: &S3Store) -> silt_fn_land::Land {
+    silt_fn_land::Land {
+        lander: Lander::new(Arc::new(store.clone()), Arc::new(shop_project())),
+        store: Arc::new(store.clone()),
+        clock: Arc::new(ManualClock::at(1_795_590_000_000)),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_store_meets_the_contract_and_pages_past_1000() {
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    object_store_contract(&store, "contract/").await;
+    object_store_pagination(&store, "contract/", 1_205).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_lands_nine_and_quarantines_the_malformed_one_then_land_is_idempotent() {
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let landing = queue(&sqs, "silt-landing", &[]).await;
+    let event: Value = serde_json::from_slice(&fixture("sqs/ingest-debezium-batch.json")).unwrap();
+
+    let response = silt_fn_ingest::handle(&ingest_ctx(&store, &sqs, &landing), event.clone())
+        .await
+        .unwrap();
+    // Nothing to redeliver: nine forwarded, the malformed one quarantined and acknowledged.
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    let messages = drain(&sqs, &landing, true).await;
+    let records: Vec<ChangeRecord> = messages
+        .iter()
+        .flat_map(|(_, _, b)| silt_core::pack::unpack(b).unwrap())
+        .collect();
+    let mut ids: Vec<i64> = records.iter().map(|r| r.key[0].as_i64().unwrap()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [2000, 2001, 2002, 2003, 2004, 2005, 2007, 2008, 2009]);
+    assert_eq!(
+        messages.len(),
+        1,
+        "nine small records pack into one landing message"
+    );
+    let quarantined = store.list("quarantine/ingest/shop/").await.unwrap();
+    assert_eq!(quarantined.len(), 1);
+    let entry: Value =
+        serde_json::from_slice(&store.get(&quarantined[0].key).await.unwrap().unwrap()).unwrap();
+    assert_eq!(entry["reason"]["kind"], "invalid_json");
+    assert!(
+        entry["reference"]
+            .as_str()
+            .unwrap()
+            .ends_with("00000000006"),
+        "{entry}"
+    );
+
+    // Land the landing-queue batch twice: objects are created once.
+    let land = land_ctx(&store);
+    let batch: SqsEvent = serde_json::from_value(sqs_event(&messages)).unwrap();
+    let first = silt_fn_land::handle(&land, batch.clone()).await.unwrap();
+    assert!(first.response.batch_item_failures.is_empty());
+    let created = first.land.counts["shop.public.orders"].objects_created;
+    assert!(created >= 1);
+    let raw_before = store.list("raw/").await.unwrap();
+    let second = silt_fn_land::handle(&land, batch).await.unwrap();
+    assert!(second.response.batch_item_failures.is_empty());
+    assert_eq!(second.land.counts["shop.public.orders"].objects_created, 0);
+    assert_eq!(
+        second.land.counts["shop.public.orders"].objects_existing,
+        created
+    );
+    assert_eq!(store.list("raw/").await.unwrap(), raw_before);
+    // EMF lines name the namespace and the dataset dimension.
+    let emf: Value = serde_json::from_str(&first.metrics[0]).unwrap();
+    assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Silt");
+    assert_eq!(emf["dataset"], "shop.public.orders");
+    assert_eq!(emf["RecordsLanded"], 9.0);
+}
+
+fn record(dataset: &str, id: i64) -> ChangeRecord {
+    let d: DatasetId = dataset.parse().unwrap();
+    ChangeRecord::new(
+        d,
+        Op::Create,
+        vec![json!(id)],
+        None,
+        json!({"order_id": id, "status": "paid", "amount_cents": 100, "currency": "EUR", "customer_id": 1, "created_at": "2026-11-25T07:00:00Z"}).as_object().cloned(),
+        format!("{id:020}"),
+        1_795_590_000_000,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn land_reports_only_failed_messages_which_redrive_to_the_dead_letter_queue() {
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let dlq = queue(&sqs, "silt-landing-dlq", &[]).await;
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}).to_string();
+    let main = queue(
+        &sqs,
+        "silt-landing",
+        &[
+            ("RedrivePolicy", redrive),
+            ("VisibilityTimeout", "1".into()),
+        ],
+    )
+    .await;
+    let good = record("shop.public.orders", 1);
+    // A dataset this project does not declare: landing it fails on every delivery.
+    let bad = record("shop.public.refunds", 2);
+    for r in [&good, &bad] {
+        let (bodies, _) = pack([(0, r)], MAX_SQS_BYTES);
+        sqs.send_message()
+            .queue_url(&main)
+            .message_body(&bodies[0].text)
+            .send()
+            .await
+            .unwrap();
+    }
+    let land = land_ctx(&store);
+    let mut failures_seen = 0;
+    for _ in 0..4 {
+        let got = sqs
+            .receive_message()
+            .queue_url(&main)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let msgs: Vec<(String, String, String)> = got
+            .messages()
+            .iter()
+            .map(|m| {
+                (
+                    m.message_id().unwrap().into(),
+                    m.receipt_handle().unwrap().into(),
+                    m.body().unwrap().into(),
+                )
+            })
+            .collect();
+        if !msgs.is_empty() {
+            let out =
+                silt_fn_land::handle(&land, serde_json::from_value(sqs_event(&msgs)).unwrap())
+                    .await
+                    .unwrap();
+            let failed: Vec<String> = out
+                .response
+                .batch_item_failures
+                .iter()
+                .map(|f| f.item_identifier.clone())
+                .collect();
+            failures_seen += failed.len();
+            // What the Lambda poller does: delete what succeeded, leave the failures.
+            for (id, rh, _) in &msgs {
+                if !failed.contains(id) {
+                    sqs.delete_message()
+                        .queue_url(&main)
+                        .receipt_handle(rh)
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+            assert!(
+                msgs.iter()
+                    .filter(|(id, _, _)| failed.contains(id))
+                    .all(|(_, _, b)| b.contains("refunds"))
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+    }
+    assert_eq!(
+        failures_seen, 2,
+        "the bad message is retried up to maxReceiveCount"
+    );
+    let dead = drain(&sqs, &dlq, true).await;
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].2.contains("shop.public.refunds"));
+    assert!(drain(&sqs, &main, false).await.is_empty());
+    assert_eq!(
+        store.list("raw/shop.public.orders/").await.unwrap().len(),
+        1
+    );
+}
+
+fn transform_ctx(store: &S3Store, sqs: &aws_sdk_sqs::Client, transform_url: &str) -> Transform {
+    let project = shop_project();
+    let models = silt_local::Local::new(
+        project.clone(),
+        &shop_dir(),
+        Some(std::env::temp_dir().join("silt-aws-test-models")),
+        Masker::new(None),
+        Arc::new(ManualClock::at(0)),
+    )
+    .unwrap()
+    .load_models()
+    .unwrap();
+    Transform {
+        project,
+        graph: models,
+        store: Arc::new(store.clone()),
+        prefix: store.full_key(""),
+        clock: Arc::new(ManualClock::at(1_795_590_600_000)),
+        follow_up: Arc::new(SqsFollowUp {
+            client: sqs.clone(),
+            queue_url: transform_url.to_string(),
+        }),
+    }
+}
+
+fn athena_settings() -> AthenaSettings {
+    AthenaSettings {
+        workgroup: "primary".into(),
+        database: "silt".into(),
+        output_location: Some(format!("s3://{BUCKET}/athena-results/")),
+        first_poll: Duration::from_millis(20),
+        max_poll: Duration::from_millis(200),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_created_notification_runs_downstream_models_on_athena() {
+    let moto = Moto::start();
+    let (s3, store) = bucket(&moto).await;
+    let config = moto.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let athena = aws_sdk_athena::Client::new(&config);
+    let transform_q = queue(&sqs, "silt-transform", &[]).await;
+    let arn = "arn:aws:sqs:us-east-1:123456789012:silt-transform";
+    let filter = aws_sdk_s3::types::NotificationConfigurationFilter::builder()
+        .key(
+            aws_sdk_s3::types::S3KeyFilter::builder()
+                .filter_rules(
+                    aws_sdk_s3::types::FilterRule::builder()
+                        .name(aws_sdk_s3::types::FilterRuleName::Prefix)
+                        .value("lake/raw/")
+                        .build(),
+                )
+                .filter_rules(
+                    aws_sdk_s3::types::FilterRule::builder()
+                        .name(aws_sdk_s3::types::FilterRuleName::Suffix)
+                        .value(".parquet")
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    let qc = aws_sdk_s3::types::QueueConfiguration::builder()
+        .queue_arn(arn)
+        .events(aws_sdk_s3::types::Event::S3ObjectCreated)
+        .filter(filter)
+        .build()
+        .unwrap();
+    s3.put_bucket_notification_configuration()
+        .bucket(BUCKET)
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder()
+                .queue_configurations(qc)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Land one orders object: S3 tells the transform queue.
+    let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
+    let out = lander.land(vec![record("shop.public.orders", 7)]).await;
+    assert_eq!(out.created.len(), 1);
+    let messages = drain(&sqs, &transform_q, true).await;
+    let notified: Vec<&(String, String, String)> = messages
+        .iter()
+        .filter(|m| m.2.contains("ObjectCreated"))
+        .collect();
+    assert_eq!(notified.len(), 1, "{messages:?}");
+    assert!(
+        notified[0].2.contains("event_date%3D"),
+        "keys arrive URL-encoded: {}",
+        notified[0].2
+    );
+
+    let ctx = transform_ctx(&store, &sqs, &transform_q);
+    let never = || false;
+    let outcome = silt_fn_transform::handle(
+        &ctx,
+        &sqs_event(&messages),
+        |run| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
+        &never,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.runs.len(), 1);
+    let models: Vec<(&str, ModelStatus)> = outcome.runs[0]
+        .models
+        .iter()
+        .map(|m| (m.model.as_str(), m.status))
+        .collect();
+    // Only orders changed: customers_current is not downstream of it.
+    assert_eq!(
+        models,
+        [
+            ("orders_current", ModelStatus::Success),
+            ("daily_revenue", ModelStatus::Success)
+        ]
+    );
+    assert!(
+        store
+            .get("runs/transform/latest.json")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .head("athena/registered/shop.public.orders/v000001")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .get("curated/orders_current/_silt_build.json")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Monitor: status document and EMF lines.
+    let monitor = silt_fn_monitor::Monitor {
+        project: shop_project(),
+        graph: Some(ctx.graph.clone()),
+        store: Arc::new(store.clone()),
+        clock: Arc::new(ManualClock::at(1_795_590_900_000)),
+    };
+    let m = silt_fn_monitor::handle(&monitor).await.unwrap();
+    let orders = m
+        .report
+        .datasets
+        .iter()
+        .find(|d| d.dataset == "shop.public.orders")
+        .unwrap();
+    assert_eq!(orders.landed_rows, 1);
+    assert_eq!(orders.landed_freshness_ms, Some(900_000));
+    assert!(
+        store
+            .get(silt_fn_monitor::STATUS_KEY)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let docs: Vec<Value> = m
+        .metrics
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let fresh = docs
+        .iter()
+        .find(|d| d["dataset"] == "shop.public.orders")
+        .unwrap();
+    assert_eq!(fresh["FreshnessLandedSeconds"], 900.0);
+    assert_eq!(
+        fresh["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["dataset"]])
+    );
+    assert!(docs.iter().any(|d| d["model"] == "orders_current"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn athena_queries_poll_through_running_and_read_results() {
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let athena = aws_sdk_athena::Client::new(&moto.sdk_config().await);
+    moto.post(
+        "/moto-api/state-manager/set-transition",
+        &json!({"model_name": "athena::execution", "transition": {"progression": "manual", "times": 2}}).to_string(),
+    );
+    let engine = AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), "run-1");
+    let stats = engine.execute("probe", "SELECT 1").await.unwrap();
+    // moto answers each non-terminal state (QUEUED, RUNNING) twice before moving on.
+    assert!(
+        stats.polls > 2,
+        "the engine must wait out non-terminal states, polled {}",
+        stats.polls
+    );
+    moto.post(
+        "/moto-api/static/athena/query-results",
+        &json!({"account_id": "123456789012", "region": "us-east-1", "results": [{
+            "rows": [{"Data": [{"VarCharValue": "_col0"}]}, {"Data": [{"VarCharValue": "7"}]}],
+            "column_info": [{"CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": "_col0", "Label": "_col0", "Type": "bigint", "Precision": 19, "Scale": 0, "Nullable": "UNKNOWN", "CaseSensitive": false}]
+        }]})
+        .to_string(),
+    );
+    use silt_core::transform::Engine;
+    assert_eq!(
+        engine
+            .count("probe", "SELECT COUNT(*) FROM t WHERE x IS NULL")
+            .await
+            .unwrap(),
+        7
+    );
+}
+
+/// An Athena stand-in that fails every CTAS of `orders_current`, as Athena
+/// does on bad SQL, and answers everything else like a healthy Athena.
+async fn failing_athena() -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let queries = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            let queries = queries.clone();
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(sock);
+                loop {
+                    let mut target = String::new();
+                    let mut len = 0usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let l = line.trim_end().to_ascii_lowercase();
+                        if l.is_empty() {
+                            break;
+                        }
+                        if let Some(v) = l.strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                        if let Some(v) = l.strip_prefix("x-amz-target:") {
+                            target = v.trim().to_string();
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    reader.read_exact(&mut body).await.unwrap();
+                    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let resp = match target.as_str() {
+                        "amazonathena.startqueryexecution" => {
+                            let mut q = queries.lock().unwrap();
+                            q.push(req["QueryString"].as_str().unwrap_or_default().to_string());
+                            json!({"QueryExecutionId": format!("q{}", q.len() - 1)})
+                        }
+                        "amazonathena.getqueryexecution" => {
+                            let id: usize = req["QueryExecutionId"].as_str().unwrap()[1..]
+                                .parse()
+                                .unwrap();
+                            let sql = queries.lock().unwrap()[id].clone();
+                            let failed =
+                                sql.contains("CREATE TABLE") && sql.contains("orders_current__");
+                            let status = if failed {
+                                json!({"State": "FAILED", "StateChangeReason": "SYNTAX_ERROR: line 3:8: Column 'amount_cents' cannot be resolved", "AthenaError": {"ErrorCategory": 2, "ErrorType": 1006, "Retryable": false}})
+                            } else {
+                                json!({"State": "SUCCEEDED"})
+                            };
+                            json!({"QueryExecution": {"QueryExecutionId": format!("q{id}"), "Status": status, "Statistics": {"DataScannedInBytes": 1024, "EngineExecutionTimeInMillis": 5}}})
+                        }
+                        "amazonathena.getqueryresults" => {
+                            json!({"ResultSet": {"Rows": [{"Data": [{"VarCharValue": "_col0"}]}, {"Data": [{"VarCharValue": "0"}]}]}})
+                        }
+                        _ => json!({}),
+                    };
+                    let text = resp.to_string();
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n",
+                        text.len()
+                    );
+                    let sock = reader.get_mut();
+                    if sock.write_all(head.as_bytes()).await.is_err()
+                        || sock.write_all(text.as_bytes()).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_athena_query_names_model_and_reason_and_skips_dependants() {
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let transform_q = queue(&sqs, "silt-transform", &[]).await;
+    let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
+    lander.land(vec![record("shop.public.orders", 1)]).await;
+    let stub = failing_athena().await;
+    let athena_conf = aws_sdk_athena::config::Builder::from(&moto.sdk_config().await)
+        .endpoint_url(stub)
+        .build();
+    let athena = aws_sdk_athena::Client::from_conf(athena_conf);
+    let ctx = transform_ctx(&store, &sqs, &transform_q);
+    let never = || false;
+    let outcome = silt_fn_transform::handle(
+        &ctx,
+        &json!({"select": [], "full_refresh": true}),
+        |run| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
+        &never,
+    )
+    .await
+    .unwrap();
+    let run = &outcome.runs[0];
+    let find = |n: &str| run.models.iter().find(|m| m.model == n).unwrap();
+    assert_eq!(find("orders_current").status, ModelStatus::Failed);
+    let reason = find("orders_current").reason.clone().unwrap();
+    assert!(
+        reason.contains("SYNTAX_ERROR") && reason.contains("amount_cents"),
+        "{reason}"
+    );
+    assert_eq!(find("daily_revenue").status, ModelStatus::Skipped);
+    assert_eq!(find("customers_current").status, ModelStatus::NoData);
+    let summary = outcome.summary();
+    assert!(
+        summary["runs"][0]["failures"][0]
+            .as_str()
+            .unwrap()
+            .contains("orders_current"),
+        "{summary}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transform_hands_the_rest_to_a_follow_up_when_time_runs_short() {
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let config = moto.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let athena = aws_sdk_athena::Client::new(&config);
+    let transform_q = queue(&sqs, "silt-transform", &[]).await;
+    let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
+    lander.land(vec![record("shop.public.orders", 1)]).await;
+    let ctx = transform_ctx(&store, &sqs, &transform_q);
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let short = move || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1;
+    let scheduled: Value = serde_json::from_slice(&fixture("eventbridge/scheduled.json")).unwrap();
+    let outcome = silt_fn_transform::handle(
+        &ctx,
+        &scheduled,
+        |run| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
+        &short,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.follow_ups.len(), 1);
+    let queued = drain(&sqs, &transform_q, true).await;
+    assert_eq!(queued.len(), 1);
+    // The follow-up message runs the rest under the same run id.
+    let never = || false;
+    let next = silt_fn_transform::handle(
+        &ctx,
+        &sqs_event(&queued),
+        |run| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
+        &never,
+    )
+    .await
+    .unwrap();
+    assert_eq!(next.runs[0].run_id, outcome.runs[0].run_id);
+    let done: Vec<&str> = next.runs[0]
+        .models
+        .iter()
+        .map(|m| m.model.as_str())
+        .collect();
+    assert_eq!(
+        done,
+        outcome.follow_ups[0]
+            .models
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    assert!(next.follow_ups.is_empty());
+}
