@@ -479,6 +479,16 @@ async fn object_created_notification_runs_downstream_models_on_athena() {
         json!([["dataset"]])
     );
     assert!(docs.iter().any(|d| d["model"] == "orders_current"));
+    let totals = docs
+        .iter()
+        .find(|d| d.get("DatasetsBreachingFreshness").is_some())
+        .unwrap();
+    assert_eq!(
+        totals["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([[]])
+    );
+    // Orders is 15 minutes old (its SLO allows 15), customers never landed: one breach.
+    assert_eq!(totals["DatasetsBreachingFreshness"], 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

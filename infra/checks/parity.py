@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""Parity between infra/terraform and infra/sam (`make infra-check`).
+
+Both templates must describe the same deployment: functions (memory,
+timeout, concurrency), queues and their dead-letter queues, event sources
+(queue, batch size, batching window, partial-batch responses), schedules,
+alarms (namespace and metric, with their counts) and, per function, the IAM
+actions its role grants. Any difference is printed and the exit code is 1.
+
+`--self-test` also checks that the comparison notices a function, queue,
+schedule, alarm or permission present in only one template.
+"""
+
+import copy
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+import hcl2
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TF_DIR = ROOT / "infra/terraform/modules/silt"
+SAM = ROOT / "infra/sam/template.yaml"
+# Actions AWS offers no resource-level permission for: "*" is the narrowest resource.
+UNSCOPED = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+# ---- Terraform --------------------------------------------------------------
+
+def unquote_keys(v):
+    # python-hcl2 keeps the quotes of block labels ("\"name\""); drop them.
+    if isinstance(v, dict):
+        return {unquote(k): unquote_keys(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [unquote_keys(x) for x in v]
+    return v
+
+
+def load_tf() -> dict:
+    merged: dict = {}
+    for f in sorted(TF_DIR.glob("*.tf")):
+        with open(f) as fh:
+            doc = unquote_keys(hcl2.load(fh))
+        for block, items in doc.items():
+            merged.setdefault(block, []).extend(items)
+    return merged
+
+
+def unquote(v):
+    if isinstance(v, str) and len(v) >= 2 and v[0] == v[-1] == '"':
+        return v[1:-1]
+    return v
+
+
+def tf_model(tf: dict) -> dict:
+    variables = {}
+    for v in tf.get("variable", []):
+        for name, body in v.items():
+            variables[name] = body.get("default")
+    locals_ = {}
+    for l in tf.get("locals", []):
+        locals_.update(l)
+
+    def resolve(v):
+        v = unquote(v)
+        if isinstance(v, str):
+            m = re.fullmatch(r"\$\{var\.(\w+)\}", v)
+            if m:
+                return unquote(variables[m.group(1)])
+        return v
+
+    resources: dict = {}
+    for r in tf.get("resource", []):
+        for rtype, named in r.items():
+            for name, body in named.items():
+                resources.setdefault(rtype, {})[name] = body
+    data: dict = {}
+    for d in tf.get("data", []):
+        for dtype, named in d.items():
+            for name, body in named.items():
+                data.setdefault(dtype, {})[name] = body
+
+    functions = {k: {"memory": int(v["memory"]), "timeout": int(v["timeout"]), "concurrency": int(v["concurrency"])}
+                 for k, v in variables["functions"].items()}
+    queue_keys = set(unquote(k) for k in locals_["queues"].keys())
+    queues = queue_keys | {f"{q}-dlq" for q in queue_keys}
+
+    def key_of(expr: str, kind: str) -> str:
+        m = re.search(kind + r'\[\\?"(\w+)\\?"\]', expr)
+        if not m:
+            raise SystemExit(f"parity: cannot read {kind} key from {expr}")
+        return m.group(1)
+
+    sources = {}
+    for name, body in resources.get("aws_lambda_event_source_mapping", {}).items():
+        fn = key_of(body["function_name"], "aws_lambda_function.fn")
+        q = key_of(body["event_source_arn"], "aws_sqs_queue.queue")
+        sources[(fn, q)] = {
+            "batch_size": int(resolve(body.get("batch_size", 10))),
+            "window": int(resolve(body.get("maximum_batching_window_in_seconds", 0))),
+            "responses": sorted(unquote(x) for x in body.get("function_response_types", [])),
+        }
+
+    schedules = {}
+    rules = resources.get("aws_cloudwatch_event_rule", {})
+    for name, body in resources.get("aws_cloudwatch_event_target", {}).items():
+        fn = key_of(body["arn"], "aws_lambda_function.fn")
+        rule = re.search(r"aws_cloudwatch_event_rule\.(\w+)\.name", body["rule"]).group(1)
+        schedules[fn] = resolve(rules[rule]["schedule_expression"])
+
+    alarms = Counter()
+    for name, body in resources.get("aws_cloudwatch_metric_alarm", {}).items():
+        each = body.get("for_each")
+        count = 1
+        if each == "${var.functions}":
+            count = len(functions)
+        elif each == "${local.queues}":
+            count = len(queue_keys)
+        elif each is not None:
+            raise SystemExit(f"parity: unknown for_each {each} on alarm {name}")
+        alarms[(unquote(body["namespace"]), unquote(body["metric_name"]))] += count
+
+    iam, wide = {}, []
+    docs = data.get("aws_iam_policy_document", {})
+    for fn in functions:
+        actions = set()
+        for st in docs[fn].get("statement", []):
+            acts = [unquote(a) for a in st.get("actions", [])]
+            actions.update(acts)
+            if "*" in [unquote(r) for r in st.get("resources", [])] and not all(a in UNSCOPED for a in acts):
+                wide.append(f"{fn}: {acts} on every resource")
+        iam[fn] = actions
+    return {"functions": functions, "queues": queues, "event_sources": sources, "schedules": schedules,
+            "alarms": dict(alarms), "iam": iam, "wide": wide}
+
+
+# ---- SAM --------------------------------------------------------------------
+
+class CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader, tag_suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    return {name: value}
+
+
+CfnLoader.add_multi_constructor("!", _tag)
+
+
+def sam_model(doc: dict) -> dict:
+    params = {k: v.get("Default") for k, v in doc.get("Parameters", {}).items()}
+    res = doc["Resources"]
+
+    def resolve(v):
+        if isinstance(v, dict) and "Ref" in v and v["Ref"] in params:
+            return params[v["Ref"]]
+        return v
+
+    def sub_suffix(v) -> str:
+        text = v["Fn::Sub"] if isinstance(v, dict) else v
+        return text.replace("${Name}-", "")
+
+    queue_names = {lid: sub_suffix(r["Properties"]["QueueName"]) for lid, r in res.items() if r["Type"] == "AWS::SQS::Queue"}
+    functions, sources, schedules, iam = {}, {}, {}, {}
+    role_of = {}
+    for lid, r in res.items():
+        if r["Type"] != "AWS::Serverless::Function":
+            continue
+        p = r["Properties"]
+        fn = sub_suffix(p["FunctionName"])
+        functions[fn] = {"memory": int(p["MemorySize"]), "timeout": int(p["Timeout"]), "concurrency": int(p["ReservedConcurrentExecutions"])}
+        role_of[p["Role"]["Fn::GetAtt"].split(".")[0] if isinstance(p["Role"]["Fn::GetAtt"], str) else p["Role"]["Fn::GetAtt"][0]] = fn
+        for ev in p.get("Events", {}).values():
+            ep = ev["Properties"]
+            if ev["Type"] == "SQS":
+                ref = ep["Queue"]["Fn::GetAtt"]
+                qlid = ref.split(".")[0] if isinstance(ref, str) else ref[0]
+                sources[(fn, queue_names[qlid])] = {
+                    "batch_size": int(resolve(ep.get("BatchSize", 10))),
+                    "window": int(resolve(ep.get("MaximumBatchingWindowInSeconds", 0))),
+                    "responses": sorted(ep.get("FunctionResponseTypes", [])),
+                }
+            elif ev["Type"] == "Schedule":
+                schedules[fn] = resolve(ep["Schedule"])
+    wide = []
+    for lid, fn in role_of.items():
+        actions = set()
+        for pol in res[lid]["Properties"].get("Policies", []):
+            for st in pol["PolicyDocument"]["Statement"]:
+                a = st["Action"]
+                acts = [a] if isinstance(a, str) else a
+                actions.update(acts)
+                r = st["Resource"]
+                if "*" in ([r] if isinstance(r, str) else r) and not all(x in UNSCOPED for x in acts):
+                    wide.append(f"{fn}: {acts} on every resource")
+        iam[fn] = actions
+    alarms = Counter()
+    for r in res.values():
+        if r["Type"] == "AWS::CloudWatch::Alarm":
+            alarms[(r["Properties"]["Namespace"], r["Properties"]["MetricName"])] += 1
+    return {"functions": functions, "queues": set(queue_names.values()), "event_sources": sources,
+            "schedules": schedules, "alarms": dict(alarms), "iam": iam, "wide": wide}
+
+
+# ---- comparison ---------------------------------------------------------------
+
+def compare(tf: dict, sam: dict) -> list[str]:
+    problems = []
+    for aspect in ["functions", "queues", "event_sources", "schedules", "alarms"]:
+        a, b = tf[aspect], sam[aspect]
+        if isinstance(a, set):
+            for x in sorted(a - b):
+                problems.append(f"{aspect}: {x} only in Terraform")
+            for x in sorted(b - a):
+                problems.append(f"{aspect}: {x} only in SAM")
+            continue
+        for k in sorted(set(a) | set(b), key=str):
+            if k not in b:
+                problems.append(f"{aspect}: {k} only in Terraform")
+            elif k not in a:
+                problems.append(f"{aspect}: {k} only in SAM")
+            elif a[k] != b[k]:
+                problems.append(f"{aspect}: {k} differs: Terraform {a[k]} vs SAM {b[k]}")
+    for where, model in [("Terraform", tf), ("SAM", sam)]:
+        for w in model["wide"]:
+            problems.append(f"iam ({where}): {w}, where a narrower resource exists")
+    for fn in sorted(set(tf["iam"]) | set(sam["iam"])):
+        a, b = tf["iam"].get(fn, set()), sam["iam"].get(fn, set())
+        for x in sorted(a - b):
+            problems.append(f"iam: {fn} grants {x} only in Terraform")
+        for x in sorted(b - a):
+            problems.append(f"iam: {fn} grants {x} only in SAM")
+        for x in sorted(a | b):
+            if x.endswith(":*") or x == "*":
+                problems.append(f"iam: {fn} grants wildcard action {x}")
+    return problems
+
+
+def self_test(tf: dict, sam: dict) -> None:
+    mutations = {
+        "a function": lambda m: m["functions"].pop("monitor"),
+        "a queue": lambda m: m["queues"].discard("landing-dlq"),
+        "an event source": lambda m: m["event_sources"].pop(("land", "landing")),
+        "a batching window": lambda m: m["event_sources"][("land", "landing")].update(window=0),
+        "a schedule": lambda m: m["schedules"].pop("transform"),
+        "an alarm": lambda m: m["alarms"].update({("AWS/Lambda", "Errors"): 3}),
+        "a permission": lambda m: m["iam"]["land"].discard("s3:PutObject"),
+        "an extra permission": lambda m: m["iam"]["ingest"].add("s3:DeleteObject"),
+        "a wildcard resource": lambda m: m["wide"].append("land: ['s3:PutObject'] on every resource"),
+    }
+    for what, mutate in mutations.items():
+        changed = copy.deepcopy(sam)
+        mutate(changed)
+        if not compare(tf, changed):
+            raise SystemExit(f"parity self-test: removing or changing {what} in SAM went unnoticed")
+    print(f"parity self-test: {len(mutations)} mutations all detected")
+
+
+def main() -> None:
+    tf = tf_model(load_tf())
+    with open(SAM) as fh:
+        sam = sam_model(yaml.load(fh, Loader=CfnLoader))
+    problems = compare(tf, sam)
+    if problems:
+        print("parity: Terraform and SAM differ:")
+        for p in problems:
+            print(f"  - {p}")
+        sys.exit(1)
+    print(f"parity: {len(tf['functions'])} functions, {len(tf['queues'])} queues, {len(tf['event_sources'])} event sources, "
+          f"{len(tf['schedules'])} schedules, {sum(tf['alarms'].values())} alarms and every role's actions match")
+    if "--self-test" in sys.argv:
+        self_test(tf, sam)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+variable "name" {
+  description = "Prefix of every resource name."
+  type        = string
+  default     = "silt"
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.name))
+    error_message = "name: 2 to 31 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "artifacts_dir" {
+  description = "Folder holding <function>/bootstrap.zip, as `make build` writes them (target/lambda)."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "An existing KMS key for every encrypted resource; the module creates one when null."
+  type        = string
+  default     = null
+}
+
+variable "project_config_key" {
+  description = "Key of silt.toml in the lake bucket; models are read from the `models/` prefix beside it."
+  type        = string
+  default     = "config/silt.toml"
+}
+
+variable "source_name" {
+  description = "The silt.toml source the ingest function reads (SILT_SOURCE)."
+  type        = string
+  default     = "shop"
+}
+
+variable "pii_hmac_key" {
+  description = "HMAC key for hashed PII (SILT_PII_KEY), stored in the functions' environment encrypted with the module's KMS key; null when no dataset hashes PII."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "functions" {
+  description = "Memory (MB), timeout (s) and reserved concurrency per function."
+  type = map(object({
+    memory      = number
+    timeout     = number
+    concurrency = number
+  }))
+  default = {
+    ingest    = { memory = 512, timeout = 60, concurrency = 20 }
+    land      = { memory = 1024, timeout = 300, concurrency = 10 }
+    transform = { memory = 512, timeout = 900, concurrency = 2 }
+    monitor   = { memory = 256, timeout = 120, concurrency = 1 }
+  }
+}
+
+variable "land_batch_size" {
+  description = "Landing-queue messages per land invocation (each carries many records)."
+  type        = number
+  default     = 100
+}
+
+variable "land_batching_window_seconds" {
+  description = "How long SQS gathers a landing batch before invoking land (fewer, larger Parquet files)."
+  type        = number
+  default     = 60
+}
+
+variable "transform_schedule" {
+  description = "When the nightly full build runs."
+  type        = string
+  default     = "cron(0 2 * * ? *)"
+}
+
+variable "monitor_schedule" {
+  description = "How often the monitor checks SLOs."
+  type        = string
+  default     = "rate(5 minutes)"
+}
+
+variable "athena_bytes_scanned_cutoff" {
+  description = "Athena refuses any query that would scan more than this many bytes."
+  type        = number
+  default     = 10737418240
+}
+
+variable "athena_daily_bytes_budget" {
+  description = "Alarm when the work group scans more than this many bytes in a day."
+  type        = number
+  default     = 107374182400
+}
+
+variable "log_retention_days" {
+  description = "CloudWatch Logs retention of every function."
+  type        = number
+  default     = 30
+}
+
+variable "athena_results_expiry_days" {
+  description = "Days Athena query results are kept."
+  type        = number
+  default     = 7
+}
+
+variable "quarantine_expiry_days" {
+  description = "Days quarantined messages are kept for inspection."
+  type        = number
+  default     = 90
+}
+
+variable "datasets" {
+  description = "Datasets (source.schema.table) whose freshness SLO breaches raise an alarm."
+  type        = list(string)
+  default     = ["shop.public.orders", "shop.public.customers"]
+}
+
+variable "alarm_actions" {
+  description = "ARNs notified by every alarm; the module's SNS topic when empty."
+  type        = list(string)
+  default     = []
+}
+
+variable "tags" {
+  description = "Tags on every resource."
+  type        = map(string)
+  default     = {}
+}
