@@ -124,5 +124,25 @@ pub fn emf_lines(r: &Report) -> Vec<String> {
                 .map(ToString::to_string),
         );
     }
+    // Totals without dimensions: one alarm each covers every dataset and model.
+    let breaching = r
+        .datasets
+        .iter()
+        .filter(|d| d.freshness_breached == Some(true))
+        .count();
+    let failed = r
+        .models
+        .iter()
+        .filter(|m| matches!(m.status, ModelStatus::Failed | ModelStatus::TestFailed))
+        .count();
+    let totals = [
+        Metric::new("DatasetsBreachingFreshness", breaching as f64, "Count"),
+        Metric::new("ModelsFailed", failed as f64, "Count"),
+    ];
+    out.extend(
+        documents(NAMESPACE, &[], &totals, r.generated_ms)
+            .iter()
+            .map(ToString::to_string),
+    );
     out
 }
