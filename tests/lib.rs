@@ -92,6 +92,22 @@ primary_key = ["pk"]
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// `n` generated shop events (one Debezium message per element).
+pub fn generated_events(n: u64, seed: u64) -> Vec<String> {
+    let mut buf = Vec::new();
+    let opts = silt_local::generate::GenerateOptions {
+        events: n,
+        seed,
+        ..Default::default()
+    };
+    silt_local::generate::generate(opts, &mut buf).unwrap();
+    String::from_utf8(buf)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 /// The HMAC key the tests mask PII with.
 pub const TEST_KEY: &[u8] = b"test-only-pii-key";
 

@@ -12,7 +12,6 @@ use silt_core::config::Project;
 use silt_core::mask::Masker;
 use silt_core::ports::ManualClock;
 use silt_core::transform::ModelStatus;
-use silt_local::generate::{GenerateOptions, generate};
 use silt_local::{Local, NoProgress};
 use silt_tests::{
     TEST_KEY, assert_same_state, curated_by_key, expected_shop_state, read_parquet_rows, shop_dir,
@@ -23,21 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 fn events(n: u64, seed: u64) -> Vec<String> {
-    let mut buf = Vec::new();
-    generate(
-        GenerateOptions {
-            events: n,
-            seed,
-            ..Default::default()
-        },
-        &mut buf,
-    )
-    .unwrap();
-    String::from_utf8(buf)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    silt_tests::generated_events(n, seed)
 }
 
 fn write_lines(dir: &Path, name: &str, lines: &[String]) -> PathBuf {

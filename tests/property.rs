@@ -10,27 +10,12 @@
 use proptest::prelude::*;
 use silt_core::mask::Masker;
 use silt_core::ports::ManualClock;
-use silt_local::generate::{GenerateOptions, generate};
 use silt_local::{Local, NoProgress};
 use silt_tests::{TEST_KEY, curated_by_key, shop_dir, shop_project};
 use std::sync::Arc;
 
 fn base_events() -> Vec<String> {
-    let mut buf = Vec::new();
-    generate(
-        GenerateOptions {
-            events: 240,
-            seed: 99,
-            ..Default::default()
-        },
-        &mut buf,
-    )
-    .unwrap();
-    String::from_utf8(buf)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    silt_tests::generated_events(240, 99)
 }
 
 /// Runs the pipeline over `deliveries` (one run per element) and returns the curated state.

@@ -663,6 +663,14 @@ impl Project {
         })
     }
 
+    /// The primary key of every dataset.
+    pub fn primary_keys(&self) -> BTreeMap<DatasetId, Vec<String>> {
+        self.datasets
+            .iter()
+            .map(|(k, d)| (k.clone(), d.primary_key.clone()))
+            .collect()
+    }
+
     /// Whether any dataset masks PII, so a key is needed.
     pub fn needs_pii_key(&self) -> bool {
         self.datasets

@@ -85,11 +85,16 @@ impl<'a> Ingestor<'a> {
                 e.to_string(),
             )
         })?;
-        self.ingest_value(&value)
+        self.ingest_owned(value)
     }
 
     /// Ingests one already-parsed message.
     pub fn ingest_value(&self, value: &Value) -> Result<Decoded, Rejection> {
+        self.ingest_owned(value.clone())
+    }
+
+    /// Ingests one parsed message, moving its row images into the records.
+    pub fn ingest_owned(&self, value: Value) -> Result<Decoded, Rejection> {
         let ctx = DecodeContext::new(self.project, self.source);
         let decoded = decode(value, &ctx)?;
         let Decoded::Records(mut records) = decoded else {

@@ -122,18 +122,24 @@ impl Lander {
             out.quarantined.push(entry);
         }
 
-        let mut partitions: BTreeMap<Partition, Vec<&ChangeRecord>> = BTreeMap::new();
+        // Group by hour (or day) number first: formatting a partition per record costs more than landing it.
+        let grain_ms: i64 = match spec.partition {
+            silt_core::config::PartitionGrain::Hour => 3_600_000,
+            silt_core::config::PartitionGrain::Day => 86_400_000,
+        };
+        let mut buckets: BTreeMap<i64, Vec<&ChangeRecord>> = BTreeMap::new();
         for (i, r) in recs.iter().enumerate() {
             if !conflicted.contains(&i) {
-                partitions
-                    .entry(Partition::of(r.event_time_ms, spec.partition))
+                buckets
+                    .entry(r.event_time_ms.div_euclid(grain_ms))
                     .or_default()
                     .push(r);
             }
         }
         let target = self.project.landing.target_file_bytes;
         let mut failed = Vec::new();
-        for (partition, prs) in partitions {
+        for (bucket, prs) in buckets {
+            let partition = Partition::of(bucket * grain_ms, spec.partition);
             for chunk in chunks(&prs, target) {
                 match self
                     .write_object(dataset, &partition, &evo.schema, chunk)

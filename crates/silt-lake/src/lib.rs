@@ -12,4 +12,4 @@ mod registry;
 
 pub use encode::{arrow_schema, encode_parquet};
 pub use land::{LandOutcome, Lander, list_manifests};
-pub use registry::SchemaRegistry;
+pub use registry::{DatasetStates, SchemaRegistry};

@@ -5,15 +5,25 @@
 //! loser sees "already exists", reloads, and re-checks its records against
 //! the winner's schema, so no column is ever typed two ways.
 
-use silt_core::keys::{schema_key, schema_prefix};
+use silt_core::keys::{bytes_hash, manifest_prefix, schema_key, schema_prefix};
 use silt_core::ports::{ObjectStore, PutOutcome};
 use silt_core::schema::{DatasetSchema, Evolution, evolve};
 use silt_core::{ChangeRecord, DatasetId, Error, Result};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// How often a writer retries after losing a race for the next version.
 const MAX_RACES: usize = 16;
+
+/// What a transform run needs of each dataset.
+#[derive(Debug, Clone, Default)]
+pub struct DatasetStates {
+    /// The latest schema (version 0 where nothing landed).
+    pub schemas: BTreeMap<DatasetId, DatasetSchema>,
+    /// A fingerprint of the schema version and every landed object: it
+    /// changes exactly when new data lands, so unchanged models are skipped.
+    pub fingerprints: BTreeMap<DatasetId, String>,
+}
 
 /// Reads and evolves dataset schemas in an object store, caching the latest.
 pub struct SchemaRegistry {
@@ -55,6 +65,26 @@ impl SchemaRegistry {
             serde_json::from_slice(&bytes).map_err(|e| Error::encoding(last.key.clone(), e))?;
         self.remember(&schema);
         Ok(schema)
+    }
+
+    /// The schema and landed-data fingerprint of each dataset.
+    pub async fn states(
+        &self,
+        datasets: impl IntoIterator<Item = &DatasetId>,
+    ) -> Result<DatasetStates> {
+        let mut out = DatasetStates::default();
+        for id in datasets {
+            let schema = self.latest(id).await?;
+            let mut material = format!("v{}", schema.version);
+            for o in self.store.list(&manifest_prefix(id)).await? {
+                material.push('|');
+                material.push_str(&o.key);
+            }
+            out.fingerprints
+                .insert(id.clone(), bytes_hash(material.as_bytes()));
+            out.schemas.insert(id.clone(), schema);
+        }
+        Ok(out)
     }
 
     fn cached(&self, dataset: &DatasetId) -> Option<DatasetSchema> {

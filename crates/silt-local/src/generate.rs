@@ -34,6 +34,46 @@ impl Default for GenerateOptions {
     }
 }
 
+/// Rows by key with picking by position in O(1), so generating a million
+/// events stays linear.
+#[derive(Default)]
+struct Table {
+    rows: Vec<(i64, Value)>,
+    index: std::collections::HashMap<i64, usize>,
+}
+
+impl Table {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+    fn key_at(&self, n: usize) -> Option<i64> {
+        self.rows.get(n).map(|(k, _)| *k)
+    }
+    fn get(&self, id: &i64) -> Option<&Value> {
+        self.index.get(id).map(|i| &self.rows[*i].1)
+    }
+    fn insert(&mut self, id: i64, row: Value) {
+        match self.index.get(&id) {
+            Some(i) => self.rows[*i].1 = row,
+            None => {
+                self.index.insert(id, self.rows.len());
+                self.rows.push((id, row));
+            }
+        }
+    }
+    fn remove(&mut self, id: &i64) -> Option<Value> {
+        let i = self.index.remove(id)?;
+        let (_, row) = self.rows.swap_remove(i);
+        if let Some((moved, _)) = self.rows.get(i) {
+            self.index.insert(*moved, i);
+        }
+        Some(row)
+    }
+}
+
 /// SplitMix64: tiny, seedable, good enough to pick test data.
 struct Rng(u64);
 
@@ -87,8 +127,8 @@ struct Sim {
     tx: u64,
     now_ms: i64,
     emitted: u64,
-    customers: std::collections::BTreeMap<i64, Value>,
-    orders: std::collections::BTreeMap<i64, Value>,
+    customers: Table,
+    orders: Table,
     next_customer: i64,
     next_order: i64,
     discounts: bool,
@@ -126,7 +166,7 @@ impl Sim {
             1
         } else {
             let n = self.rng.below(self.customers.len() as u64) as usize;
-            *self.customers.keys().nth(n).unwrap_or(&1)
+            self.customers.key_at(n).unwrap_or(1)
         };
         let items: Vec<Value> = (0..1 + self.rng.below(3))
             .map(|_| {
@@ -207,7 +247,7 @@ impl Sim {
             }
             30..65 if !self.orders.is_empty() => {
                 let n = self.rng.below(self.orders.len() as u64) as usize;
-                let id = *self.orders.keys().nth(n).unwrap_or(&0);
+                let id = self.orders.key_at(n).unwrap_or(0);
                 let before = self.orders.get(&id).cloned().unwrap_or(Value::Null);
                 let mut after = before.clone();
                 let next = match before["status"].as_str() {
@@ -235,7 +275,7 @@ impl Sim {
             }
             65..70 if !self.orders.is_empty() => {
                 let n = self.rng.below(self.orders.len() as u64) as usize;
-                let id = *self.orders.keys().nth(n).unwrap_or(&0);
+                let id = self.orders.key_at(n).unwrap_or(0);
                 let before = self.orders.remove(&id).unwrap_or(Value::Null);
                 self.envelope("orders", "d", before, Value::Null, false)
             }
@@ -248,7 +288,7 @@ impl Sim {
             }
             82..97 if !self.customers.is_empty() => {
                 let n = self.rng.below(self.customers.len() as u64) as usize;
-                let id = *self.customers.keys().nth(n).unwrap_or(&0);
+                let id = self.customers.key_at(n).unwrap_or(0);
                 let mut after = self.customers.get(&id).cloned().unwrap_or(Value::Null);
                 if self.rng.chance(50) {
                     after["email"] = json!(format!(
@@ -266,7 +306,7 @@ impl Sim {
             }
             97..100 if self.customers.len() > 10 => {
                 let n = self.rng.below(self.customers.len() as u64) as usize;
-                let id = *self.customers.keys().nth(n).unwrap_or(&0);
+                let id = self.customers.key_at(n).unwrap_or(0);
                 self.customers.remove(&id);
                 // Default REPLICA IDENTITY: the delete carries only the key.
                 let before = json!({"customer_id": id, "email": null, "full_name": null, "country": null, "created_at": null, "updated_at": null});

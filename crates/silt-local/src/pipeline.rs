@@ -12,7 +12,7 @@ use crate::queue::{ChannelQueue, FolderQueue};
 use silt_core::config::Project;
 use silt_core::decode::{Decoded, RejectKind, Rejection};
 use silt_core::ingest::{Ingestor, QuarantineEntry};
-use silt_core::keys::{REPORT_KEY, manifest_prefix, run_key};
+use silt_core::keys::{REPORT_KEY, run_key};
 use silt_core::manifest::{Counts, StageRun};
 use silt_core::mask::Masker;
 use silt_core::model::{Model, ModelGraph};
@@ -202,7 +202,9 @@ impl Local {
         let limit = self.project.ingest.max_message_bytes;
         let batch_size = self.project.landing.batch_records;
         let started_ms = self.clock.now_ms();
-        let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
+        // Counted in place, keyed by the record's own id: no string per record.
+        let mut source_counts = Counts::default();
+        let mut decoded: BTreeMap<DatasetId, u64> = BTreeMap::new();
         let mut rejected = Vec::new();
         let mut batch: Vec<ChangeRecord> = Vec::with_capacity(batch_size);
         for path in inputs {
@@ -216,7 +218,7 @@ impl Local {
             for m in read_messages(path, limit).map_err(read_error)? {
                 let m = m.map_err(read_error)?;
                 progress.advance(m.len as u64 + 1);
-                counts.entry(src.name.clone()).or_default().read += 1;
+                source_counts.read += 1;
                 let result = if m.len > limit {
                     Err(Rejection::new(
                         RejectKind::TooLarge,
@@ -230,7 +232,12 @@ impl Local {
                 match result {
                     Ok(Decoded::Records(recs)) => {
                         for r in recs {
-                            counts.entry(r.dataset.to_string()).or_default().decoded += 1;
+                            match decoded.get_mut(&r.dataset) {
+                                Some(n) => *n += 1,
+                                None => {
+                                    decoded.insert(r.dataset.clone(), 1);
+                                }
+                            }
                             batch.push(r);
                         }
                         if batch.len() >= batch_size {
@@ -242,11 +249,9 @@ impl Local {
                                 .await?;
                         }
                     }
-                    Ok(Decoded::Skip(_)) => {
-                        counts.entry(src.name.clone()).or_default().skipped += 1
-                    }
+                    Ok(Decoded::Skip(_)) => source_counts.skipped += 1,
                     Err(reason) => {
-                        counts.entry(src.name.clone()).or_default().rejected += 1;
+                        source_counts.rejected += 1;
                         tracing::warn!(reference = %m.reference, reason = %reason, "Message rejected.");
                         let entry =
                             ingestor.quarantine_entry(&m.reference, &m.bytes, reason.clone());
@@ -263,6 +268,11 @@ impl Local {
         }
         if !batch.is_empty() {
             queue.send(batch).await?;
+        }
+        let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
+        counts.insert(src.name.clone(), source_counts);
+        for (d, n) in decoded {
+            counts.entry(d.to_string()).or_default().decoded = n;
         }
         let run = StageRun {
             stage: "ingest".into(),
@@ -406,34 +416,17 @@ impl Local {
     pub async fn transform(&self, select: &[String], full_refresh: bool) -> Result<RunRecord> {
         let graph = self.load_models()?;
         let selected = graph.select(select)?;
-        let lander = Lander::new(self.store.clone(), self.project.clone());
-        let mut schemas = BTreeMap::new();
-        let mut fingerprints = BTreeMap::new();
-        for id in self.project.datasets.keys() {
-            let schema = lander.registry().latest(id).await?;
-            let listing = self.store.list(&manifest_prefix(id)).await?;
-            let mut fp = format!("v{}", schema.version);
-            for o in &listing {
-                fp.push('|');
-                fp.push_str(&o.key);
-            }
-            fingerprints.insert(id.clone(), silt_core::keys::bytes_hash(fp.as_bytes()));
-            schemas.insert(id.clone(), schema);
-        }
-        let primary_keys: BTreeMap<DatasetId, Vec<String>> = self
-            .project
-            .datasets
-            .iter()
-            .map(|(k, d)| (k.clone(), d.primary_key.clone()))
-            .collect();
+        let registry = silt_lake::SchemaRegistry::new(self.store.clone());
+        let states = registry.states(self.project.datasets.keys()).await?;
+        let primary_keys = self.project.primary_keys();
         let engine = DataFusionEngine::new(&self.warehouse, &self.project.engine)?;
         let run_id = self.run_id();
         let inputs = RunInputs {
             graph: &graph,
             selected: &selected,
-            schemas: &schemas,
+            schemas: &states.schemas,
             primary_keys: &primary_keys,
-            source_fingerprints: &fingerprints,
+            source_fingerprints: &states.fingerprints,
             full_refresh,
             run_id: &run_id,
             out_of_time: None,

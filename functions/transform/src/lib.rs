@@ -11,13 +11,13 @@ use aws_lambda_events::event::sqs::SqsBatchResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use silt_core::config::Project;
-use silt_core::keys::{manifest_prefix, run_key};
+use silt_core::keys::run_key;
 use silt_core::model::ModelGraph;
 use silt_core::ports::{Clock, ObjectStore};
 use silt_core::transform::{Engine, ModelStatus, RunInputs, RunRecord, run};
 use silt_core::{DatasetId, Error, Result};
 use silt_lake::SchemaRegistry;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// A direct invocation's payload.
@@ -281,32 +281,16 @@ async fn run_models<E: Engine>(
     run_id: &str,
     out_of_time: &(dyn Fn() -> bool + Send + Sync),
 ) -> Result<RunRecord> {
-    let registry = SchemaRegistry::new(ctx.store.clone());
-    let mut schemas = BTreeMap::new();
-    let mut fingerprints = BTreeMap::new();
-    for id in ctx.project.datasets.keys() {
-        let schema = registry.latest(id).await?;
-        let listing = ctx.store.list(&manifest_prefix(id)).await?;
-        let mut fp = format!("v{}", schema.version);
-        for o in &listing {
-            fp.push('|');
-            fp.push_str(&o.key);
-        }
-        fingerprints.insert(id.clone(), silt_core::keys::bytes_hash(fp.as_bytes()));
-        schemas.insert(id.clone(), schema);
-    }
-    let primary_keys: BTreeMap<DatasetId, Vec<String>> = ctx
-        .project
-        .datasets
-        .iter()
-        .map(|(k, d)| (k.clone(), d.primary_key.clone()))
-        .collect();
+    let states = SchemaRegistry::new(ctx.store.clone())
+        .states(ctx.project.datasets.keys())
+        .await?;
+    let primary_keys = ctx.project.primary_keys();
     let inputs = RunInputs {
         graph: &ctx.graph,
         selected,
-        schemas: &schemas,
+        schemas: &states.schemas,
         primary_keys: &primary_keys,
-        source_fingerprints: &fingerprints,
+        source_fingerprints: &states.fingerprints,
         full_refresh,
         run_id,
         out_of_time: Some(out_of_time),

@@ -8,11 +8,15 @@ use super::{DecodeContext, Decoded, RejectKind, Rejection, key_values, opt_obj, 
 use crate::record::{ChangeRecord, Op};
 use serde_json::Value;
 
-pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
-    let obj = value
-        .as_object()
-        .ok_or_else(|| Rejection::invalid("(message)", "a DMS record object", value))?;
-    let meta = req_obj(obj, "metadata", "")?;
+pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
+    let Value::Object(mut obj) = value else {
+        return Err(Rejection::invalid(
+            "(message)",
+            "a DMS record object",
+            &value,
+        ));
+    };
+    let meta = req_obj(&obj, "metadata", "")?;
     match meta.get("record-type").and_then(Value::as_str) {
         Some("data") | None => {}
         Some("control") => return Ok(Decoded::Skip("DMS control record")),
@@ -60,8 +64,15 @@ pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, 
         .unwrap_or(0);
     let position = format!("{micros:020}{tx:020}");
 
-    let data = req_obj(obj, "data", "")?.clone();
-    let before = opt_obj(obj, "before-image", "")?.cloned();
+    opt_obj(&obj, "before-image", "")?;
+    req_obj(&obj, "data", "")?;
+    let before = match obj.remove("before-image") {
+        Some(Value::Object(o)) => Some(o),
+        _ => None,
+    };
+    let Some(Value::Object(data)) = obj.remove("data") else {
+        return Err(Rejection::missing("data", "an object"));
+    };
     let key = key_values(&data, &spec.primary_key, "data")?;
     let (before, after) = match op {
         // DMS puts the deleted row in `data`.

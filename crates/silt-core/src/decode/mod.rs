@@ -178,14 +178,14 @@ impl<'a> DecodeContext<'a> {
 }
 
 /// Decodes one parsed message with the source's format (or by its shape, for `auto`).
-pub fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
+pub fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
     let format = match ctx.source.format {
-        Format::Auto => detect(value).ok_or_else(|| {
+        Format::Auto => detect(&value).ok_or_else(|| {
             Rejection::new(
                 RejectKind::UnknownFormat,
                 "(message)",
                 "a Debezium envelope, a DMS record, a DynamoDB Streams record, or a plain row for a source with [sources.plain]",
-                describe(value),
+                describe(&value),
             )
         })?,
         f => f,
@@ -195,7 +195,7 @@ pub fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejecti
             RejectKind::UnknownFormat,
             "(message)",
             "a recognised CDC envelope (this source has no [sources.plain] table)",
-            describe(value),
+            describe(&value),
         ));
     } else {
         format
@@ -203,7 +203,7 @@ pub fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejecti
     match format {
         Format::Debezium => debezium::decode(value, ctx),
         Format::Dms => dms::decode(value, ctx),
-        Format::Dynamodb => dynamodb::decode(value, ctx),
+        Format::Dynamodb => dynamodb::decode(&value, ctx),
         Format::Plain => plain::decode(value, ctx),
         Format::Auto => unreachable_format(),
     }

@@ -9,16 +9,20 @@ use super::{DecodeContext, Decoded, Rejection, key_values};
 use crate::record::{ChangeRecord, Op};
 use serde_json::Value;
 
-pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
+pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
     let Some(spec) = ctx.source.plain.as_ref() else {
         return Err(Rejection::missing(
             "(source)",
             "a [sources.plain] table in silt.toml",
         ));
     };
-    let row = value
-        .as_object()
-        .ok_or_else(|| Rejection::invalid("(message)", "a JSON object (one row)", value))?;
+    let Value::Object(row) = value else {
+        return Err(Rejection::invalid(
+            "(message)",
+            "a JSON object (one row)",
+            &value,
+        ));
+    };
     let dataset = ctx
         .datasets
         .get(&spec.dataset)
@@ -61,12 +65,12 @@ pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, 
         },
         None => false,
     };
-    let key = key_values(row, &dataset.primary_key, "(row)")?;
+    let key = key_values(&row, &dataset.primary_key, "(row)")?;
     let (op, before, after) = if deleted {
-        (Op::Delete, Some(row.clone()), None)
+        (Op::Delete, Some(row), None)
     } else {
         // A plain row is an upsert: current-state models treat it like an update.
-        (Op::Update, None, Some(row.clone()))
+        (Op::Update, None, Some(row))
     };
     Ok(Decoded::Records(vec![ChangeRecord::new(
         spec.dataset.clone(),
