@@ -123,6 +123,26 @@ async fn s3_store_meets_the_contract_and_pages_past_1000() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_queue_meets_the_queue_contract() {
+    let moto = Moto::start();
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let url = queue(&sqs, "silt-contract", &[]).await;
+    let adapter = SqsRecordQueue::new(sqs.clone(), &url);
+    silt_tests::record_queue_contract(&adapter, || async {
+        let messages = drain(&sqs, &url, true).await;
+        assert!(
+            messages.iter().all(|(_, _, b)| b.len() <= MAX_SQS_BYTES),
+            "every message within SQS's limit"
+        );
+        messages
+            .iter()
+            .flat_map(|(_, _, b)| silt_core::pack::unpack(b).unwrap())
+            .collect()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_lands_nine_and_quarantines_the_malformed_one_then_land_is_idempotent() {
     let moto = Moto::start();
     let (_, store) = bucket(&moto).await;

@@ -373,3 +373,54 @@ pub async fn object_store_pagination(store: &dyn ObjectStore, prefix: &str, n: u
         "listing must be sorted"
     );
 }
+
+/// Records that exercise a queue: text with quotes and non-ASCII, nested
+/// values, nulls, and rows large enough that SQS needs several messages.
+pub fn queue_contract_records() -> Vec<silt_core::ChangeRecord> {
+    (0..40)
+        .map(|i: i64| {
+            let row = serde_json::json!({
+                "order_id": i,
+                "note": format!("line \"{i}\" – ünïcødé 📦"),
+                "items": [{"sku": format!("SKU-{i}"), "qty": i % 3}],
+                "missing": null,
+                "pad": "x".repeat(if i % 10 == 0 { 60_000 } else { 10 }),
+            });
+            silt_core::ChangeRecord::new(
+                "shop.public.orders".parse().unwrap(),
+                silt_core::Op::Update,
+                vec![serde_json::json!(i)],
+                None,
+                row.as_object().cloned(),
+                format!("{i:020}"),
+                1_795_590_000_000 + i,
+            )
+        })
+        .collect()
+}
+
+/// The contract every landing-queue adapter must meet: what is sent comes
+/// out whole (every field of every record), and an empty send sends nothing.
+/// `receive` drains whatever the adapter delivered so far.
+pub async fn record_queue_contract<F, Fut>(queue: &dyn silt_core::ports::RecordQueue, receive: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Vec<silt_core::ChangeRecord>>,
+{
+    let records = queue_contract_records();
+    queue.send(Vec::new()).await.unwrap();
+    assert!(
+        receive().await.is_empty(),
+        "an empty send must deliver nothing"
+    );
+    queue.send(records[..25].to_vec()).await.unwrap();
+    queue.send(records[25..].to_vec()).await.unwrap();
+    let mut got = receive().await;
+    got.sort_by(|a, b| a.position.cmp(&b.position));
+    assert_eq!(
+        got.len(),
+        records.len(),
+        "every record arrives exactly once"
+    );
+    assert_eq!(got, records, "records arrive unchanged");
+}

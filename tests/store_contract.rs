@@ -1,5 +1,6 @@
-//! The object-store contract, run against the local folder adapter. The AWS
-//! adapter runs the same functions against a local S3 endpoint.
+//! The object-store and landing-queue contracts, run against the local
+//! adapters (folder store, in-process and folder queues). `aws.rs` runs the
+//! same functions against S3 and SQS on a local endpoint.
 
 #![allow(
     clippy::unwrap_used,
@@ -16,4 +17,35 @@ async fn folder_store_meets_the_contract() {
     let store = FsStore::new(dir.path()).unwrap();
     object_store_contract(&store, "contract/").await;
     object_store_pagination(&store, "contract/", 1_205).await;
+}
+
+#[tokio::test]
+async fn in_process_queue_meets_the_queue_contract() {
+    let (queue, rx) = silt_local::ChannelQueue::bounded(8);
+    let rx = tokio::sync::Mutex::new(rx);
+    silt_tests::record_queue_contract(&queue, || async {
+        let mut rx = rx.lock().await;
+        let mut out = Vec::new();
+        while let Ok(batch) = rx.try_recv() {
+            out.extend(batch);
+        }
+        out
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn folder_queue_meets_the_queue_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(FsStore::new(dir.path()).unwrap());
+    let queue = silt_local::FolderQueue::new(store);
+    silt_tests::record_queue_contract(&queue, || async {
+        let mut out = Vec::new();
+        for key in queue.pending().await.unwrap() {
+            out.extend(queue.read(&key).await.unwrap());
+            queue.ack(&key).await.unwrap();
+        }
+        out
+    })
+    .await;
 }
