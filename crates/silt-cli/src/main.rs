@@ -275,11 +275,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 ..Default::default()
             };
             if let Some(s) = start {
-                opts.start_ms = chrono::DateTime::parse_from_rfc3339(&s)
-                    .with_context(|| {
-                        format!("--start `{s}` is not an RFC 3339 time like 2026-01-01T00:00:00Z")
-                    })?
-                    .timestamp_millis();
+                opts.start_ms = parse_start(&s, chrono::Utc::now().timestamp_millis())?;
             }
             if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
@@ -295,6 +291,18 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `--start`: an RFC 3339 time, or `now-<duration>` relative to `now_ms`.
+fn parse_start(text: &str, now_ms: i64) -> Result<i64> {
+    if let Some(ago) = text.strip_prefix("now-") {
+        let ms = silt_core::config::parse_duration_ms(ago)
+            .map_err(|e| anyhow::anyhow!("--start: {e}"))?;
+        return Ok(now_ms - ms);
+    }
+    Ok(chrono::DateTime::parse_from_rfc3339(text)
+        .with_context(|| format!("--start `{text}` is neither an RFC 3339 time like 2026-01-01T00:00:00Z nor `now-3h`"))?
+        .timestamp_millis())
 }
 
 fn open(p: &ProjectArgs) -> Result<Local> {
@@ -432,5 +440,18 @@ impl Progress for Bar {
         if let Some(b) = &self.0 {
             b.inc(n);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_times() {
+        assert_eq!(parse_start("now-3h", 10_800_000).unwrap(), 0);
+        assert_eq!(parse_start("1970-01-01T00:00:01Z", 0).unwrap(), 1_000);
+        assert!(parse_start("now-3 hours", 0).is_err());
+        assert!(parse_start("yesterday", 0).is_err());
     }
 }

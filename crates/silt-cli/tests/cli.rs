@@ -44,6 +44,9 @@ fn generate_run_and_exit_codes() {
             "400",
             "--seed",
             "1",
+            // The form `make demo` uses.
+            "--start",
+            "now-2h",
             "--out",
             events.to_str().unwrap(),
         ],
