@@ -96,10 +96,10 @@ deploy-tf: build ## Deploy with Terraform (needs AWS credentials and the registr
 
 bench: ## Throughput and peak memory of the local pipeline (release build).
 	$(CARGO) bench -p silt-local --bench pipeline --no-run
-	@for n in 100000 200000; do \
-	  echo "== $$n events, one core"; \
-	  SILT_BENCH_EVENTS=$$n SILT_BENCH_THREADS=1 $(CARGO) bench -q -p silt-local --bench pipeline; \
-	done
+	@for batch in 50000 10000; do for n in 100000 200000; do \
+	  echo "== $$n events, one core, batches of $$batch"; \
+	  SILT_BENCH_EVENTS=$$n SILT_BENCH_THREADS=1 SILT_BENCH_BATCH=$$batch $(CARGO) bench -q -p silt-local --bench pipeline; \
+	done; done
 	@echo "== 200000 events, two cores"
 	@SILT_BENCH_EVENTS=200000 SILT_BENCH_THREADS=2 $(CARGO) bench -q -p silt-local --bench pipeline
 
