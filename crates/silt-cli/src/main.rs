@@ -92,13 +92,16 @@ enum Command {
         #[arg(long)]
         full_refresh: bool,
     },
-    /// Compute freshness and volumes; print a table and write reports/latest.json.
+    /// One monitor check: freshness, volumes, SLOs with burn rates, cost; print a table and write reports/latest.json.
     Monitor {
         #[command(flatten)]
         p: ProjectArgs,
         /// Print the report as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also write the report as a self-contained HTML page (inline SVG charts) to FILE.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// Check the config, the models and their DAG.
     Validate {
@@ -124,6 +127,21 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// Where `silt run` writes the HTML report, inside the warehouse.
+const REPORT_HTML: &str = "reports/latest.html";
+
+async fn write_html(
+    local: &Local,
+    report: &silt_core::monitor::Report,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let page = local.html(report).await?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, page).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn main() -> ExitCode {
@@ -177,12 +195,15 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             let report = local.monitor().await?;
             println!();
             print!("{}", report.table());
+            let html = local.warehouse().join(REPORT_HTML);
+            write_html(&local, &report, &html).await?;
             println!(
-                "report: {}",
+                "report: {} and {}",
                 local
                     .warehouse()
                     .join(silt_core::keys::REPORT_KEY)
-                    .display()
+                    .display(),
+                html.display()
             );
             outcome(Some(&ingest), Some(&run), local.warehouse())
         }
@@ -216,13 +237,19 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             print_transform(&run);
             outcome(None, Some(&run), local.warehouse())
         }
-        Command::Monitor { p, json } => {
+        Command::Monitor { p, json, html } => {
             let local = open(&p)?;
             let report = local.monitor().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", report.table());
+            }
+            if let Some(path) = html {
+                write_html(&local, &report, &path).await?;
+                if !json {
+                    println!("html report: {}", path.display());
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

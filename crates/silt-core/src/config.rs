@@ -32,6 +32,8 @@ pub struct Project {
     pub models_path: String,
     /// Query engine settings.
     pub engine: EngineSettings,
+    /// Prices and sizes the cost report uses.
+    pub cost: CostSettings,
 }
 
 /// Wire format of a source's messages.
@@ -97,6 +99,9 @@ pub struct Dataset {
     pub pii: BTreeMap<String, PiiPolicy>,
     /// Freshness objective, if declared.
     pub freshness: Option<FreshnessSlo>,
+    /// Whether the source gives this dataset gap-free integer positions
+    /// (an outbox sequence, say), so the monitor can report missing ones.
+    pub contiguous_positions: bool,
 }
 
 /// Raw-zone partition granularity (Hive style, from event time, UTC).
@@ -118,6 +123,48 @@ pub struct FreshnessSlo {
     pub objective: f64,
     /// Window the objective is measured over, in milliseconds.
     pub window_ms: i64,
+}
+
+/// Prices (USD) and Lambda memory sizes the cost report estimates with.
+///
+/// Defaults are AWS's published on-demand prices for us-east-1 on arm64;
+/// set your region's and your functions' own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostSettings {
+    /// Athena, per TiB scanned.
+    pub athena_usd_per_tb: f64,
+    /// Athena bills at least this many bytes per query (10 MB).
+    pub athena_min_bytes_per_query: u64,
+    /// Lambda, per GB-second.
+    pub lambda_usd_per_gb_second: f64,
+    /// SQS, per million requests (each 64 KiB of payload is one request).
+    pub sqs_usd_per_million_requests: f64,
+    /// S3, per thousand PUT requests.
+    pub s3_usd_per_thousand_puts: f64,
+    /// Memory of each function in MiB, as deployed (`ingest`, `land`, `transform`, `monitor`).
+    pub lambda_memory_mib: BTreeMap<String, u64>,
+}
+
+impl Default for CostSettings {
+    fn default() -> Self {
+        Self {
+            athena_usd_per_tb: 5.0,
+            athena_min_bytes_per_query: 10 * 1024 * 1024,
+            lambda_usd_per_gb_second: 0.000_013_333_4,
+            sqs_usd_per_million_requests: 0.40,
+            s3_usd_per_thousand_puts: 0.005,
+            // The defaults of infra/terraform and infra/sam.
+            lambda_memory_mib: [
+                ("ingest", 512),
+                ("land", 1024),
+                ("transform", 512),
+                ("monitor", 256),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        }
+    }
 }
 
 /// Where the PII key comes from.
@@ -188,6 +235,20 @@ struct RawConfig {
     models: RawModels,
     #[serde(default)]
     engine: RawEngine,
+    #[serde(default)]
+    cost: RawCost,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCost {
+    athena_usd_per_tb: Option<f64>,
+    athena_min_bytes_per_query: Option<String>,
+    lambda_usd_per_gb_second: Option<f64>,
+    sqs_usd_per_million_requests: Option<f64>,
+    s3_usd_per_thousand_puts: Option<f64>,
+    #[serde(default)]
+    lambda_memory: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -227,6 +288,8 @@ struct RawDataset {
     #[serde(default)]
     pii: BTreeMap<String, String>,
     freshness: Option<RawFreshness>,
+    #[serde(default)]
+    contiguous_positions: bool,
 }
 
 fn default_partition() -> String {
@@ -484,6 +547,7 @@ impl Project {
                     partition,
                     pii,
                     freshness,
+                    contiguous_positions: d.contiguous_positions,
                 },
             );
         }
@@ -637,6 +701,8 @@ impl Project {
             ));
         }
 
+        let cost = cost_settings(&raw.cost).map_err(|(f, m)| err(&f, m))?;
+
         Ok(Project {
             name: raw.project.name,
             file: file.to_string(),
@@ -660,6 +726,7 @@ impl Project {
                 target_partitions: raw.engine.target_partitions,
                 memory_limit_bytes,
             },
+            cost,
         })
     }
 
@@ -686,6 +753,66 @@ impl Project {
             None
         }
     }
+}
+
+/// Validates `[cost]`, starting from the defaults; errors are (field, message).
+fn cost_settings(raw: &RawCost) -> std::result::Result<CostSettings, (String, String)> {
+    let mut c = CostSettings::default();
+    let price = |field: &str, v: Option<f64>, slot: &mut f64| match v {
+        Some(p) if !(p.is_finite() && p >= 0.0) => Err((
+            format!("cost.{field}"),
+            format!("{p} is not a price: use a number of US dollars, 0 or more"),
+        )),
+        Some(p) => {
+            *slot = p;
+            Ok(())
+        }
+        None => Ok(()),
+    };
+    price(
+        "athena_usd_per_tb",
+        raw.athena_usd_per_tb,
+        &mut c.athena_usd_per_tb,
+    )?;
+    price(
+        "lambda_usd_per_gb_second",
+        raw.lambda_usd_per_gb_second,
+        &mut c.lambda_usd_per_gb_second,
+    )?;
+    price(
+        "sqs_usd_per_million_requests",
+        raw.sqs_usd_per_million_requests,
+        &mut c.sqs_usd_per_million_requests,
+    )?;
+    price(
+        "s3_usd_per_thousand_puts",
+        raw.s3_usd_per_thousand_puts,
+        &mut c.s3_usd_per_thousand_puts,
+    )?;
+    if let Some(m) = &raw.athena_min_bytes_per_query {
+        c.athena_min_bytes_per_query =
+            parse_size(m).map_err(|e| ("cost.athena_min_bytes_per_query".to_string(), e))?;
+    }
+    for (stage, size) in &raw.lambda_memory {
+        let field = format!("cost.lambda_memory.{stage}");
+        if !c.lambda_memory_mib.contains_key(stage) {
+            return Err((
+                field,
+                "is not a function: use ingest, land, transform or monitor".into(),
+            ));
+        }
+        let bytes = parse_size(size).map_err(|e| (field.clone(), e))?;
+        // Lambda's own bounds: 128 MB to 10,240 MB.
+        if !(128 * 1024 * 1024..=10_240 * 1024 * 1024).contains(&bytes) {
+            return Err((
+                field,
+                format!("`{size}` is outside Lambda's 128MiB to 10240MiB"),
+            ));
+        }
+        c.lambda_memory_mib
+            .insert(stage.clone(), bytes / (1024 * 1024));
+    }
+    Ok(c)
 }
 
 /// Parses `30s`, `15m`, `6h`, `28d` (or plain milliseconds `250ms`) into milliseconds.

@@ -57,6 +57,16 @@ impl<'a> Ingestor<'a> {
         self.source
     }
 
+    /// Columns of `record` its dataset does not declare as PII whose values
+    /// look like e-mail addresses (names only, safe to log).
+    pub fn suspected_pii<'r>(&self, record: &'r ChangeRecord) -> Vec<&'r str> {
+        self.project
+            .datasets
+            .get(&record.dataset)
+            .map(|d| crate::mask::suspected_pii(record, d))
+            .unwrap_or_default()
+    }
+
     /// Ingests one message.
     pub fn ingest(&self, bytes: &[u8]) -> Result<Decoded, Rejection> {
         let limit = self.project.ingest.max_message_bytes;

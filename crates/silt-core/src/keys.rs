@@ -114,6 +114,9 @@ pub fn run_key(stage: &str, run_id: &str) -> String {
 /// Key of the latest monitor report.
 pub const REPORT_KEY: &str = "reports/latest.json";
 
+/// Key of the monitor's check history (SLO burn rates, freshness over time).
+pub const HISTORY_KEY: &str = "monitor/history.json";
+
 /// Hex SHA-256 prefix of arbitrary bytes (for quarantine entries).
 pub fn bytes_hash(bytes: &[u8]) -> String {
     hex::encode(&Sha256::digest(bytes)[..16])

@@ -7,6 +7,7 @@
 //! clock directly; adapters (local folder, AWS) implement the [`ports`].
 
 pub mod config;
+pub mod cost;
 pub mod decode;
 pub mod emf;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod pack;
 pub mod ports;
 pub mod record;
 pub mod schema;
+pub mod slo;
 pub mod sql;
 pub mod transform;
 

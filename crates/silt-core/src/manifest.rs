@@ -48,7 +48,7 @@ pub struct Counts {
     /// Messages rejected (ingest) or records quarantined (land).
     #[serde(default)]
     pub rejected: u64,
-    /// Tombstones and control records skipped.
+    /// Tombstones and control records skipped (ingest), duplicates collapsed (land).
     #[serde(default)]
     pub skipped: u64,
     /// Records landed in new objects.
@@ -63,6 +63,15 @@ pub struct Counts {
     /// Bytes written.
     #[serde(default)]
     pub bytes_written: u64,
+    /// Message bytes read (ingest).
+    #[serde(default)]
+    pub bytes_read: u64,
+    /// Records found already landed, in objects a redelivery had written (land).
+    #[serde(default)]
+    pub existing_rows: u64,
+    /// Records whose undeclared columns look like PII (ingest).
+    #[serde(default)]
+    pub pii_suspected: u64,
 }
 
 impl Counts {
@@ -76,6 +85,9 @@ impl Counts {
         self.objects_created += other.objects_created;
         self.objects_existing += other.objects_existing;
         self.bytes_written += other.bytes_written;
+        self.bytes_read += other.bytes_read;
+        self.existing_rows += other.existing_rows;
+        self.pii_suspected += other.pii_suspected;
     }
 }
 

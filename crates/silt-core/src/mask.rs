@@ -107,6 +107,60 @@ impl Masker {
     }
 }
 
+/// Columns of a record's stored image, not declared PII, whose text looks
+/// like an e-mail address: the most common PII to leak through a column
+/// nobody declared (a free-text note, a renamed field). Only names are
+/// returned, never values, so the finding can be logged safely.
+pub fn suspected_pii<'r>(record: &'r ChangeRecord, dataset: &Dataset) -> Vec<&'r str> {
+    let Some(row) = record.stored_image() else {
+        return Vec::new();
+    };
+    row.iter()
+        .filter(|(col, _)| !dataset.pii.contains_key(col.as_str()))
+        .filter(|(_, v)| contains_email(v, 0))
+        .map(|(col, _)| col.as_str())
+        .collect()
+}
+
+fn contains_email(v: &Value, depth: usize) -> bool {
+    // Nesting was bounded when decoding; this bound keeps the scan cheap anyway.
+    if depth > 8 {
+        return false;
+    }
+    match v {
+        Value::String(s) => looks_like_email(s),
+        Value::Array(a) => a.iter().any(|i| contains_email(i, depth + 1)),
+        Value::Object(o) => o.values().any(|i| contains_email(i, depth + 1)),
+        _ => false,
+    }
+}
+
+/// `local@domain.tld` somewhere in `text`: a dot-atom local part, a domain
+/// with at least one dot and a two-letter or longer top-level label.
+pub fn looks_like_email(text: &str) -> bool {
+    let b = text.as_bytes();
+    let local = |c: u8| c.is_ascii_alphanumeric() || b"._%+-".contains(&c);
+    let domain = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'.';
+    let mut from = 0;
+    while let Some(off) = b[from..].iter().position(|&c| c == b'@') {
+        let at = from + off;
+        let left = b[..at].iter().rev().take_while(|&&c| local(c)).count();
+        let dom: &[u8] = &b[at + 1..];
+        let dom = &dom[..dom.iter().take_while(|&&c| domain(c)).count()];
+        let dom = dom.strip_suffix(b".").unwrap_or(dom);
+        if left > 0
+            && let Some(dot) = dom.iter().rposition(|&c| c == b'.')
+        {
+            let tld = &dom[dot + 1..];
+            if dot > 0 && tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic) {
+                return true;
+            }
+        }
+        from = at + 1;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,7 +179,55 @@ mod tests {
                 ("phone".into(), PiiPolicy::Drop),
             ]),
             freshness: None,
+            contiguous_positions: false,
         }
+    }
+
+    #[test]
+    fn emails_are_recognised_in_text() {
+        for yes in [
+            "a@b.co",
+            "write to Jane.Doe+x@mail.example.org today",
+            "x,y@z.io.",
+        ] {
+            assert!(looks_like_email(yes), "{yes}");
+        }
+        for no in [
+            "@b.co",
+            "a@b",
+            "a@b.c",
+            "user@localhost",
+            "1 @ 2.5",
+            "no at sign",
+            "a@.com",
+        ] {
+            assert!(!looks_like_email(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn pii_found_only_outside_declared_columns() {
+        let r = ChangeRecord::new(
+            "s.p.t".parse().unwrap(),
+            Op::Create,
+            vec![json!(1)],
+            None,
+            Some(
+                [
+                    ("email".to_string(), json!("a@b.co")),
+                    ("note".to_string(), json!("call c@d.com")),
+                    ("tags".to_string(), json!([{"owner": "e@f.net"}])),
+                    ("amount".to_string(), json!(3)),
+                ]
+                .into_iter()
+                .collect(),
+            ),
+            "1".into(),
+            0,
+        );
+        let mut cols = suspected_pii(&r, &dataset());
+        cols.sort_unstable();
+        assert_eq!(cols, ["note", "tags"]);
     }
 
     #[test]

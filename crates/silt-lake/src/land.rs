@@ -74,9 +74,14 @@ impl Lander {
         for (dataset, mut recs) in by_dataset {
             // Source order, then id: the same records in any order land identically.
             recs.sort_by(|a, b| (&a.position, &a.record_id).cmp(&(&b.position, &b.record_id)));
+            let received = recs.len() as u64;
             recs.dedup_by(|a, b| a.record_id == b.record_id);
+            let duplicates = received - recs.len() as u64;
             match self.land_dataset(&dataset, &recs).await {
-                Ok(o) => out.merge(o),
+                Ok(mut o) => {
+                    o.counts.entry(dataset.to_string()).or_default().skipped += duplicates;
+                    out.merge(o)
+                }
                 Err(e) => {
                     tracing::warn!(dataset = %dataset, error = %e, "Landing failed.");
                     out.failed.push((recs, e));
@@ -154,7 +159,10 @@ impl Lander {
                                 c.bytes_written += manifest.bytes;
                                 out.created.push(manifest);
                             }
-                            PutOutcome::AlreadyExists => c.objects_existing += 1,
+                            PutOutcome::AlreadyExists => {
+                                c.objects_existing += 1;
+                                c.existing_rows += manifest.rows;
+                            }
                         }
                     }
                     Err(e) => failed.push((chunk.iter().map(|r| (*r).clone()).collect(), e)),
@@ -280,6 +288,31 @@ pub async fn list_manifests(
             let m: Manifest =
                 serde_json::from_slice(&bytes).map_err(|e| Error::encoding(o.key.clone(), e))?;
             out.push(m);
+        }
+    }
+    Ok(out)
+}
+
+/// Raw objects of `datasets` that none of `manifests` describes: data whose
+/// manifest was never written. A redelivery heals that (the manifest is
+/// written even when the data already exists), so an orphan that stays is a
+/// batch that went to the dead-letter queue half-written.
+pub async fn orphans(
+    store: &dyn ObjectStore,
+    datasets: impl IntoIterator<Item = &DatasetId>,
+    manifests: &[Manifest],
+) -> Result<Vec<String>> {
+    let described: HashSet<&str> = manifests.iter().map(|m| m.object_key.as_str()).collect();
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for d in datasets {
+        if !seen.insert(d.clone()) {
+            continue;
+        }
+        for o in store.list(&silt_core::keys::raw_prefix(d)).await? {
+            if !described.contains(o.key.as_str()) {
+                out.push(o.key);
+            }
         }
     }
     Ok(out)

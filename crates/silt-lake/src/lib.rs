@@ -8,8 +8,10 @@
 
 mod encode;
 mod land;
+mod monitor;
 mod registry;
 
 pub use encode::{arrow_schema, encode_parquet};
-pub use land::{LandOutcome, Lander, list_manifests};
+pub use land::{LandOutcome, Lander, list_manifests, orphans};
+pub use monitor::{check, read_json};
 pub use registry::{DatasetStates, SchemaRegistry};

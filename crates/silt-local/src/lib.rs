@@ -5,6 +5,7 @@
 mod engine;
 mod fs_store;
 pub mod generate;
+pub mod html;
 mod input;
 mod pipeline;
 mod queue;

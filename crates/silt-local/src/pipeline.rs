@@ -16,11 +16,11 @@ use silt_core::keys::{REPORT_KEY, run_key};
 use silt_core::manifest::{Counts, StageRun};
 use silt_core::mask::Masker;
 use silt_core::model::{Model, ModelGraph};
-use silt_core::monitor::{Report, ReportInputs, report};
+use silt_core::monitor::Report;
 use silt_core::ports::{Clock, ObjectStore, RecordQueue};
 use silt_core::transform::{RunInputs, RunRecord, run};
 use silt_core::{ChangeRecord, DatasetId, Error, Result};
-use silt_lake::{LandOutcome, Lander, list_manifests};
+use silt_lake::{LandOutcome, Lander};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -204,7 +204,9 @@ impl Local {
         let started_ms = self.clock.now_ms();
         // Counted in place, keyed by the record's own id: no string per record.
         let mut source_counts = Counts::default();
-        let mut decoded: BTreeMap<DatasetId, u64> = BTreeMap::new();
+        // Records decoded, and records with suspected PII, per dataset.
+        let mut decoded: BTreeMap<DatasetId, (u64, u64)> = BTreeMap::new();
+        let mut suspected_columns: std::collections::BTreeSet<String> = Default::default();
         let mut rejected = Vec::new();
         let mut batch: Vec<ChangeRecord> = Vec::with_capacity(batch_size);
         for path in inputs {
@@ -219,6 +221,7 @@ impl Local {
                 let m = m.map_err(read_error)?;
                 progress.advance(m.len as u64 + 1);
                 source_counts.read += 1;
+                source_counts.bytes_read += m.len as u64;
                 let result = if m.len > limit {
                     Err(Rejection::new(
                         RejectKind::TooLarge,
@@ -232,10 +235,19 @@ impl Local {
                 match result {
                     Ok(Decoded::Records(recs)) => {
                         for r in recs {
+                            let columns = ingestor.suspected_pii(&r);
+                            let suspect = u64::from(!columns.is_empty());
+                            if suspect > 0 && suspected_columns.len() < 64 {
+                                suspected_columns
+                                    .extend(columns.iter().map(|c| format!("{}.{c}", r.dataset)));
+                            }
                             match decoded.get_mut(&r.dataset) {
-                                Some(n) => *n += 1,
+                                Some(n) => {
+                                    n.0 += 1;
+                                    n.1 += suspect;
+                                }
                                 None => {
-                                    decoded.insert(r.dataset.clone(), 1);
+                                    decoded.insert(r.dataset.clone(), (1, suspect));
                                 }
                             }
                             batch.push(r);
@@ -269,10 +281,19 @@ impl Local {
         if !batch.is_empty() {
             queue.send(batch).await?;
         }
+        if !suspected_columns.is_empty() {
+            // Names only: the values are what must not reach the logs.
+            tracing::warn!(
+                columns = ?suspected_columns,
+                "Undeclared columns look like PII (e-mail addresses): declare them under the dataset's pii."
+            );
+        }
         let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
         counts.insert(src.name.clone(), source_counts);
-        for (d, n) in decoded {
-            counts.entry(d.to_string()).or_default().decoded = n;
+        for (d, (n, suspect)) in decoded {
+            let c = counts.entry(d.to_string()).or_default();
+            c.decoded = n;
+            c.pii_suspected = suspect;
         }
         let run = StageRun {
             stage: "ingest".into(),
@@ -297,16 +318,6 @@ impl Local {
             .put(&run_key(stage, run_id), body.clone())
             .await?;
         self.store.put(&run_key(stage, "latest"), body).await
-    }
-
-    async fn latest<T: serde::de::DeserializeOwned>(&self, stage: &str) -> Result<Option<T>> {
-        let key = run_key(stage, "latest");
-        match self.store.get(&key).await? {
-            Some(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| Error::encoding(key, e)),
-            None => Ok(None),
-        }
     }
 
     /// Lands batches from an in-process queue until it closes, on its own task
@@ -436,25 +447,30 @@ impl Local {
         Ok(record)
     }
 
-    /// Computes the report from manifests and run records and stores it.
+    /// One monitor check: computes the report from manifests and run records,
+    /// adds the check to the SLO history, and stores both.
     pub async fn monitor(&self) -> Result<Report> {
-        let manifests = list_manifests(self.store.as_ref(), self.project.datasets.keys()).await?;
-        let ingest: Option<StageRun> = self.latest("ingest").await?;
-        let land: Option<StageRun> = self.latest("land").await?;
-        let transform: Option<RunRecord> = self.latest("transform").await?;
         let graph = self.load_models().ok();
-        let r = report(&ReportInputs {
-            project: &self.project,
-            graph: graph.as_ref(),
-            manifests: &manifests,
-            ingest: ingest.as_ref(),
-            land: land.as_ref(),
-            transform: transform.as_ref(),
-            now_ms: self.clock.now_ms(),
-        });
+        let r = silt_lake::check(
+            self.store.as_ref(),
+            &self.project,
+            graph.as_ref(),
+            self.clock.now_ms(),
+        )
+        .await?;
         let body = serde_json::to_vec_pretty(&r).map_err(|e| Error::encoding("report", e))?;
         self.store.put(REPORT_KEY, body).await?;
         Ok(r)
+    }
+
+    /// The report as a self-contained HTML page, with charts drawn from the
+    /// check history the last [`Local::monitor`] stored.
+    pub async fn html(&self, report: &Report) -> Result<String> {
+        let history: silt_core::slo::History =
+            silt_lake::read_json(self.store.as_ref(), silt_core::keys::HISTORY_KEY)
+                .await?
+                .unwrap_or_default();
+        Ok(crate::html::render(&self.project.name, report, &history))
     }
 
     /// Ingest and land concurrently over a bounded in-process queue.

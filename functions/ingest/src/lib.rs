@@ -144,6 +144,7 @@ async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
     let mut failed: BTreeSet<usize> = BTreeSet::new();
     let mut records: Vec<(usize, ChangeRecord)> = Vec::new();
     let mut skipped = 0u64;
+    let mut pii_suspected: BTreeMap<String, u64> = BTreeMap::new();
     for (i, m) in messages.iter().enumerate() {
         let span = tracing::info_span!("message", message_id = %m.id);
         let _guard = span.enter();
@@ -152,7 +153,17 @@ async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
             Body::Json(v) => ingestor.ingest_value(v),
         };
         match result {
-            Ok(Decoded::Records(rs)) => records.extend(rs.into_iter().map(|r| (i, r))),
+            Ok(Decoded::Records(rs)) => {
+                for r in rs {
+                    let columns = ingestor.suspected_pii(&r);
+                    if !columns.is_empty() {
+                        // Names only: the values are what must not reach the logs.
+                        tracing::warn!(dataset = %r.dataset, columns = ?columns, "Undeclared columns look like PII.");
+                        *pii_suspected.entry(r.dataset.to_string()).or_default() += 1;
+                    }
+                    records.push((i, r));
+                }
+            }
             Ok(Decoded::Skip(_)) => skipped += 1,
             Err(reason) => {
                 let bytes = match &m.body {
@@ -211,14 +222,27 @@ async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
     out.failed = failed.iter().map(|i| messages[*i].id.to_string()).collect();
     let now = ctx.clock.now_ms();
     for (dataset, n) in &out.sent {
-        for d in documents(
-            NAMESPACE,
-            &[("dataset", dataset)],
-            &[Metric::new("RecordsIngested", *n as f64, "Count")],
-            now,
-        ) {
+        let mut m = vec![Metric::new("RecordsIngested", *n as f64, "Count")];
+        if let Some(p) = pii_suspected.get(dataset) {
+            m.push(Metric::new("RecordsPiiSuspected", *p as f64, "Count"));
+        }
+        for d in documents(NAMESPACE, &[("dataset", dataset)], &m, now) {
             out.metrics.push(d.to_string());
         }
+    }
+    // Without dimensions, so one alarm covers every dataset.
+    let total_pii: u64 = pii_suspected.values().sum();
+    for d in documents(
+        NAMESPACE,
+        &[],
+        &[Metric::new(
+            "RecordsPiiSuspected",
+            total_pii as f64,
+            "Count",
+        )],
+        now,
+    ) {
+        out.metrics.push(d.to_string());
     }
     let source_metrics = [
         Metric::new("MessagesRead", messages.len() as f64, "Count"),

@@ -112,6 +112,21 @@ pub async fn handle(ctx: &Land, event: SqsEvent) -> Result<Outcome> {
             metrics.push(d.to_string());
         }
     }
+    // Without dimensions, so one schema-break alarm covers every dataset.
+    let quarantined: u64 = land.counts.values().map(|c| c.rejected).sum();
+    for d in documents(
+        NAMESPACE,
+        &[],
+        &[Metric::new(
+            "RecordsQuarantined",
+            quarantined as f64,
+            "Count",
+        )],
+        now,
+    ) {
+        println!("{d}");
+        metrics.push(d.to_string());
+    }
     tracing::info!(
         messages = event.records.len(),
         failed = response.batch_item_failures.len(),

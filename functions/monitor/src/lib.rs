@@ -1,18 +1,17 @@
-//! The monitor function: on its schedule, reads manifests and the latest
-//! transform run record, computes each dataset's and model's SLIs with the
-//! same code as `silt monitor`, writes them as CloudWatch Embedded Metric
-//! Format lines (namespace `Silt`, dimension `dataset` or `model`) and stores
-//! a status document in S3.
+//! The monitor function: on its schedule, runs one check with the same code
+//! as `silt monitor` (manifests, run records, check history), writes every
+//! SLI as CloudWatch Embedded Metric Format lines (namespace `Silt`,
+//! dimension `dataset` or `model`, totals without dimensions for the alarms)
+//! and stores a status document in S3.
 
 use silt_core::config::Project;
 use silt_core::emf::{Metric, NAMESPACE, documents};
-use silt_core::keys::run_key;
 use silt_core::model::ModelGraph;
-use silt_core::monitor::{Report, ReportInputs, report};
+use silt_core::monitor::Report;
 use silt_core::ports::{Clock, ObjectStore};
-use silt_core::transform::{ModelStatus, RunRecord};
+use silt_core::slo::Severity;
+use silt_core::transform::ModelStatus;
 use silt_core::{Error, Result};
-use silt_lake::list_manifests;
 use std::sync::Arc;
 
 /// Where the status document is written.
@@ -41,32 +40,29 @@ pub struct Outcome {
 
 /// Runs one check.
 pub async fn handle(ctx: &Monitor) -> Result<Outcome> {
-    let manifests = list_manifests(ctx.store.as_ref(), ctx.project.datasets.keys()).await?;
-    let transform: Option<RunRecord> = match ctx.store.get(&run_key("transform", "latest")).await? {
-        Some(b) => Some(
-            serde_json::from_slice(&b).map_err(|e| Error::encoding("latest transform run", e))?,
-        ),
-        None => None,
-    };
     let now = ctx.clock.now_ms();
-    let r = report(&ReportInputs {
-        project: &ctx.project,
-        graph: ctx.graph.as_ref(),
-        manifests: &manifests,
-        ingest: None,
-        land: None,
-        transform: transform.as_ref(),
-        now_ms: now,
-    });
+    let r = silt_lake::check(ctx.store.as_ref(), &ctx.project, ctx.graph.as_ref(), now).await?;
     let metrics = emf_lines(&r);
     for line in &metrics {
         println!("{line}");
     }
     let body = serde_json::to_vec_pretty(&r).map_err(|e| Error::encoding("status", e))?;
     ctx.store.put(STATUS_KEY, body).await?;
+    for a in &r.alerts {
+        tracing::warn!(
+            dataset = %a.dataset,
+            slo = %a.slo,
+            severity = ?a.severity,
+            long_burn = a.long_burn,
+            short_burn = a.short_burn,
+            runbook = %a.runbook,
+            "SLO burn-rate alert."
+        );
+    }
     tracing::info!(
         datasets = r.datasets.len(),
         models = r.models.len(),
+        alerts = r.alerts.len(),
         "Status written."
     );
     Ok(Outcome { report: r, metrics })
@@ -105,6 +101,34 @@ pub fn emf_lines(r: &Report) -> Vec<String> {
                 "Count",
             ));
         }
+        if let Some(c) = d.completeness {
+            m.push(Metric::new("Completeness", c, "None"));
+        }
+        if let Some(g) = d.position_gaps {
+            m.push(Metric::new("PositionGaps", g as f64, "Count"));
+        }
+        m.push(Metric::new(
+            "SchemaVersion",
+            d.schema_version as f64,
+            "None",
+        ));
+        if let Some(usd) = r.cost.by_dataset.get(&d.dataset) {
+            m.push(Metric::new("CostUsd", *usd, "None"));
+        }
+        for s in r.slos.iter().filter(|s| s.dataset == d.dataset) {
+            if let Some(sli) = s.sli {
+                m.push(Metric::new("FreshnessSli", sli, "None"));
+            }
+            if let Some(b) = s.budget_remaining {
+                m.push(Metric::new("FreshnessBudgetRemaining", b, "None"));
+            }
+            for b in &s.burns {
+                if let Some(rate) = b.rate {
+                    let name = format!("FreshnessBurnRate{}", silt_core::monitor::age(b.window_ms));
+                    m.push(Metric::new(name, rate, "None"));
+                }
+            }
+        }
         out.extend(
             documents(NAMESPACE, &[("dataset", &d.dataset)], &m, r.generated_ms)
                 .iter()
@@ -117,6 +141,11 @@ pub fn emf_lines(r: &Report) -> Vec<String> {
             Metric::new("ModelFailed", if failed { 1.0 } else { 0.0 }, "Count"),
             Metric::new("BytesScanned", model.bytes_scanned as f64, "Bytes"),
             Metric::new("ModelMilliseconds", model.elapsed_ms as f64, "Milliseconds"),
+            Metric::new(
+                "AthenaCostUsd",
+                r.cost.by_model.get(&model.model).copied().unwrap_or(0.0),
+                "None",
+            ),
         ];
         out.extend(
             documents(NAMESPACE, &[("model", &model.model)], &m, r.generated_ms)
@@ -135,10 +164,36 @@ pub fn emf_lines(r: &Report) -> Vec<String> {
         .iter()
         .filter(|m| matches!(m.status, ModelStatus::Failed | ModelStatus::TestFailed))
         .count();
-    let totals = [
+    let alerts = |sev| r.alerts.iter().filter(|a| a.severity == sev).count() as f64;
+    let mut totals = vec![
         Metric::new("DatasetsBreachingFreshness", breaching as f64, "Count"),
         Metric::new("ModelsFailed", failed as f64, "Count"),
+        Metric::new("SloPageAlerts", alerts(Severity::Page), "Count"),
+        Metric::new("SloTicketAlerts", alerts(Severity::Ticket), "Count"),
+        Metric::new("OrphanObjects", r.slis.orphan_objects as f64, "Count"),
+        Metric::new("CostUsd", r.cost.total_usd, "None"),
+        Metric::new(
+            "CuratedLagSeconds",
+            r.datasets
+                .iter()
+                .filter_map(|d| Some(d.curated_freshness_ms? - d.landed_freshness_ms?))
+                .max()
+                .unwrap_or(0)
+                .max(0) as f64
+                / 1000.0,
+            "Seconds",
+        ),
     ];
+    for (name, v) in [
+        ("TransformSuccessRate", r.slis.transform_success_rate),
+        ("QueryErrorRate", r.slis.query_error_rate),
+        ("LineageCoverage", r.slis.lineage_coverage),
+        ("CostPerMillionEventsUsd", r.cost.per_million_events_usd),
+    ] {
+        if let Some(v) = v {
+            totals.push(Metric::new(name, v, "None"));
+        }
+    }
     out.extend(
         documents(NAMESPACE, &[], &totals, r.generated_ms)
             .iter()
