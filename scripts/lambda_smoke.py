@@ -177,6 +177,10 @@ class Smoke:
         orders = next(d for d in r["datasets"] if d["dataset"] == "shop.public.orders")
         check(orders["landed_rows"] >= 9, "monitor: report counts landed rows")
         check(keys("status/latest.json") == [f"{PREFIX}/status/latest.json"], "monitor: status document written")
+        check(keys("monitor/history.json") == [f"{PREFIX}/monitor/history.json"], "monitor: check history written")
+        r = invoke("monitor", events / "eventbridge/scheduled.json")
+        slo = next(s for s in r["slos"] if s["dataset"] == "shop.public.orders")
+        check(slo["checks"] == 2 and r["cost"]["by_model"], f"monitor: second check sees the first, and prices the models ({slo['checks']} checks)")
         print("smoke: all checks passed")
 
 

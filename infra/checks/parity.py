@@ -4,8 +4,10 @@
 Both templates must describe the same deployment: functions (memory,
 timeout, concurrency), queues and their dead-letter queues, event sources
 (queue, batch size, batching window, partial-batch responses), schedules,
-alarms (namespace and metric, with their counts) and, per function, the IAM
-actions its role grants. Any difference is printed and the exit code is 1.
+alarms (namespace and metric, with their counts, and the runbook each links)
+and, per function, the IAM actions its role grants. Every alarm must link a
+runbook under docs/runbooks/ that exists, and every runbook must be linked
+by an alarm. Any difference is printed and the exit code is 1.
 
 `--self-test` also checks that the comparison notices a function, queue,
 schedule, alarm or permission present in only one template.
@@ -25,6 +27,13 @@ TF_DIR = ROOT / "infra/terraform/modules/silt"
 SAM = ROOT / "infra/sam/template.yaml"
 # Actions AWS offers no resource-level permission for: "*" is the narrowest resource.
 UNSCOPED = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+RUNBOOKS = ROOT / "docs/runbooks"
+RUNBOOK_LINK = re.compile(r"Runbook: (docs/runbooks/[\w.-]+\.md)")
+
+
+def runbook_of(description: str) -> str:
+    m = RUNBOOK_LINK.search(description or "")
+    return m.group(1) if m else ""
 
 
 # ---- Terraform --------------------------------------------------------------
@@ -111,6 +120,7 @@ def tf_model(tf: dict) -> dict:
         schedules[fn] = resolve(rules[rule]["schedule_expression"])
 
     alarms = Counter()
+    runbooks = {}
     for name, body in resources.get("aws_cloudwatch_metric_alarm", {}).items():
         each = body.get("for_each")
         count = 1
@@ -120,7 +130,9 @@ def tf_model(tf: dict) -> dict:
             count = len(queue_keys)
         elif each is not None:
             raise SystemExit(f"parity: unknown for_each {each} on alarm {name}")
-        alarms[(unquote(body["namespace"]), unquote(body["metric_name"]))] += count
+        key = (unquote(body["namespace"]), unquote(body["metric_name"]))
+        alarms[key] += count
+        runbooks.setdefault(key, set()).add(runbook_of(unquote(body.get("alarm_description", ""))))
 
     iam, wide = {}, []
     docs = data.get("aws_iam_policy_document", {})
@@ -133,7 +145,7 @@ def tf_model(tf: dict) -> dict:
                 wide.append(f"{fn}: {acts} on every resource")
         iam[fn] = actions
     return {"functions": functions, "queues": queues, "event_sources": sources, "schedules": schedules,
-            "alarms": dict(alarms), "iam": iam, "wide": wide}
+            "alarms": dict(alarms), "runbooks": runbooks, "iam": iam, "wide": wide}
 
 
 # ---- SAM --------------------------------------------------------------------
@@ -204,18 +216,21 @@ def sam_model(doc: dict) -> dict:
                     wide.append(f"{fn}: {acts} on every resource")
         iam[fn] = actions
     alarms = Counter()
+    runbooks = {}
     for r in res.values():
         if r["Type"] == "AWS::CloudWatch::Alarm":
-            alarms[(r["Properties"]["Namespace"], r["Properties"]["MetricName"])] += 1
+            key = (r["Properties"]["Namespace"], r["Properties"]["MetricName"])
+            alarms[key] += 1
+            runbooks.setdefault(key, set()).add(runbook_of(r["Properties"].get("AlarmDescription", "")))
     return {"functions": functions, "queues": set(queue_names.values()), "event_sources": sources,
-            "schedules": schedules, "alarms": dict(alarms), "iam": iam, "wide": wide}
+            "schedules": schedules, "alarms": dict(alarms), "runbooks": runbooks, "iam": iam, "wide": wide}
 
 
 # ---- comparison ---------------------------------------------------------------
 
 def compare(tf: dict, sam: dict) -> list[str]:
     problems = []
-    for aspect in ["functions", "queues", "event_sources", "schedules", "alarms"]:
+    for aspect in ["functions", "queues", "event_sources", "schedules", "alarms", "runbooks"]:
         a, b = tf[aspect], sam[aspect]
         if isinstance(a, set):
             for x in sorted(a - b):
@@ -230,7 +245,18 @@ def compare(tf: dict, sam: dict) -> list[str]:
                 problems.append(f"{aspect}: {k} only in SAM")
             elif a[k] != b[k]:
                 problems.append(f"{aspect}: {k} differs: Terraform {a[k]} vs SAM {b[k]}")
+    existing = {f"docs/runbooks/{p.name}" for p in RUNBOOKS.glob("*.md")}
     for where, model in [("Terraform", tf), ("SAM", sam)]:
+        linked = set()
+        for key, books in model["runbooks"].items():
+            for book in books:
+                if not book:
+                    problems.append(f"runbooks ({where}): an alarm on {key} links no runbook")
+                elif book not in existing:
+                    problems.append(f"runbooks ({where}): an alarm on {key} links {book}, which does not exist")
+                linked.add(book)
+        for book in sorted(existing - linked):
+            problems.append(f"runbooks ({where}): {book} is linked by no alarm")
         for w in model["wide"]:
             problems.append(f"iam ({where}): {w}, where a narrower resource exists")
     for fn in sorted(set(tf["iam"]) | set(sam["iam"])):
@@ -253,6 +279,8 @@ def self_test(tf: dict, sam: dict) -> None:
         "a batching window": lambda m: m["event_sources"][("land", "landing")].update(window=0),
         "a schedule": lambda m: m["schedules"].pop("transform"),
         "an alarm": lambda m: m["alarms"].update({("AWS/Lambda", "Errors"): 3}),
+        "a runbook link": lambda m: m["runbooks"].update({("Silt", "ModelsFailed"): {""}}),
+        "a runbook nobody links": lambda m: m["runbooks"].update({("Silt", "OrphanObjects"): {"docs/runbooks/ingest-lag.md"}}),
         "a permission": lambda m: m["iam"]["land"].discard("s3:PutObject"),
         "an extra permission": lambda m: m["iam"]["ingest"].add("s3:DeleteObject"),
         "a wildcard resource": lambda m: m["wide"].append("land: ['s3:PutObject'] on every resource"),
@@ -276,7 +304,7 @@ def main() -> None:
             print(f"  - {p}")
         sys.exit(1)
     print(f"parity: {len(tf['functions'])} functions, {len(tf['queues'])} queues, {len(tf['event_sources'])} event sources, "
-          f"{len(tf['schedules'])} schedules, {sum(tf['alarms'].values())} alarms and every role's actions match")
+          f"{len(tf['schedules'])} schedules, {sum(tf['alarms'].values())} alarms with their runbooks and every role's actions match")
     if "--self-test" in sys.argv:
         self_test(tf, sam)
 

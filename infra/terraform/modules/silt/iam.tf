@@ -189,6 +189,7 @@ data "aws_iam_policy_document" "monitor" {
       "${local.lake_arn}/${local.models_prefix}*",
       "${local.lake_arn}/manifests/*",
       "${local.lake_arn}/runs/*",
+      "${local.lake_arn}/monitor/*",
     ]
   }
   statement {
@@ -198,13 +199,15 @@ data "aws_iam_policy_document" "monitor" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["manifests/*", "${local.models_prefix}*"]
+      # raw/: objects without a manifest are partial writes; runs/ and
+      # monitor/: keys are listed before they are read (403 vs 404).
+      values = ["manifests/*", "raw/*", "runs/*", "monitor/*", "${local.models_prefix}*"]
     }
   }
   statement {
     sid       = "WriteStatus"
     actions   = ["s3:PutObject"]
-    resources = ["${local.lake_arn}/status/*"]
+    resources = ["${local.lake_arn}/status/*", "${local.lake_arn}/monitor/*"]
   }
   statement {
     sid       = "Encryption"

@@ -26,7 +26,7 @@ resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
 resource "aws_cloudwatch_metric_alarm" "errors" {
   for_each            = var.functions
   alarm_name          = "${var.name}-${each.key}-errors"
-  alarm_description   = "The ${each.key} function failed invocations."
+  alarm_description   = "The ${each.key} function failed invocations. Runbook: docs/runbooks/function-errors.md"
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
   dimensions          = { FunctionName = aws_lambda_function.fn[each.key].function_name }
@@ -43,7 +43,7 @@ resource "aws_cloudwatch_metric_alarm" "errors" {
 resource "aws_cloudwatch_metric_alarm" "throttles" {
   for_each            = var.functions
   alarm_name          = "${var.name}-${each.key}-throttles"
-  alarm_description   = "The ${each.key} function was throttled: raise its reserved concurrency or slow its trigger."
+  alarm_description   = "The ${each.key} function was throttled: more work arrived than its reserved concurrency allows. Runbook: docs/runbooks/backfill-storm.md"
   namespace           = "AWS/Lambda"
   metric_name         = "Throttles"
   dimensions          = { FunctionName = aws_lambda_function.fn[each.key].function_name }
@@ -77,7 +77,7 @@ resource "aws_cloudwatch_metric_alarm" "freshness" {
 
 resource "aws_cloudwatch_metric_alarm" "models_failed" {
   alarm_name          = "${var.name}-models-failed"
-  alarm_description   = "A model or data test failed in the latest transform run."
+  alarm_description   = "A model or data test failed in the latest transform run. Runbook: docs/runbooks/model-failures.md"
   namespace           = "Silt"
   metric_name         = "ModelsFailed"
   statistic           = "Maximum"
@@ -100,6 +100,122 @@ resource "aws_cloudwatch_metric_alarm" "athena_bytes" {
   period              = 86400
   evaluation_periods  = 1
   threshold           = var.athena_daily_bytes_budget
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = var.tags
+}
+
+# Multi-window burn rates, evaluated by the monitor function (SloPageAlerts, SloTicketAlerts).
+resource "aws_cloudwatch_metric_alarm" "slo_page" {
+  alarm_name          = "${var.name}-slo-burn-page"
+  alarm_description   = "An SLO burns its error budget fast (1 h and 5 min windows): page. Runbook: docs/runbooks/ingest-lag.md"
+  namespace           = "Silt"
+  metric_name         = "SloPageAlerts"
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "slo_ticket" {
+  alarm_name          = "${var.name}-slo-burn-ticket"
+  alarm_description   = "An SLO burns its error budget steadily (6 h and 30 min windows): ticket. Runbook: docs/runbooks/ingest-lag.md"
+  namespace           = "Silt"
+  metric_name         = "SloTicketAlerts"
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+# Emitted by the land function: records quarantined for an incompatible type change.
+resource "aws_cloudwatch_metric_alarm" "schema_break" {
+  alarm_name          = "${var.name}-schema-break"
+  alarm_description   = "Records were quarantined for an incompatible schema change. Runbook: docs/runbooks/schema-break.md"
+  namespace           = "Silt"
+  metric_name         = "RecordsQuarantined"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = var.tags
+}
+
+# Emitted by the monitor: raw objects without a manifest. Three checks in a row,
+# so a write in flight while the monitor lists is not an alarm.
+resource "aws_cloudwatch_metric_alarm" "partial_writes" {
+  alarm_name          = "${var.name}-partial-writes"
+  alarm_description   = "Raw objects without a manifest: a batch stopped between data and manifest. Runbook: docs/runbooks/partial-writes.md"
+  namespace           = "Silt"
+  metric_name         = "OrphanObjects"
+  statistic           = "Minimum"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = var.tags
+}
+
+# Emitted by the ingest function: undeclared columns that look like PII.
+resource "aws_cloudwatch_metric_alarm" "data_leakage" {
+  alarm_name          = "${var.name}-pii-in-undeclared-columns"
+  alarm_description   = "Records carry what looks like PII in columns not declared under pii. Runbook: docs/runbooks/data-leakage.md"
+  namespace           = "Silt"
+  metric_name         = "RecordsPiiSuspected"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = var.tags
+}
+
+# A message waiting this long means its consumer is stuck or failing it over and over.
+resource "aws_cloudwatch_metric_alarm" "stuck" {
+  for_each            = local.queues
+  alarm_name          = "${var.name}-${each.key}-stuck"
+  alarm_description   = "The oldest message in the ${each.key} queue waits too long. Runbook: docs/runbooks/stuck-jobs.md"
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = aws_sqs_queue.queue[each.key].name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = var.stuck_after_seconds
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = var.tags
+}
+
+# Emitted by the monitor: how far curated models lag the raw zone.
+resource "aws_cloudwatch_metric_alarm" "stale_metadata" {
+  alarm_name          = "${var.name}-curated-lags-raw"
+  alarm_description   = "Curated models lag the landed data: transforms or table metadata are stale. Runbook: docs/runbooks/stale-metadata.md"
+  namespace           = "Silt"
+  metric_name         = "CuratedLagSeconds"
+  statistic           = "Minimum"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = var.curated_lag_alarm_seconds
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
@@ -145,6 +261,26 @@ resource "aws_cloudwatch_dashboard" "this" {
             region  = local.region
             stat    = "Maximum"
             metrics = [for q, _ in local.queues : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${var.name}-${q}-dlq"]]
+          }
+        },
+        {
+          type = "metric", x = 0, y = 18, width = 12, height = 6
+          properties = {
+            title  = "SLO alerts, orphan objects, suspected PII"
+            region = local.region
+            stat   = "Maximum"
+            metrics = [
+              ["Silt", "SloPageAlerts"], ["Silt", "SloTicketAlerts"], ["Silt", "OrphanObjects"], ["Silt", "RecordsPiiSuspected"],
+            ]
+          }
+        },
+        {
+          type = "metric", x = 12, y = 18, width = 12, height = 6
+          properties = {
+            title   = "Estimated cost (USD) and cost per million events"
+            region  = local.region
+            stat    = "Maximum"
+            metrics = [["Silt", "CostUsd"], ["Silt", "CostPerMillionEventsUsd"]]
           }
         },
         {

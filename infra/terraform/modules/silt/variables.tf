@@ -89,6 +89,18 @@ variable "athena_daily_bytes_budget" {
   default     = 107374182400
 }
 
+variable "stuck_after_seconds" {
+  description = "Alarm when a queue's oldest message has waited longer than this."
+  type        = number
+  default     = 3600
+}
+
+variable "curated_lag_alarm_seconds" {
+  description = "Alarm when curated models lag the newest landed event by more than this."
+  type        = number
+  default     = 7200
+}
+
 variable "log_retention_days" {
   description = "CloudWatch Logs retention of every function."
   type        = number
