@@ -20,6 +20,10 @@ CHECKOV_VERSION := 3.3.30
 HCL2_VERSION := 8.1.4
 PYYAML_VERSION := 6.0.4
 
+# Headless Chromium renders the HTML report in its test (Debian's package).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 SAM_VENV := $(TOOLS)/sam
 CHECKOV_VENV := $(TOOLS)/checkov
 HCL2_VENV := $(TOOLS)/hcl2
@@ -33,7 +37,8 @@ help: ## List targets.
 
 demo: ## Generate sample CDC events and run the whole local pipeline on them.
 	$(CARGO) build -p silt-cli
-	target/debug/silt generate --events $(DEMO_EVENTS) --seed 42 --start now-3h --out examples/shop/events.jsonl
+	@# 20,000 events at about 0.46 s apart span about 2.6 hours: starting 160 minutes ago, the newest is minutes old.
+	target/debug/silt generate --events $(DEMO_EVENTS) --seed 42 --start now-160m --out examples/shop/events.jsonl
 	target/debug/silt run --project examples/shop --input examples/shop/events.jsonl
 
 test: lint unit lambda-smoke infra-check ## Everything CI checks.
@@ -42,13 +47,13 @@ lint: ## Formatting and clippy, warnings as errors.
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit: $(MOTO) ## Unit, end-to-end, property, CLI and moto-backed AWS tests.
-	SILT_MOTO_SERVER=$(abspath $(MOTO)) $(CARGO) test --workspace
+unit: $(MOTO) $(CHROMIUM) ## Unit, end-to-end, property, CLI, headless-Chromium and moto-backed AWS tests.
+	SILT_MOTO_SERVER=$(abspath $(MOTO)) SILT_CHROMIUM=$(CHROMIUM) $(CARGO) test --workspace
 
 lambda-smoke: $(MOTO) $(CARGO_LAMBDA_BIN)/cargo-lambda ## Every function through the Lambda Runtime API (cargo lambda watch) against moto.
 	$(TOOLS)/moto/bin/python scripts/lambda_smoke.py
 
-tools: $(MOTO) $(CARGO_LAMBDA_BIN)/cargo-lambda $(SAM_VENV)/bin/sam $(CHECKOV_VENV)/bin/checkov $(HCL2_VENV)/bin/python ## Install the test tools into .tools/ (one venv each).
+tools: $(MOTO) $(CHROMIUM) $(CARGO_LAMBDA_BIN)/cargo-lambda $(SAM_VENV)/bin/sam $(CHECKOV_VENV)/bin/checkov $(HCL2_VENV)/bin/python ## Install the test tools into .tools/ (one venv each).
 
 infra-check: $(SAM_VENV)/bin/sam $(CHECKOV_VENV)/bin/checkov $(HCL2_VENV)/bin/python ## Offline checks of Terraform and SAM, and their parity.
 	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline SAM_CLI_TELEMETRY=0 \
@@ -65,6 +70,11 @@ infra-check: $(SAM_VENV)/bin/sam $(CHECKOV_VENV)/bin/checkov $(HCL2_VENV)/bin/py
 $(MOTO):
 	python3 -m venv $(TOOLS)/moto
 	$(TOOLS)/moto/bin/pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)'
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "Install Chromium (Debian/Ubuntu package chromium) or pass CHROMIUM=/path/to/chromium"; exit 1; }
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
 $(CARGO_LAMBDA_BIN)/cargo-lambda:
 	python3 -m venv $(TOOLS)/cargo-lambda
