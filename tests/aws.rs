@@ -721,3 +721,47 @@ async fn transform_hands_the_rest_to_a_follow_up_when_time_runs_short() {
     );
     assert!(next.follow_ups.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqs_body_over_256_kib_is_quarantined_and_its_neighbours_go_on() {
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let landing = queue(&sqs, "silt-landing", &[]).await;
+    // The corpus's case, so the hostile-input test and this one agree on it.
+    let case = silt_tests::hostile_cases()
+        .into_iter()
+        .find(|c| c.name == "sqs-body-over-256kib")
+        .unwrap();
+    let big = String::from_utf8(case.bytes()).unwrap();
+    assert!(big.len() > 256 * 1024);
+    let neighbour = |n: u64| {
+        let mut v: Value = serde_json::from_str(&silt_tests::hostile_neighbour(n)).unwrap();
+        v["after"]["order_id"] = json!(n);
+        v.to_string()
+    };
+    let event = sqs_event(&[
+        ("m1".into(), "r1".into(), neighbour(1)),
+        ("m2".into(), "r2".into(), big),
+        ("m3".into(), "r3".into(), neighbour(3)),
+    ]);
+    let response = silt_fn_ingest::handle(&ingest_ctx(&store, &sqs, &landing), event)
+        .await
+        .unwrap();
+    // Nothing to redeliver: the oversized message is quarantined and acknowledged.
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    let records: Vec<ChangeRecord> = drain(&sqs, &landing, true)
+        .await
+        .iter()
+        .flat_map(|(_, _, b)| silt_core::pack::unpack(b).unwrap())
+        .collect();
+    let mut ids: Vec<i64> = records.iter().map(|r| r.key[0].as_i64().unwrap()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 3]);
+    let quarantined = store.list("quarantine/ingest/shop/").await.unwrap();
+    assert_eq!(quarantined.len(), 1);
+    let entry: Value =
+        serde_json::from_slice(&store.get(&quarantined[0].key).await.unwrap().unwrap()).unwrap();
+    assert_eq!(entry["reason"]["kind"], case.kind);
+    assert_eq!(entry["reference"], "message m2");
+}

@@ -424,3 +424,111 @@ where
     );
     assert_eq!(got, records, "records arrive unchanged");
 }
+
+/// One case of the hostile-input corpus in `events/hostile/cases.json`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct HostileCase {
+    /// Case name.
+    pub name: String,
+    /// Source the message arrives on.
+    pub source: String,
+    /// File holding the message, under `events/hostile/`.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Recipe for messages too large to keep in the repository (`name:n`).
+    #[serde(default)]
+    pub generate: Option<String>,
+    /// `rejected` (by ingest) or `quarantined` (by land).
+    pub expect: String,
+    /// The rejection kind, as serialised (`invalid_json`).
+    pub kind: String,
+    /// Why, where it is not obvious.
+    #[serde(default)]
+    pub why: String,
+}
+
+/// Every hostile case.
+pub fn hostile_cases() -> Vec<HostileCase> {
+    serde_json::from_slice(&fixture("hostile/cases.json")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The project the corpus runs against.
+pub fn hostile_project() -> Project {
+    let file = repo_root().join("events/hostile/silt.toml");
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    Project::parse(&text, &file.display().to_string()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A valid Debezium order of the corpus's project, `n` telling neighbours apart.
+pub fn hostile_neighbour(n: u64) -> String {
+    serde_json::json!({
+        "before": null,
+        "after": {"order_id": n, "customer_id": 3, "status": "new", "amount_cents": 1250, "currency": "EUR", "note": null},
+        "source": {"connector": "postgresql", "db": "shop", "schema": "public", "table": "orders", "lsn": 1000 + n, "txId": 9, "ts_ms": 1_767_225_600_000u64 + n},
+        "op": "c",
+        "ts_ms": 1_767_225_600_100u64 + n
+    })
+    .to_string()
+}
+
+/// A valid message of `source` (`shop`, `dms` or `ddb`), `n` telling neighbours apart.
+pub fn hostile_neighbour_of(source: &str, n: u64) -> String {
+    match source {
+        "dms" => serde_json::json!({
+            "data": {"order_id": n, "status": "new", "amount_cents": 1250},
+            "metadata": {"timestamp": format!("2026-01-01T00:00:0{}.000000Z", n % 10), "record-type": "data",
+                         "operation": "insert", "partition-key-type": "schema-table",
+                         "schema-name": "public", "table-name": "orders", "transaction-id": 100 + n}
+        })
+        .to_string(),
+        "ddb" => serde_json::json!({
+            "eventID": format!("n{n}"), "eventName": "INSERT", "eventSource": "aws:dynamodb", "awsRegion": "eu-west-1",
+            "dynamodb": {"ApproximateCreationDateTime": 1_767_225_600u64 + n, "Keys": {"pk": {"S": format!("k{n}")}},
+                         "NewImage": {"pk": {"S": format!("k{n}")}, "qty": {"N": "2"}},
+                         "SequenceNumber": format!("{}", 1000 + n), "SizeBytes": 20, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            "eventSourceARN": "arn:aws:dynamodb:eu-west-1:123456789012:table/Orders/stream/2026-01-01T00:00:00.000"
+        })
+        .to_string(),
+        _ => hostile_neighbour(n),
+    }
+}
+
+impl HostileCase {
+    /// The message's bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        if let Some(file) = &self.file {
+            let mut b = fixture(&format!("hostile/{file}"));
+            while b.last() == Some(&b'\n') {
+                b.pop();
+            }
+            return b;
+        }
+        let recipe = self.generate.as_deref().unwrap_or_default();
+        let (what, n) = recipe.split_once(':').unwrap_or((recipe, "0"));
+        let n: usize = n.parse().unwrap_or_else(|e| panic!("{recipe}: {e}"));
+        let with_note = |note: serde_json::Value| {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&hostile_neighbour(7)).unwrap_or_default();
+            v["after"]["note"] = note;
+            v.to_string()
+        };
+        let text = match what {
+            "deep_arrays" => "[".repeat(n) + &"]".repeat(n),
+            "deep_objects" => "{\"a\":".repeat(n) + "1" + &"}".repeat(n),
+            "deep_in_column" => {
+                let marker = "\"DEEP\"";
+                with_note(serde_json::json!("DEEP"))
+                    .replace(marker, &("[".repeat(n) + &"]".repeat(n)))
+            }
+            "string_in_column" => with_note(serde_json::Value::String("a".repeat(n))),
+            "message_of" | "sqs_body_of" => {
+                let base = with_note(serde_json::json!("")).len();
+                with_note(serde_json::Value::String(
+                    "a".repeat(n.saturating_sub(base)),
+                ))
+            }
+            other => panic!("unknown recipe {other}"),
+        };
+        text.into_bytes()
+    }
+}

@@ -9,6 +9,8 @@
     reason = "integration tests: a failed unwrap is a failed test"
 )]
 
+use silt_core::config::UndeclaredPii;
+use silt_core::decode::RejectKind;
 use silt_core::mask::Masker;
 use silt_core::monitor::Report;
 use silt_core::ports::ManualClock;
@@ -228,36 +230,76 @@ async fn cost_per_million_events_matches_counts_and_prices() {
     assert_eq!(s.report.slis.transform_success_rate, Some(1.0));
 }
 
+fn leaking_order() -> String {
+    // An order whose free-text note carries an e-mail address: `note` is not declared PII.
+    r#"{"before":null,"after":{"order_id":1,"customer_id":2,"status":"new","amount_cents":5,"currency":"EUR","created_at":1767225600000,"updated_at":1767225600000,"note":"ship to jane.doe@example.com","items":[]},"source":{"connector":"postgresql","db":"shop","schema":"public","table":"orders","lsn":100,"txId":1,"ts_ms":1767225600000},"op":"c","ts_ms":1767225600000}"#.to_string()
+}
+
+/// Every file under `dir`, concatenated, for "is this text anywhere" checks.
+fn all_text(dir: &Path) -> String {
+    let mut out = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push_str(&String::from_utf8_lossy(&std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
 #[tokio::test]
 async fn partial_writes_and_leaked_pii_are_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let wh = dir.path().join("wh");
-    let clock = Arc::new(ManualClock::at(1_767_236_400_000));
-    let l = Local::new(
-        shop_project(),
-        &shop_dir(),
-        Some(wh.clone()),
-        Masker::new(Some(TEST_KEY.to_vec())),
-        clock,
-    )
-    .unwrap();
-    // An order whose free-text note carries an e-mail address: `note` is not declared PII.
-    let leak = r#"{"before":null,"after":{"order_id":1,"customer_id":2,"status":"new","amount_cents":5,"currency":"EUR","created_at":1767225600000,"updated_at":1767225600000,"note":"ship to jane.doe@example.com","items":[]},"source":{"connector":"postgresql","db":"shop","schema":"public","table":"orders","lsn":100,"txId":1,"ts_ms":1767225600000},"op":"c","ts_ms":1767225600000}"#;
-    let input = dir.path().join("leak.jsonl");
-    std::fs::write(&input, format!("{leak}\n")).unwrap();
-    l.ingest_and_land(&[input], None, &NoProgress)
-        .await
+    for policy in [UndeclaredPii::Quarantine, UndeclaredPii::Warn] {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = dir.path().join("wh");
+        let mut project = shop_project();
+        project.pii.undeclared = policy;
+        let clock = Arc::new(ManualClock::at(1_767_236_400_000));
+        let l = Local::new(
+            project,
+            &shop_dir(),
+            Some(wh.clone()),
+            Masker::new(Some(TEST_KEY.to_vec())),
+            clock,
+        )
         .unwrap();
-    // A raw object whose manifest never got written.
-    let orphan =
-        wh.join("raw/shop.public.orders/event_date=2026-01-01/event_hour=00/part-orphan.parquet");
-    std::fs::write(&orphan, b"PAR1").unwrap();
-    let r = l.monitor().await.unwrap();
-    assert_eq!(orders(&r).pii_suspected, 1);
-    assert_eq!(r.slis.orphan_objects, 1);
-    let table = r.table();
-    assert!(table.contains("docs/runbooks/data-leakage.md"), "{table}");
-    assert!(table.contains("docs/runbooks/partial-writes.md"), "{table}");
-    // The address itself is nowhere in the report.
-    assert!(!serde_json::to_string(&r).unwrap().contains("jane.doe"));
+        let input = dir.path().join("leak.jsonl");
+        std::fs::write(&input, format!("{}\n", leaking_order())).unwrap();
+        let (ingest, land) = l
+            .ingest_and_land(&[input], None, &NoProgress)
+            .await
+            .unwrap();
+        // A raw object whose manifest never got written.
+        let partition = wh.join("raw/shop.public.orders/event_date=2026-01-01/event_hour=00");
+        std::fs::create_dir_all(&partition).unwrap();
+        std::fs::write(partition.join("part-orphan.parquet"), b"PAR1").unwrap();
+        let r = l.monitor().await.unwrap();
+        assert_eq!(r.slis.pii_suspected, 1, "{policy:?}");
+        assert_eq!(r.slis.orphan_objects, 1);
+        let table = r.table();
+        assert!(table.contains("docs/runbooks/data-leakage.md"), "{table}");
+        assert!(table.contains("docs/runbooks/partial-writes.md"), "{table}");
+        match policy {
+            UndeclaredPii::Quarantine => {
+                // Quarantined with the column named, and nothing of it landed or kept in clear.
+                assert_eq!(ingest.rejected.len(), 1);
+                assert_eq!(ingest.rejected[0].reason.kind, RejectKind::SuspectedPii);
+                assert_eq!(ingest.rejected[0].reason.field, "note");
+                assert_eq!(land.run.total().landed, 0);
+                assert!(!all_text(&wh).contains("jane.doe"));
+            }
+            _ => {
+                assert!(ingest.rejected.is_empty());
+                assert_eq!(land.run.total().landed, 1);
+                assert_eq!(orders(&r).pii_suspected, 1);
+            }
+        }
+        // The address is never in the report.
+        assert!(!serde_json::to_string(&r).unwrap().contains("jane.doe"));
+    }
 }

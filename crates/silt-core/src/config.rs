@@ -167,11 +167,25 @@ impl Default for CostSettings {
     }
 }
 
-/// Where the PII key comes from.
+/// Where the PII key comes from, and what to do with PII found where none is declared.
 #[derive(Debug, Clone)]
 pub struct PiiSettings {
     /// Environment variable holding the HMAC key.
     pub key_env: String,
+    /// Records whose undeclared columns look like PII.
+    pub undeclared: UndeclaredPii,
+}
+
+/// What ingest does with a record whose undeclared columns look like PII.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UndeclaredPii {
+    /// Quarantine the record, the suspect column masked (the default: nothing unmasked lands).
+    Quarantine,
+    /// Land it, count it and log the column's name.
+    Warn,
+    /// Do not look.
+    Off,
 }
 
 /// Landing zone settings.
@@ -318,14 +332,21 @@ fn default_window() -> String {
 struct RawPii {
     #[serde(default = "default_key_env")]
     key_env: String,
+    #[serde(default = "default_undeclared")]
+    undeclared: String,
 }
 
 impl Default for RawPii {
     fn default() -> Self {
         Self {
             key_env: default_key_env(),
+            undeclared: default_undeclared(),
         }
     }
+}
+
+fn default_undeclared() -> String {
+    "quarantine".to_string()
 }
 
 fn default_key_env() -> String {
@@ -702,6 +723,17 @@ impl Project {
         }
 
         let cost = cost_settings(&raw.cost).map_err(|(f, m)| err(&f, m))?;
+        let undeclared = match raw.pii.undeclared.as_str() {
+            "quarantine" => UndeclaredPii::Quarantine,
+            "warn" => UndeclaredPii::Warn,
+            "off" => UndeclaredPii::Off,
+            other => {
+                return Err(err(
+                    "pii.undeclared",
+                    format!("`{other}` is not a policy: use \"quarantine\", \"warn\" or \"off\""),
+                ));
+            }
+        };
 
         Ok(Project {
             name: raw.project.name,
@@ -710,6 +742,7 @@ impl Project {
             datasets,
             pii: PiiSettings {
                 key_env: raw.pii.key_env,
+                undeclared,
             },
             landing: Landing {
                 root: raw.landing.root,

@@ -5,7 +5,7 @@
 //! differ only in where messages come from and where records and
 //! quarantine entries go.
 
-use crate::config::{Project, Source};
+use crate::config::{Project, Source, UndeclaredPii};
 use crate::decode::{DecodeContext, Decoded, RejectKind, Rejection, decode, describe};
 use crate::error::{Error, Result};
 use crate::keys;
@@ -59,7 +59,11 @@ impl<'a> Ingestor<'a> {
 
     /// Columns of `record` its dataset does not declare as PII whose values
     /// look like e-mail addresses (names only, safe to log).
+    /// Empty when `pii.undeclared` is `off`.
     pub fn suspected_pii<'r>(&self, record: &'r ChangeRecord) -> Vec<&'r str> {
+        if self.project.pii.undeclared == UndeclaredPii::Off {
+            return Vec::new();
+        }
         self.project
             .datasets
             .get(&record.dataset)
@@ -86,8 +90,16 @@ impl<'a> Ingestor<'a> {
                 format!("an invalid byte at offset {}", e.valid_up_to()),
             )
         })?;
+        if let Some(literal) = crate::json::integer_beyond_64_bits(text) {
+            return Err(Rejection::new(
+                RejectKind::InvalidValue,
+                "(message)",
+                "integers within 64 bits (a larger one would lose digits as a float)",
+                literal,
+            ));
+        }
         // serde_json stops at 128 levels of nesting, so hostile depth cannot overflow the stack.
-        let value: Value = serde_json::from_str(text).map_err(|e| {
+        let value: Value = crate::json::parse(text).map_err(|e| {
             Rejection::new(
                 RejectKind::InvalidJson,
                 "(message)",
@@ -116,6 +128,20 @@ impl<'a> Ingestor<'a> {
             self.masker
                 .mask(r, dataset)
                 .map_err(|_| Rejection::missing("(pii key)", "an HMAC key for PII hashing"))?;
+            if self.project.pii.undeclared == UndeclaredPii::Quarantine
+                && let Some(column) = self.suspected_pii(r).first()
+            {
+                // The value itself never goes into the reason: it is the PII.
+                return Err(Rejection::new(
+                    RejectKind::SuspectedPii,
+                    *column,
+                    format!(
+                        "no e-mail address in a column of {} not declared under pii (declare it, or set pii.undeclared = \"warn\")",
+                        r.dataset
+                    ),
+                    "text that looks like an e-mail address",
+                ));
+            }
         }
         Ok(Decoded::Records(records))
     }
@@ -166,8 +192,13 @@ impl<'a> Ingestor<'a> {
     ) -> QuarantineEntry {
         let payload = match serde_json::from_slice::<Value>(bytes) {
             Ok(mut v) => {
-                // Rejected messages are often whole rows: mask known PII before they rest in quarantine.
-                scrub(&mut v, &self.pii_columns, self.masker);
+                // Rejected messages are often whole rows: mask known PII before they rest in quarantine,
+                // and the column a PII rejection names, which is PII nobody declared.
+                let mut pii: BTreeSet<&str> = self.pii_columns.iter().copied().collect();
+                if reason.kind == RejectKind::SuspectedPii {
+                    pii.insert(reason.field.as_str());
+                }
+                scrub(&mut v, &pii, self.masker);
                 v.to_string()
             }
             Err(_) => String::from_utf8_lossy(bytes).into_owned(),

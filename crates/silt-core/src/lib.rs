@@ -12,6 +12,7 @@ pub mod decode;
 pub mod emf;
 pub mod error;
 pub mod ingest;
+pub mod json;
 pub mod keys;
 pub mod manifest;
 pub mod mask;

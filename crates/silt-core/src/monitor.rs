@@ -50,6 +50,9 @@ pub struct Slis {
     pub lineage_coverage: Option<f64>,
     /// Raw objects without a manifest: writes that stopped half-way.
     pub orphan_objects: u64,
+    /// Records with what looks like PII in undeclared columns in the latest
+    /// ingest run, quarantined or (with `pii.undeclared = "warn"`) landed.
+    pub pii_suspected: u64,
 }
 
 /// Health of one dataset.
@@ -374,6 +377,9 @@ fn slis(inputs: &ReportInputs<'_>) -> Slis {
         query_error_rate: ratio(query_failed, queried),
         lineage_coverage,
         orphan_objects: inputs.orphan_objects,
+        pii_suspected: inputs
+            .ingest
+            .map_or(0, |r| r.counts.values().map(|c| c.pii_suspected).sum()),
     }
 }
 
@@ -612,11 +618,11 @@ impl Report {
                 self.slis.orphan_objects
             );
         }
-        for d in self.datasets.iter().filter(|d| d.pii_suspected > 0) {
+        if self.slis.pii_suspected > 0 {
             let _ = writeln!(
                 out,
-                "{}: {} records carry what looks like PII in undeclared columns: see docs/runbooks/data-leakage.md",
-                d.dataset, d.pii_suspected
+                "{} records carried what looks like PII in undeclared columns (pii.undeclared decides: quarantined or landed): see docs/runbooks/data-leakage.md",
+                self.slis.pii_suspected
             );
         }
         for (source, n) in &self.rejected_by_source {

@@ -264,6 +264,9 @@ impl Local {
                     Ok(Decoded::Skip(_)) => source_counts.skipped += 1,
                     Err(reason) => {
                         source_counts.rejected += 1;
+                        if reason.kind == RejectKind::SuspectedPii {
+                            source_counts.pii_suspected += 1;
+                        }
                         tracing::warn!(reference = %m.reference, reason = %reason, "Message rejected.");
                         let entry =
                             ingestor.quarantine_entry(&m.reference, &m.bytes, reason.clone());

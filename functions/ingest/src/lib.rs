@@ -145,6 +145,8 @@ async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
     let mut records: Vec<(usize, ChangeRecord)> = Vec::new();
     let mut skipped = 0u64;
     let mut pii_suspected: BTreeMap<String, u64> = BTreeMap::new();
+    // Records quarantined for PII in undeclared columns (their dataset is in the entry).
+    let mut pii_quarantined = 0u64;
     for (i, m) in messages.iter().enumerate() {
         let span = tracing::info_span!("message", message_id = %m.id);
         let _guard = span.enter();
@@ -166,6 +168,9 @@ async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
             }
             Ok(Decoded::Skip(_)) => skipped += 1,
             Err(reason) => {
+                if reason.kind == RejectKind::SuspectedPii {
+                    pii_quarantined += 1;
+                }
                 let bytes = match &m.body {
                     Body::Text(t) => t.as_bytes().to_vec(),
                     Body::Json(v) => v.to_string().into_bytes(),
@@ -231,7 +236,7 @@ async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
         }
     }
     // Without dimensions, so one alarm covers every dataset.
-    let total_pii: u64 = pii_suspected.values().sum();
+    let total_pii: u64 = pii_suspected.values().sum::<u64>() + pii_quarantined;
     for d in documents(
         NAMESPACE,
         &[],

@@ -64,16 +64,16 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
     let table = req_str(source, "table", &spath)?;
     let (dataset, spec) = ctx.dataset(schema_name, table, &format!("{spath}table"))?;
     let position = position(connector, source, &spath)?;
-    let event_time_ms = source
-        .get("ts_ms")
-        .and_then(Value::as_i64)
-        .or_else(|| payload.get("ts_ms").and_then(Value::as_i64))
-        .ok_or_else(|| {
-            Rejection::missing(
-                format!("{spath}ts_ms"),
-                "the source commit time in epoch milliseconds",
-            )
-        })?;
+    let expected_time = "the source commit time in epoch milliseconds";
+    let event_time_ms = match source.get("ts_ms").filter(|v| !v.is_null()) {
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| Rejection::invalid(format!("{spath}ts_ms"), expected_time, v))?,
+        None => payload
+            .get("ts_ms")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| Rejection::missing(format!("{spath}ts_ms"), expected_time))?,
+    };
 
     let types = schema.as_ref().map(field_types).unwrap_or_default();
     let before = image(&mut payload, "before", path, &types)?;

@@ -56,6 +56,8 @@ pub enum RejectKind {
     InvalidColumn,
     /// A value's type conflicts with the dataset's schema.
     SchemaConflict,
+    /// A column not declared as PII holds what looks like PII.
+    SuspectedPii,
 }
 
 impl Rejection {
