@@ -765,3 +765,67 @@ async fn an_sqs_body_over_256_kib_is_quarantined_and_its_neighbours_go_on() {
     assert_eq!(entry["reason"]["kind"], case.kind);
     assert_eq!(entry["reference"], "message m2");
 }
+
+#[tokio::test]
+async fn aws_calls_retry_in_standard_mode_with_timeouts() {
+    let config = silt_aws::sdk_config().await;
+    let retry = config.retry_config().unwrap();
+    assert_eq!(retry.max_attempts(), silt_aws::MAX_ATTEMPTS);
+    assert_eq!(retry.mode(), aws_config::retry::RetryMode::Standard);
+    let timeouts = config.timeout_config().unwrap();
+    assert!(timeouts.operation_attempt_timeout().is_some());
+    assert!(timeouts.connect_timeout().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn land_on_s3_heals_a_crash_between_object_and_manifest_on_redelivery() {
+    use silt_tests::faults::{Fault, FaultyStore};
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let batch: SqsEvent = serde_json::from_slice(&fixture("sqs/land-batch.json")).unwrap();
+    // The process dies after its first raw object, before that object's manifest.
+    let faulty = Arc::new(FaultyStore::new(
+        Arc::new(store.clone()),
+        Fault::CrashBeforeManifest { after: 1 },
+    ));
+    let ctx = |s: Arc<dyn ObjectStore>| silt_fn_land::Land {
+        lander: Lander::new(s.clone(), Arc::new(shop_project())),
+        store: s,
+        clock: Arc::new(ManualClock::at(1_795_590_000_000)),
+    };
+    let first = silt_fn_land::handle(&ctx(faulty.clone()), batch.clone()).await;
+    let failed = match first {
+        Ok(o) => o.response.batch_item_failures.len(),
+        Err(_) => batch.records.len(),
+    };
+    assert!(
+        failed > 0,
+        "the crash fails the batch, so SQS redelivers it"
+    );
+    let raw = store.list("raw/").await.unwrap();
+    let manifests = store.list("manifests/").await.unwrap();
+    assert!(
+        raw.len() > manifests.len(),
+        "a raw object is left without its manifest"
+    );
+
+    // Redelivered to a fresh process: the object is found, its manifest written.
+    faulty.restart();
+    let second = silt_fn_land::handle(&ctx(faulty.clone()), batch)
+        .await
+        .unwrap();
+    assert!(second.response.batch_item_failures.is_empty());
+    let all = silt_lake::list_manifests(&store, shop_project().datasets.keys())
+        .await
+        .unwrap();
+    let orphans = silt_lake::orphans(&store, shop_project().datasets.keys(), &all)
+        .await
+        .unwrap();
+    assert!(orphans.is_empty(), "{orphans:?}");
+    let after = store.list("raw/").await.unwrap();
+    assert!(
+        raw.iter().all(|o| after.contains(o)),
+        "the first object is kept, not rewritten"
+    );
+    assert_eq!(after.len(), all.len(), "one manifest per object");
+}

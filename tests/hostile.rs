@@ -12,7 +12,7 @@
 )]
 
 use silt_core::mask::Masker;
-use silt_core::ports::{ManualClock, ObjectStore};
+use silt_core::ports::ManualClock;
 use silt_local::{Local, NoProgress};
 use silt_tests::{
     HostileCase, TEST_KEY, hostile_cases, hostile_neighbour_of, hostile_project, repo_root,

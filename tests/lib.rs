@@ -8,6 +8,8 @@
     reason = "test helpers: a failed unwrap is a failed test"
 )]
 
+#[path = "faults.rs"]
+pub mod faults;
 #[path = "moto.rs"]
 pub mod moto;
 
@@ -531,4 +533,30 @@ impl HostileCase {
         };
         text.into_bytes()
     }
+}
+
+/// `_record_id` of every raw row of `dataset`.
+pub async fn raw_record_ids(warehouse: &Path, dataset: &str) -> Vec<String> {
+    let dir = warehouse.join("raw").join(dataset);
+    if !dir.exists() {
+        return Vec::new();
+    }
+    let ctx = SessionContext::new();
+    let df = ctx
+        .read_parquet(format!("{}/", dir.display()), ParquetReadOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .select_columns(&["_record_id"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut out = Vec::new();
+    for b in df.collect().await.unwrap_or_else(|e| panic!("{e}")) {
+        let col = b.column(0);
+        for i in 0..b.num_rows() {
+            out.push(match cell(col.as_ref(), i) {
+                Value::String(s) => s,
+                other => panic!("_record_id is {other}"),
+            });
+        }
+    }
+    out
 }

@@ -14,6 +14,9 @@ mod sqs;
 
 pub use athena::{AthenaEngine, AthenaSettings, QueryStats, raw_table, request_token};
 pub use s3::S3Store;
-pub use setup::{Clients, FunctionEnv, init_tracing, load_models, load_project, parse_s3_uri};
+pub use setup::{
+    Clients, FunctionEnv, MAX_ATTEMPTS, init_tracing, load_models, load_project, parse_s3_uri,
+    sdk_config,
+};
 pub use sqs::SendFailures;
 pub use sqs::SqsRecordQueue;

@@ -94,11 +94,39 @@ pub struct Clients {
     pub athena: aws_sdk_athena::Client,
 }
 
+/// Attempts per AWS call (the first included) unless `AWS_MAX_ATTEMPTS` says otherwise.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// The SDK configuration every function uses: the standard retry mode
+/// (exponential backoff with full jitter on throttling, 5xx and timeouts)
+/// with [`MAX_ATTEMPTS`] attempts, and timeouts so a stalled connection
+/// becomes a retry instead of a Lambda timeout. `AWS_MAX_ATTEMPTS` and
+/// `AWS_RETRY_MODE` still override the retries.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .operation_attempt_timeout(std::time::Duration::from_secs(60))
+            .build(),
+    );
+    if std::env::var_os("AWS_MAX_ATTEMPTS").is_none()
+        && std::env::var_os("AWS_RETRY_MODE").is_none()
+    {
+        loader = loader.retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(MAX_ATTEMPTS)
+                .with_initial_backoff(std::time::Duration::from_millis(50))
+                .with_max_backoff(std::time::Duration::from_secs(5)),
+        );
+    }
+    loader.load().await
+}
+
 impl Clients {
     /// Loads the SDK's standard configuration (region, credentials,
     /// `AWS_ENDPOINT_URL`, retry settings) and builds the clients.
     pub async fn from_env() -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = sdk_config().await;
         // Local endpoints (and some S3-compatible stores) need path-style addressing.
         let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some()
             || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();

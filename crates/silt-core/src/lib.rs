@@ -21,6 +21,7 @@ pub mod monitor;
 pub mod pack;
 pub mod ports;
 pub mod record;
+pub mod retry;
 pub mod schema;
 pub mod slo;
 pub mod sql;

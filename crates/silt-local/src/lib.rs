@@ -9,6 +9,7 @@ pub mod html;
 mod input;
 mod pipeline;
 mod queue;
+pub mod retry;
 
 pub use engine::{BUILD_FILE, BuildInfo, DataFusionEngine, bytes_scanned, source_table};
 pub use fs_store::FsStore;

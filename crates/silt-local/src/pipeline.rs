@@ -9,6 +9,7 @@ use crate::engine::DataFusionEngine;
 use crate::fs_store::FsStore;
 use crate::input::read_messages;
 use crate::queue::{ChannelQueue, FolderQueue};
+use crate::retry::RetryingStore;
 use silt_core::config::Project;
 use silt_core::decode::{Decoded, RejectKind, Rejection};
 use silt_core::ingest::{Ingestor, QuarantineEntry};
@@ -18,7 +19,8 @@ use silt_core::mask::Masker;
 use silt_core::model::{Model, ModelGraph};
 use silt_core::monitor::Report;
 use silt_core::ports::{Clock, ObjectStore, RecordQueue};
-use silt_core::transform::{RunInputs, RunRecord, run};
+use silt_core::retry::{Backoff, jitter_random};
+use silt_core::transform::{Engine, RunInputs, RunRecord, run};
 use silt_core::{ChangeRecord, DatasetId, Error, Result};
 use silt_lake::{LandOutcome, Lander};
 use std::collections::BTreeMap;
@@ -88,7 +90,7 @@ pub struct Local {
     project: Arc<Project>,
     project_dir: PathBuf,
     warehouse: PathBuf,
-    store: Arc<FsStore>,
+    store: Arc<dyn ObjectStore>,
     masker: Masker,
     clock: Arc<dyn Clock>,
 }
@@ -135,7 +137,10 @@ impl Local {
             }
             None => project_dir.join(&project.landing.root),
         };
-        let store = Arc::new(FsStore::new(&warehouse)?);
+        let store = Arc::new(RetryingStore::new(
+            Arc::new(FsStore::new(&warehouse)?),
+            Backoff::default(),
+        ));
         Ok(Local {
             project: Arc::new(project),
             project_dir: project_dir.to_path_buf(),
@@ -157,8 +162,24 @@ impl Local {
     }
 
     /// The warehouse as an object store.
-    pub fn store(&self) -> Arc<FsStore> {
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
         self.store.clone()
+    }
+
+    /// Puts `layer` between the pipeline's retries and the warehouse folder:
+    /// fault injection in tests, instrumentation elsewhere.
+    pub fn layer_store(
+        mut self,
+        layer: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>,
+    ) -> Result<Self> {
+        let folder: Arc<dyn ObjectStore> = Arc::new(FsStore::new(&self.warehouse)?);
+        self.store = Arc::new(RetryingStore::new(layer(folder), Backoff::default()));
+        Ok(self)
+    }
+
+    /// The DataFusion engine over this warehouse.
+    pub fn engine(&self) -> Result<DataFusionEngine> {
+        DataFusionEngine::new(&self.warehouse, &self.project.engine)
     }
 
     fn run_id(&self) -> String {
@@ -428,12 +449,22 @@ impl Local {
 
     /// Runs the selected models (all when `select` is empty) on DataFusion.
     pub async fn transform(&self, select: &[String], full_refresh: bool) -> Result<RunRecord> {
+        self.transform_with(&self.engine()?, select, full_refresh)
+            .await
+    }
+
+    /// Runs the selected models on `engine`.
+    pub async fn transform_with(
+        &self,
+        engine: &dyn Engine,
+        select: &[String],
+        full_refresh: bool,
+    ) -> Result<RunRecord> {
         let graph = self.load_models()?;
         let selected = graph.select(select)?;
         let registry = silt_lake::SchemaRegistry::new(self.store.clone());
         let states = registry.states(self.project.datasets.keys()).await?;
         let primary_keys = self.project.primary_keys();
-        let engine = DataFusionEngine::new(&self.warehouse, &self.project.engine)?;
         let run_id = self.run_id();
         let inputs = RunInputs {
             graph: &graph,
@@ -445,7 +476,7 @@ impl Local {
             run_id: &run_id,
             out_of_time: None,
         };
-        let record = run(&engine, &inputs, self.clock.as_ref()).await?;
+        let record = run(engine, &inputs, self.clock.as_ref()).await?;
         self.save_run("transform", &record.run_id, &record).await?;
         Ok(record)
     }
@@ -529,7 +560,12 @@ async fn land_batch(lander: &Lander, records: Vec<ChangeRecord>) -> Result<LandO
         if !retryable || attempt == LAND_ATTEMPTS {
             return Err(first);
         }
-        let delay = 50u64 << attempt;
+        let delay = Backoff {
+            max_attempts: LAND_ATTEMPTS,
+            base_ms: 100,
+            max_ms: 2_000,
+        }
+        .delay_ms(attempt, jitter_random(jitter_seed(attempt)));
         tracing::warn!(attempt, delay_ms = delay, error = %first, "Landing failed; retrying.");
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
         todo = first_records
@@ -538,4 +574,12 @@ async fn land_batch(lander: &Lander, records: Vec<ChangeRecord>) -> Result<LandO
             .collect();
     }
     Ok(total)
+}
+
+/// Seed for retry jitter: the clock's nanoseconds, so concurrent processes spread out.
+fn jitter_seed(attempt: u32) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    nanos ^ u64::from(attempt) << 32 ^ u64::from(std::process::id())
 }
