@@ -24,13 +24,19 @@ PYYAML_VERSION := 6.0.4
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# make fuzz: cargo-fuzz on the nightly toolchain, each target for FUZZ_SECONDS.
+CARGO_FUZZ_VERSION := 0.13.2
+CARGO_FUZZ := $(TOOLS)/cargo-fuzz/bin/cargo-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := ingest_debezium ingest_dms ingest_dynamodb ingest_plain ingest_auto config
+
 SAM_VENV := $(TOOLS)/sam
 CHECKOV_VENV := $(TOOLS)/checkov
 HCL2_VENV := $(TOOLS)/hcl2
 STACK ?= silt
 REGION ?= eu-west-1
 
-.PHONY: help demo test lint unit lambda-smoke infra-check tools build deploy-sam deploy-tf bench clean
+.PHONY: help demo test lint unit lambda-smoke infra-check tools build deploy-sam deploy-tf bench fuzz clean
 
 help: ## List targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -76,6 +82,9 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
+$(CARGO_FUZZ):
+	$(CARGO) install --locked --quiet --root $(TOOLS)/cargo-fuzz cargo-fuzz --version $(CARGO_FUZZ_VERSION)
+
 $(CARGO_LAMBDA_BIN)/cargo-lambda:
 	python3 -m venv $(TOOLS)/cargo-lambda
 	$(TOOLS)/cargo-lambda/bin/pip install --quiet --disable-pip-version-check 'cargo-lambda==$(CARGO_LAMBDA_VERSION)'
@@ -112,6 +121,23 @@ bench: ## Throughput and peak memory of the local pipeline (release build).
 	done; done
 	@echo "== 200000 events, two cores"
 	@SILT_BENCH_EVENTS=200000 SILT_BENCH_THREADS=2 $(CARGO) bench -q -p silt-local --bench pipeline
+
+fuzz: $(CARGO_FUZZ) ## Run every cargo-fuzz target for FUZZ_SECONDS (default 60) on nightly; crashes are kept in fuzz/regressions/.
+	@rustup run nightly rustc --version >/dev/null 2>&1 || { echo "make fuzz needs the nightly toolchain: rustup toolchain install nightly"; exit 1; }
+	@status=0; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$t fuzz/regressions/$$t; \
+	  case $$t in config) seeds="../examples ../events/hostile";; *) seeds="../events";; esac; \
+	  echo "== $$t for $(FUZZ_SECONDS) s"; \
+	  mkdir -p fuzz/target; log=fuzz/target/$$t.log; \
+	  if (cd fuzz && PATH="$(abspath $(TOOLS)/cargo-fuzz/bin):$$PATH" cargo +nightly fuzz run $$t corpus/$$t $$seeds \
+	    -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1) > $$log 2>&1; \
+	  then grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb)' $$log || true; \
+	  else status=1; tail -n 30 $$log; fi; \
+	  if ls fuzz/artifacts/$$t/* >/dev/null 2>&1; then \
+	    echo "!! $$t found crashes: copied to fuzz/regressions/$$t/ (tests/fuzz_regressions.rs replays them)"; \
+	    cp fuzz/artifacts/$$t/* fuzz/regressions/$$t/; rm -f fuzz/artifacts/$$t/*; status=1; \
+	  fi; \
+	done; exit $$status
 
 clean: ## Remove build output and the demo warehouse.
 	$(CARGO) clean

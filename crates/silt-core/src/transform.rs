@@ -164,10 +164,19 @@ impl RunRecord {
                 )),
                 ModelStatus::TestFailed => {
                     for t in m.tests.iter().filter(|t| t.failures > 0) {
-                        out.push(format!(
-                            "model `{}` test {} failed: {} offending rows",
-                            m.model, t.name, t.failures
-                        ));
+                        // u64::MAX marks a test that could not run; the reason says why.
+                        out.push(if t.failures == u64::MAX {
+                            format!(
+                                "model `{}` {}",
+                                m.model,
+                                m.reason.as_deref().unwrap_or("a test could not run")
+                            )
+                        } else {
+                            format!(
+                                "model `{}` test {} failed: {} offending rows",
+                                m.model, t.name, t.failures
+                            )
+                        });
                     }
                 }
                 ModelStatus::Success

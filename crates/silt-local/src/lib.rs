@@ -7,6 +7,7 @@ mod fs_store;
 pub mod generate;
 pub mod html;
 mod input;
+mod lock;
 mod pipeline;
 mod queue;
 pub mod retry;

@@ -460,6 +460,8 @@ impl Local {
         select: &[String],
         full_refresh: bool,
     ) -> Result<RunRecord> {
+        // Models are swapped into place by renames: one transform per warehouse at a time.
+        let _lock = crate::lock::TransformLock::acquire(&self.warehouse, crate::lock::WAIT).await?;
         let graph = self.load_models()?;
         let selected = graph.select(select)?;
         let registry = silt_lake::SchemaRegistry::new(self.store.clone());

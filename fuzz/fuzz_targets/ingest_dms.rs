@@ -1,0 +1,4 @@
+//! Fuzzes the ingest step of a `dms` source.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| silt_fuzz::ingest("dms", data));
