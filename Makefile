@@ -34,6 +34,8 @@ SAM_VENV := $(TOOLS)/sam
 CHECKOV_VENV := $(TOOLS)/checkov
 HCL2_VENV := $(TOOLS)/hcl2
 STACK ?= silt
+# SSM SecureString parameter holding the PII key on AWS (create it before deploying).
+PII_KEY_PARAMETER ?= /silt/pii-key
 REGION ?= eu-west-1
 
 .PHONY: help demo test lint unit lambda-smoke infra-check tools build deploy-sam deploy-tf bench fuzz clean
@@ -108,10 +110,10 @@ build: $(CARGO_LAMBDA_BIN)/cargo-lambda ## Release arm64 zips of every function:
 
 deploy-sam: build $(SAM_VENV)/bin/sam ## Deploy with AWS SAM (needs AWS credentials): STACK=silt REGION=eu-west-1.
 	$(SAM_VENV)/bin/sam deploy --template-file infra/sam/template.yaml --stack-name $(STACK) --region $(REGION) \
-	  --resolve-s3 --capabilities CAPABILITY_NAMED_IAM --parameter-overrides Name=$(STACK) PiiHmacKey=$$SILT_PII_KEY
+	  --resolve-s3 --capabilities CAPABILITY_NAMED_IAM --parameter-overrides Name=$(STACK) PiiKeyParameter=$(PII_KEY_PARAMETER)
 
 deploy-tf: build ## Deploy with Terraform (needs AWS credentials and the registry): infra/terraform/examples/complete.
-	cd infra/terraform/examples/complete && terraform init && terraform apply -var region=$(REGION) -var pii_hmac_key=$$SILT_PII_KEY
+	cd infra/terraform/examples/complete && terraform init && terraform apply -var region=$(REGION)
 
 bench: ## Throughput and peak memory of the local pipeline (release build).
 	$(CARGO) bench -p silt-local --bench pipeline --no-run

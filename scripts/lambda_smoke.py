@@ -75,6 +75,8 @@ class Smoke:
         aws = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
         s3 = boto3.client("s3", **aws)
         sqs = boto3.client("sqs", **aws)
+        # The PII key reaches ingest as the deployed stacks give it: an SSM SecureString.
+        boto3.client("ssm", **aws).put_parameter(Name="/silt/pii-key", Value="smoke-only-key", Type="SecureString")
         s3.create_bucket(Bucket=BUCKET)
         landing = sqs.create_queue(QueueName="silt-landing")["QueueUrl"]
         transform = sqs.create_queue(QueueName="silt-transform")["QueueUrl"]
@@ -91,7 +93,7 @@ class Smoke:
                    SILT_BUCKET=BUCKET, SILT_PREFIX=PREFIX,
                    SILT_PROJECT_CONFIG=f"s3://{BUCKET}/config/silt.toml", SILT_MODELS=f"s3://{BUCKET}/config/models/",
                    SILT_SOURCE="shop", SILT_LANDING_QUEUE_URL=landing, SILT_TRANSFORM_QUEUE_URL=transform,
-                   SILT_ATHENA_OUTPUT=f"s3://{BUCKET}/athena-results/", SILT_PII_KEY="smoke-only-key", RUST_LOG="info",
+                   SILT_ATHENA_OUTPUT=f"s3://{BUCKET}/athena-results/", SILT_PII_KEY_PARAMETER="/silt/pii-key", RUST_LOG="info",
                    PATH=f"{TOOLS / 'cargo-lambda/bin'}{os.pathsep}{os.environ.get('PATH', '')}")
         watch_port = free_port()
         log = open(TOOLS / "lambda-smoke-watch.log", "w")

@@ -829,3 +829,34 @@ async fn land_on_s3_heals_a_crash_between_object_and_manifest_on_redelivery() {
     );
     assert_eq!(after.len(), all.len(), "one manifest per object");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pii_key_comes_from_an_ssm_secure_string() {
+    let moto = Moto::start();
+    let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config().await);
+    ssm.put_parameter()
+        .name("/silt/pii-key")
+        .value("key-from-ssm")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let project = shop_project();
+    let key = silt_aws::load_pii_key(&ssm, &project, Some("/silt/pii-key"))
+        .await
+        .unwrap();
+    assert_eq!(key.as_deref(), Some(&b"key-from-ssm"[..]));
+    // The masker built from it hashes as the key says.
+    let masker = Masker::new(key);
+    let hashed = masker.hash_value(&json!("a@b.co")).unwrap();
+    assert_eq!(
+        hashed,
+        json!(silt_tests::hmac_hex(b"key-from-ssm", "a@b.co"))
+    );
+    // A missing parameter stops the cold start with a message naming it.
+    let e = silt_aws::load_pii_key(&ssm, &project, Some("/silt/missing"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("/silt/missing") && e.contains("SILT_PII_KEY_PARAMETER"), "{e}");
+}

@@ -9,6 +9,7 @@
 //! a second query.
 
 use crate::S3Store;
+use crate::errors::sdk_message;
 use async_trait::async_trait;
 use aws_sdk_athena::Client;
 use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultConfiguration};
@@ -229,10 +230,6 @@ pub fn request_token(run_id: &str, label: &str, sql: &str) -> String {
     h.update(sql.as_bytes());
     // Athena takes 32 to 128 characters.
     hex::encode(&h.finalize()[..24])
-}
-
-fn sdk_message<E: std::error::Error + 'static>(e: &E) -> String {
-    aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
 }
 
 /// Table name of a raw dataset.

@@ -20,6 +20,11 @@ pub(crate) fn retryable<E, R: HasStatus>(err: &SdkError<E, R>) -> bool {
     }
 }
 
+/// An SDK error with its whole chain of causes, for messages.
+pub(crate) fn sdk_message<E: std::error::Error + 'static>(e: &E) -> String {
+    aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
+}
+
 /// Anything with an HTTP status code (the SDK's response type).
 pub(crate) trait HasStatus {
     fn status_code(&self) -> u16;

@@ -15,8 +15,8 @@ mod sqs;
 pub use athena::{AthenaEngine, AthenaSettings, QueryStats, raw_table, request_token};
 pub use s3::S3Store;
 pub use setup::{
-    Clients, FunctionEnv, MAX_ATTEMPTS, init_tracing, load_models, load_project, parse_s3_uri,
-    sdk_config,
+    Clients, FunctionEnv, MAX_ATTEMPTS, PII_KEY_PARAMETER_ENV, init_tracing, load_models,
+    load_pii_key, load_project, parse_s3_uri, sdk_config,
 };
 pub use sqs::SendFailures;
 pub use sqs::SqsRecordQueue;

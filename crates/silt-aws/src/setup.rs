@@ -31,6 +31,8 @@ pub struct FunctionEnv {
     pub athena_database: String,
     /// Athena result location if the work group does not enforce one (`SILT_ATHENA_OUTPUT`).
     pub athena_output: Option<String>,
+    /// SSM SecureString parameter holding the PII key (`SILT_PII_KEY_PARAMETER`).
+    pub pii_key_parameter: Option<String>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -58,6 +60,7 @@ impl FunctionEnv {
             athena_workgroup: var("SILT_ATHENA_WORKGROUP").unwrap_or_else(|| "primary".into()),
             athena_database: var("SILT_ATHENA_DATABASE").unwrap_or_else(|| "silt".into()),
             athena_output: var("SILT_ATHENA_OUTPUT"),
+            pii_key_parameter: var(PII_KEY_PARAMETER_ENV),
         })
     }
 
@@ -67,6 +70,46 @@ impl FunctionEnv {
             .map(|v| v.into_encoded_bytes())
             .filter(|k| !k.is_empty())
     }
+}
+
+/// Environment variable naming an SSM SecureString parameter that holds the PII key.
+pub const PII_KEY_PARAMETER_ENV: &str = "SILT_PII_KEY_PARAMETER";
+
+/// The PII HMAC key: from the SSM SecureString parameter `parameter` when
+/// given (`SILT_PII_KEY_PARAMETER`; SSM decrypts it with its KMS key), else
+/// from the environment variable the project names. Read once per cold
+/// start; only the parameter's name is ever logged, never its value.
+pub async fn load_pii_key(
+    ssm: &aws_sdk_ssm::Client,
+    project: &Project,
+    parameter: Option<&str>,
+) -> Result<Option<Vec<u8>>> {
+    let Some(name) = parameter else {
+        return Ok(FunctionEnv::pii_key(project));
+    };
+    let out = ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| Error::Config {
+            file: format!("ssm:{name}"),
+            field: PII_KEY_PARAMETER_ENV.into(),
+            // The SDK's message names the parameter and the failure, not the value.
+            message: format!("cannot read the PII key parameter: {}", crate::errors::sdk_message(&e)),
+        })?;
+    let value = out
+        .parameter()
+        .and_then(|p| p.value())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Error::Config {
+            file: format!("ssm:{name}"),
+            field: PII_KEY_PARAMETER_ENV.into(),
+            message: "the parameter is empty".into(),
+        })?;
+    tracing::info!(parameter = %name, "PII key read from SSM.");
+    Ok(Some(value.as_bytes().to_vec()))
 }
 
 fn sibling(config: &str, name: &str) -> String {
@@ -92,6 +135,8 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     /// Athena.
     pub athena: aws_sdk_athena::Client,
+    /// SSM Parameter Store (the PII key).
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 /// Attempts per AWS call (the first included) unless `AWS_MAX_ATTEMPTS` says otherwise.
@@ -137,6 +182,7 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
             sqs: aws_sdk_sqs::Client::new(&config),
             athena: aws_sdk_athena::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
         }
     }
 }

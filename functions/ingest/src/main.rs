@@ -3,7 +3,9 @@
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use silt_aws::{Clients, FunctionEnv, S3Store, SqsRecordQueue, init_tracing, load_project};
+use silt_aws::{
+    Clients, FunctionEnv, S3Store, SqsRecordQueue, init_tracing, load_pii_key, load_project,
+};
 use silt_core::mask::Masker;
 use silt_core::ports::SystemClock;
 use silt_fn_ingest::{Ingest, handle};
@@ -31,7 +33,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .landing_queue_url
         .clone()
         .ok_or_else(|| anyhow::anyhow!("set SILT_LANDING_QUEUE_URL"))?;
-    let masker = Masker::new(FunctionEnv::pii_key(&project));
+    // Only a project that hashes PII needs the key; others start without reading it.
+    let key = if project.needs_pii_key() {
+        load_pii_key(&clients.ssm, &project, env.pii_key_parameter.as_deref()).await?
+    } else {
+        None
+    };
+    let masker = Masker::new(key);
     let ctx = Arc::new(Ingest {
         store: Arc::new(S3Store::new(clients.s3.clone(), &env.bucket, &env.prefix)),
         queue: SqsRecordQueue::new(clients.sqs.clone(), queue_url),

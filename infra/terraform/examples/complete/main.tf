@@ -21,19 +21,15 @@ variable "region" {
   default     = "eu-west-1"
 }
 
-variable "pii_hmac_key" {
-  description = "HMAC key for hashed PII columns."
-  type        = string
-  sensitive   = true
-}
 
 module "silt" {
   source        = "../../modules/silt"
   name          = "silt"
   artifacts_dir = "${path.root}/../../../../target/lambda"
   source_name   = "shop"
-  pii_hmac_key  = var.pii_hmac_key
-  datasets      = ["shop.public.orders", "shop.public.customers"]
+  # Create it first: aws ssm put-parameter --name /silt/pii-key --type SecureString --key-id <kms_key_arn output> --value ...
+  pii_key_parameter = "/silt/pii-key"
+  datasets          = ["shop.public.orders", "shop.public.customers"]
   tags = {
     project = "silt"
   }

@@ -48,6 +48,11 @@ data "aws_iam_policy_document" "ingest" {
     resources = ["${local.lake_arn}/quarantine/*"]
   }
   statement {
+    sid       = "ReadPiiKey"
+    actions   = ["ssm:GetParameter"]
+    resources = ["arn:${data.aws_partition.current.partition}:ssm:${local.region}:${data.aws_caller_identity.current.account_id}:parameter${var.pii_key_parameter}"]
+  }
+  statement {
     sid       = "Encryption"
     actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
     resources = [local.kms_arn]

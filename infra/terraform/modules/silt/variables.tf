@@ -31,11 +31,14 @@ variable "source_name" {
   default     = "shop"
 }
 
-variable "pii_hmac_key" {
-  description = "HMAC key for hashed PII (SILT_PII_KEY), stored in the functions' environment encrypted with the module's KMS key; null when no dataset hashes PII."
+variable "pii_key_parameter" {
+  description = "Name of the SSM SecureString parameter holding the HMAC key for hashed PII (create it yourself, encrypted with the module's KMS key, so the key never passes through Terraform state). Read only when a dataset hashes PII."
   type        = string
-  default     = null
-  sensitive   = true
+  default     = "/silt/pii-key"
+  validation {
+    condition     = can(regex("^(/[A-Za-z0-9_.-]+)+$", var.pii_key_parameter))
+    error_message = "Use a hierarchical parameter name such as /silt/pii-key."
+  }
 }
 
 variable "functions" {
