@@ -858,5 +858,8 @@ async fn the_pii_key_comes_from_an_ssm_secure_string() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.contains("/silt/missing") && e.contains("SILT_PII_KEY_PARAMETER"), "{e}");
+    assert!(
+        e.contains("/silt/missing") && e.contains("SILT_PII_KEY_PARAMETER"),
+        "{e}"
+    );
 }

@@ -97,7 +97,10 @@ pub async fn load_pii_key(
             file: format!("ssm:{name}"),
             field: PII_KEY_PARAMETER_ENV.into(),
             // The SDK's message names the parameter and the failure, not the value.
-            message: format!("cannot read the PII key parameter: {}", crate::errors::sdk_message(&e)),
+            message: format!(
+                "cannot read the PII key parameter: {}",
+                crate::errors::sdk_message(&e)
+            ),
         })?;
     let value = out
         .parameter()

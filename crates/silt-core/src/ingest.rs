@@ -117,6 +117,20 @@ impl<'a> Ingestor<'a> {
 
     /// Ingests one parsed message, moving its row images into the records.
     pub fn ingest_owned(&self, value: Value) -> Result<Decoded, Rejection> {
+        self.decode_and_mask(value).map_err(|r| self.redact(r))
+    }
+
+    /// A rejection about a declared PII column does not repeat its value:
+    /// reasons are logged and kept in quarantine entries.
+    fn redact(&self, mut r: Rejection) -> Rejection {
+        let column = r.field.rsplit('.').next().unwrap_or(&r.field);
+        if self.pii_columns.contains(column) {
+            r.found = "a value of a PII column (not shown)".into();
+        }
+        r
+    }
+
+    fn decode_and_mask(&self, value: Value) -> Result<Decoded, Rejection> {
         let ctx = DecodeContext::new(self.project, self.source);
         let decoded = decode(value, &ctx)?;
         let Decoded::Records(mut records) = decoded else {
@@ -330,6 +344,28 @@ max_value_size = "100B"
             "silt.toml",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn rejections_never_repeat_a_pii_value() {
+        let p = project();
+        let m = Masker::new(Some(b"k".to_vec()));
+        let ing = Ingestor::new(&p, &p.sources["shop"], &m).unwrap();
+        // An integer beyond i64 is rejected; its column is PII, so its value is not shown.
+        let r = ing
+            .ingest(&msg(
+                json!({"customer_id": 1, "email": {"addr": 9_223_372_036_854_775_808u64}}),
+            ))
+            .unwrap_err();
+        assert_eq!(r.field, "email");
+        assert!(!r.to_string().contains("9223372036854775808"), "{r}");
+        // Outside PII columns the value helps and is shown.
+        let r = ing
+            .ingest(&msg(
+                json!({"customer_id": 1, "visits": 9_223_372_036_854_775_808u64}),
+            ))
+            .unwrap_err();
+        assert!(r.to_string().contains("9223372036854775808"), "{r}");
     }
 
     fn msg(after: Value) -> Vec<u8> {
