@@ -38,7 +38,7 @@ STACK ?= silt
 PII_KEY_PARAMETER ?= /silt/pii-key
 REGION ?= eu-west-1
 
-.PHONY: help demo test lint unit lambda-smoke infra-check tools build deploy-sam deploy-tf bench fuzz clean
+.PHONY: help demo test lint unit lambda-smoke infra-check tools build deploy-sam deploy-tf bench load fuzz clean
 
 help: ## List targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -123,6 +123,16 @@ bench: ## Throughput and peak memory of the local pipeline (release build).
 	done; done
 	@echo "== 200000 events, two cores"
 	@SILT_BENCH_EVENTS=200000 SILT_BENCH_THREADS=2 $(CARGO) bench -q -p silt-local --bench pipeline
+
+LOAD_EVENTS ?= 1000000
+LOAD_DIR ?= target/load
+load: ## LOAD_EVENTS (default 1,000,000) generated events through silt run (release build), with peak memory.
+	$(CARGO) build --profile bench -p silt-cli
+	@mkdir -p $(LOAD_DIR)
+	@test -s $(LOAD_DIR)/events-$(LOAD_EVENTS).jsonl || target/release/silt generate --events $(LOAD_EVENTS) --seed 7 --out $(LOAD_DIR)/events-$(LOAD_EVENTS).jsonl
+	@rm -rf $(LOAD_DIR)/warehouse
+	@/usr/bin/time -f 'load: %e s wall, peak RSS %M KiB' target/release/silt run --project examples/shop \
+	  --input $(LOAD_DIR)/events-$(LOAD_EVENTS).jsonl --warehouse $(LOAD_DIR)/warehouse | tail -n 12
 
 fuzz: $(CARGO_FUZZ) ## Run every cargo-fuzz target for FUZZ_SECONDS (default 60) on nightly; crashes are kept in fuzz/regressions/.
 	@rustup run nightly rustc --version >/dev/null 2>&1 || { echo "make fuzz needs the nightly toolchain: rustup toolchain install nightly"; exit 1; }

@@ -178,6 +178,9 @@ class Smoke:
         r = invoke("monitor", events / "eventbridge/scheduled.json")
         orders = next(d for d in r["datasets"] if d["dataset"] == "shop.public.orders")
         check(orders["landed_rows"] >= 9, "monitor: report counts landed rows")
+        backfill = r["slis"].get("backfill") or {}
+        check(backfill.get("run_id", "").endswith("-backfill") and backfill.get("ok") is True and backfill.get("duration_ms", -1) >= 0,
+              f"monitor: reports the latest backfill's duration ({backfill})")
         check(keys("status/latest.json") == [f"{PREFIX}/status/latest.json"], "monitor: status document written")
         check(keys("monitor/history.json") == [f"{PREFIX}/monitor/history.json"], "monitor: check history written")
         r = invoke("monitor", events / "eventbridge/scheduled.json")

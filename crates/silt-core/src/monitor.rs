@@ -53,6 +53,22 @@ pub struct Slis {
     /// Records with what looks like PII in undeclared columns in the latest
     /// ingest run, quarantined or (with `pii.undeclared = "warn"`) landed.
     pub pii_suspected: u64,
+    /// The latest backfill: its run id, duration and whether it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<BackfillSli>,
+}
+
+/// Duration and outcome of the latest backfill run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackfillSli {
+    /// Run id.
+    pub run_id: String,
+    /// From its first invocation's start to its last one's end, milliseconds.
+    pub duration_ms: i64,
+    /// When it finished, epoch milliseconds.
+    pub finished_ms: i64,
+    /// Whether every model succeeded.
+    pub ok: bool,
 }
 
 /// Health of one dataset.
@@ -137,6 +153,8 @@ pub struct ReportInputs<'a> {
     pub land: Option<&'a StageRun>,
     /// Latest transform run.
     pub transform: Option<&'a RunRecord>,
+    /// Latest backfill run (the transform function's backfill payload).
+    pub backfill: Option<&'a RunRecord>,
     /// Raw objects without a manifest (see `silt_lake::orphans`).
     pub orphan_objects: u64,
     /// Now, epoch milliseconds.
@@ -380,6 +398,12 @@ fn slis(inputs: &ReportInputs<'_>) -> Slis {
         pii_suspected: inputs
             .ingest
             .map_or(0, |r| r.counts.values().map(|c| c.pii_suspected).sum()),
+        backfill: inputs.backfill.map(|b| BackfillSli {
+            run_id: b.run_id.clone(),
+            duration_ms: (b.finished_ms - b.started_ms).max(0),
+            finished_ms: b.finished_ms,
+            ok: b.ok(),
+        }),
     }
 }
 
@@ -611,6 +635,15 @@ impl Report {
                 c.total_usd, c.events
             );
         }
+        if let Some(b) = &self.slis.backfill {
+            let _ = writeln!(
+                out,
+                "latest backfill {}: {} in {}",
+                b.run_id,
+                if b.ok { "succeeded" } else { "FAILED" },
+                age(b.duration_ms)
+            );
+        }
         if self.slis.orphan_objects > 0 {
             let _ = writeln!(
                 out,
@@ -673,6 +706,7 @@ mod tests {
                     ingest: None,
                     land: None,
                     transform: None,
+                    backfill: None,
                     orphan_objects: 0,
                     now_ms: now,
                 },
@@ -693,6 +727,7 @@ mod tests {
                 ingest: None,
                 land: None,
                 transform: None,
+                backfill: None,
                 orphan_objects: 0,
                 now_ms: 0,
             },

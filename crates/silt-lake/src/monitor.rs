@@ -62,6 +62,7 @@ pub async fn check(
     let ingest: Option<StageRun> = read_listed(store, &run_key("ingest", "latest")).await?;
     let land: Option<StageRun> = read_listed(store, &run_key("land", "latest")).await?;
     let transform: Option<RunRecord> = read_listed(store, &run_key("transform", "latest")).await?;
+    let backfill: Option<RunRecord> = read_listed(store, &run_key("backfill", "latest")).await?;
     // A history that no longer parses (a format change) restarts rather than
     // stopping monitoring altogether.
     let mut history: History = match read_listed(store, HISTORY_KEY).await {
@@ -80,6 +81,7 @@ pub async fn check(
             ingest: ingest.as_ref(),
             land: land.as_ref(),
             transform: transform.as_ref(),
+            backfill: backfill.as_ref(),
             orphan_objects: orphan_keys.len() as u64,
             now_ms,
         },

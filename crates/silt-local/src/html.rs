@@ -516,6 +516,16 @@ table{{border-collapse:collapse;margin:8px 0}}td,th{{padding:4px 10px;border-bot
             pct(Some(*rate))
         );
     }
+    if let Some(b) = &s.backfill {
+        let _ = write!(
+            out,
+            "<tr><td>Latest backfill ({})</td><td class=\"{}\">{} in {}</td></tr>",
+            escape(&b.run_id),
+            if b.ok { "ok" } else { "bad" },
+            if b.ok { "succeeded" } else { "failed" },
+            escape(&age(b.duration_ms))
+        );
+    }
     let _ = write!(
         out,
         "<tr><td>Transform success</td><td>{}</td></tr><tr><td>Query errors</td><td>{}</td></tr><tr><td>Lineage coverage</td><td>{}</td></tr><tr><td>Raw objects without manifest</td><td>{}</td></tr></table>",

@@ -184,6 +184,13 @@ pub fn emf_lines(r: &Report) -> Vec<String> {
             "Seconds",
         ),
     ];
+    if let Some(b) = &r.slis.backfill {
+        totals.push(Metric::new(
+            "BackfillSeconds",
+            b.duration_ms as f64 / 1000.0,
+            "Seconds",
+        ));
+    }
     for (name, v) in [
         ("TransformSuccessRate", r.slis.transform_success_rate),
         ("QueryErrorRate", r.slis.query_error_rate),

@@ -53,6 +53,9 @@ pub struct FollowUp {
     pub models: Vec<String>,
     /// Whether the run was a full refresh.
     pub full_refresh: bool,
+    /// When the run began, so a run spread over invocations reports its whole duration.
+    #[serde(default)]
+    pub started_ms: Option<i64>,
 }
 
 /// What started this invocation.
@@ -227,23 +230,39 @@ pub async fn handle<E: Engine>(
                 new_run_id(ctx.clock.as_ref(), "landed"),
             ),
             Trigger::Invoke(i) => {
-                if let Some(b) = &i.backfill {
-                    tracing::info!(from = %b.from, to = %b.to, "Backfill requested: rebuilding the selection in full.");
-                }
+                let kind = match &i.backfill {
+                    Some(b) => {
+                        tracing::info!(from = %b.from, to = %b.to, "Backfill requested: rebuilding the selection in full.");
+                        BACKFILL
+                    }
+                    None => "invoke",
+                };
                 (
                     ctx.graph.select(&i.select)?,
                     i.full_refresh || i.backfill.is_some(),
-                    new_run_id(ctx.clock.as_ref(), "invoke"),
+                    new_run_id(ctx.clock.as_ref(), kind),
                 )
             }
             Trigger::FollowUp(f) => (f.models.clone(), f.full_refresh, f.run_id.clone()),
+        };
+        let began = match &t {
+            Trigger::FollowUp(f) => f.started_ms,
+            _ => None,
         };
         if selected.is_empty() {
             continue;
         }
         let engine = engine_for(&run_id);
-        let record =
-            run_models(ctx, &engine, &selected, full_refresh, &run_id, out_of_time).await?;
+        let record = run_models(
+            ctx,
+            &engine,
+            &selected,
+            full_refresh,
+            &run_id,
+            began,
+            out_of_time,
+        )
+        .await?;
         let deferred: Vec<String> = record
             .models
             .iter()
@@ -255,6 +274,7 @@ pub async fn handle<E: Engine>(
                 run_id: run_id.clone(),
                 models: deferred,
                 full_refresh,
+                started_ms: Some(record.started_ms),
             };
             ctx.follow_up.send(&work).await?;
             tracing::info!(run_id = %run_id, models = work.models.len(), "Time is short: the rest of the run was handed to a follow-up invocation.");
@@ -268,6 +288,9 @@ pub async fn handle<E: Engine>(
     Ok(outcome)
 }
 
+/// Run ids of backfills end with this.
+pub const BACKFILL: &str = "backfill";
+
 fn new_run_id(clock: &dyn Clock, kind: &str) -> String {
     let t = chrono::DateTime::from_timestamp_millis(clock.now_ms()).unwrap_or_default();
     format!("{}-{kind}", t.format("%Y%m%dT%H%M%S%3fZ"))
@@ -279,6 +302,7 @@ async fn run_models<E: Engine>(
     selected: &[String],
     full_refresh: bool,
     run_id: &str,
+    began: Option<i64>,
     out_of_time: &(dyn Fn() -> bool + Send + Sync),
 ) -> Result<RunRecord> {
     let states = SchemaRegistry::new(ctx.store.clone())
@@ -295,8 +319,18 @@ async fn run_models<E: Engine>(
         run_id,
         out_of_time: Some(out_of_time),
     };
-    let record = run(engine, &inputs, ctx.clock.as_ref()).await?;
+    let mut record = run(engine, &inputs, ctx.clock.as_ref()).await?;
+    // A follow-up continues a run: its record spans the run from its first invocation.
+    if let Some(began) = began {
+        record.started_ms = record.started_ms.min(began);
+    }
     let body = serde_json::to_vec_pretty(&record).map_err(|e| Error::encoding("run record", e))?;
+    if run_id.ends_with(BACKFILL) {
+        // The monitor reports the latest backfill's duration from here.
+        ctx.store
+            .put(&run_key("backfill", "latest"), body.clone())
+            .await?;
+    }
     ctx.store
         .put(
             &run_key("transform", &format!("{run_id}-{}", record.started_ms)),
