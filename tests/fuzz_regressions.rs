@@ -12,8 +12,7 @@
 #[path = "../fuzz/src/lib.rs"]
 mod harness;
 
-use silt_tests::repo_root;
-use std::path::{Path, PathBuf};
+use silt_tests::{files_under, repo_root};
 
 const TARGETS: [&str; 6] = [
     "ingest_debezium",
@@ -36,23 +35,6 @@ fn run(target: &str, data: &[u8]) {
     }
 }
 
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn saved_crashes_no_longer_crash() {
     let root = repo_root().join("fuzz/regressions");
@@ -62,7 +44,7 @@ fn saved_crashes_no_longer_crash() {
             continue;
         }
         let target = dir.file_name().unwrap().to_string_lossy().into_owned();
-        for f in files(&dir) {
+        for f in files_under(&dir) {
             println!("{}", f.display());
             run(&target, &std::fs::read(&f).unwrap());
         }
@@ -71,9 +53,9 @@ fn saved_crashes_no_longer_crash() {
 
 #[test]
 fn corpus_and_fixtures_pass_every_target_without_a_panic() {
-    let mut inputs = files(&repo_root().join("events"));
+    let mut inputs = files_under(&repo_root().join("events"));
     inputs.extend(
-        files(&repo_root().join("examples"))
+        files_under(&repo_root().join("examples"))
             .into_iter()
             .filter(|p| p.ends_with("silt.toml")),
     );

@@ -54,20 +54,13 @@ async fn assert_intact(wh: &Path) {
         orphans.is_empty(),
         "objects without a manifest: {orphans:?}"
     );
-    let mut stack = vec![wh.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            assert!(
-                !name.starts_with(".silt-tmp-"),
-                "a temporary file was left: {}",
-                p.display()
-            );
-            if p.is_dir() {
-                stack.push(p);
-            }
-        }
+    for p in silt_tests::files_under(wh) {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            !name.starts_with(".silt-tmp-"),
+            "a temporary file was left: {}",
+            p.display()
+        );
     }
 }
 
