@@ -109,6 +109,18 @@ enum Command {
         #[arg(long, default_value = ".")]
         project: PathBuf,
     },
+    /// Print the lineage from raw datasets through models, or export it.
+    Lineage {
+        /// Project folder.
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = LineageFormat::Text)]
+        format: LineageFormat,
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Write realistic Debezium events for the example shop project.
     Generate {
         /// Number of events.
@@ -127,6 +139,41 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// Formats of `silt lineage`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LineageFormat {
+    /// Indented text: each dataset, then what reads it.
+    Text,
+    /// `{"nodes": [...], "edges": [...]}`.
+    Json,
+    /// A Mermaid flowchart.
+    Mermaid,
+    /// Graphviz dot.
+    Dot,
+}
+
+/// The project's config and model DAG, read without a PII key and without
+/// touching any warehouse (validate, lineage).
+fn project_and_models(
+    project: &Path,
+) -> anyhow::Result<(silt_core::config::Project, silt_core::model::ModelGraph)> {
+    let file = project.join("silt.toml");
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let parsed = silt_core::config::Project::parse(&text, &file.display().to_string())?;
+    let scratch = std::env::temp_dir().join(format!("silt-validate-{}", std::process::id()));
+    let local = Local::new(
+        parsed,
+        project,
+        Some(scratch.clone()),
+        silt_core::mask::Masker::new(None),
+        Arc::new(SystemClock),
+    )?;
+    let graph = local.load_models();
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok((local.project().clone(), graph?))
 }
 
 /// Where `silt run` writes the HTML report, inside the warehouse.
@@ -254,26 +301,8 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { project } => {
-            // Validation needs no PII key and writes nothing.
-            let text = std::fs::read_to_string(project.join("silt.toml"))
-                .with_context(|| format!("cannot read {}", project.join("silt.toml").display()))?;
-            let parsed = silt_core::config::Project::parse(
-                &text,
-                &project.join("silt.toml").display().to_string(),
-            )?;
-            let scratch =
-                std::env::temp_dir().join(format!("silt-validate-{}", std::process::id()));
-            let local = Local::new(
-                parsed,
-                &project,
-                Some(scratch.clone()),
-                silt_core::mask::Masker::new(None),
-                Arc::new(SystemClock),
-            )?;
-            let graph = local.load_models();
-            let _ = std::fs::remove_dir_all(&scratch);
-            let graph = graph?;
-            let p = local.project();
+            let (p, graph) = project_and_models(&project)?;
+            let p = &p;
             println!(
                 "config ok: {} source(s), {} dataset(s)",
                 p.sources.len(),
@@ -285,6 +314,27 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                     "note: set {} before ingesting: datasets hash PII with it",
                     p.pii.key_env
                 );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lineage {
+            project,
+            format,
+            out,
+        } => {
+            let (p, graph) = project_and_models(&project)?;
+            let datasets = p.datasets.keys().cloned().collect();
+            let lineage = silt_core::lineage::Lineage::of(&graph, &datasets);
+            let text = match format {
+                LineageFormat::Text => lineage.to_text(),
+                LineageFormat::Json => serde_json::to_string_pretty(&lineage.to_json())? + "\n",
+                LineageFormat::Mermaid => lineage.to_mermaid(),
+                LineageFormat::Dot => lineage.to_dot(),
+            };
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => print!("{text}"),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -135,3 +135,51 @@ fn usage_errors_exit_2() {
     let out = silt(&["run"], None);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn lineage_prints_and_exports_the_dag() {
+    let shop = shop();
+    let project = shop.to_str().unwrap();
+    let out = silt(&["lineage", "--project", project], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(
+        printed.contains("shop.public.orders\n  orders_current\n    daily_revenue\n"),
+        "{printed}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let json_file = dir.path().join("lineage.json");
+    let out = silt(
+        &[
+            "lineage",
+            "--project",
+            project,
+            "--format",
+            "json",
+            "--out",
+            json_file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_file).unwrap()).unwrap();
+    let edges: Vec<(String, String)> = json["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["from"].as_str().unwrap().into(),
+                e["to"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(edges.contains(&("shop.public.customers".into(), "customers_current".into())));
+    assert!(edges.contains(&("orders_current".into(), "daily_revenue".into())));
+    for (format, marker) in [("mermaid", "flowchart LR"), ("dot", "digraph lineage")] {
+        let out = silt(&["lineage", "--project", project, "--format", format], None);
+        assert!(out.status.success());
+        assert!(text(&out.stdout).starts_with(marker), "{format}");
+    }
+}

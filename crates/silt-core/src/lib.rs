@@ -14,6 +14,7 @@ pub mod error;
 pub mod ingest;
 pub mod json;
 pub mod keys;
+pub mod lineage;
 pub mod manifest;
 pub mod mask;
 pub mod model;
