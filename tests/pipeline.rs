@@ -192,21 +192,12 @@ async fn second_run_creates_nothing_and_leaves_curated_unchanged() {
 }
 
 /// A deterministic shuffle (xorshift), so failures reproduce.
-fn shuffle<T>(items: &mut [T], mut seed: u64) {
-    for i in (1..items.len()).rev() {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        items.swap(i, (seed % (i as u64 + 1)) as usize);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shuffled_overlapping_chunks_over_several_runs() {
     let dir = tempfile::tempdir().unwrap();
     let lines = events(2_000, 11);
     let mut shuffled = lines.clone();
-    shuffle(&mut shuffled, 0x5eed);
+    silt_tests::shuffle(&mut shuffled, 0x5eed);
     let wh = dir.path().join("wh");
     let mut project = shop_project();
     project.landing.batch_records = 250;

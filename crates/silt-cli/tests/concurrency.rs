@@ -107,8 +107,12 @@ async fn concurrent_processes_landing_into_one_warehouse_corrupt_and_duplicate_n
     let distinct: BTreeSet<&String> = ids.iter().collect();
     assert_eq!(ids.len(), distinct.len(), "a record landed twice");
 
-    // Four processes run the whole pipeline on overlapping quarters at once,
-    // then one transform over everything they landed.
+    // Four processes run the whole pipeline on overlapping quarters of the
+    // shuffled events at once (each quarter spans the whole stream, so each
+    // holds the column added half way, which daily_revenue reads), then one
+    // transform over everything they landed.
+    let mut shuffled = lines.clone();
+    silt_tests::shuffle(&mut shuffled, 0xC0FFEE);
     let wh2 = dir.path().join("quarters");
     let wh2_s = wh2.to_str().unwrap();
     let q = lines.len() / 4;
@@ -117,7 +121,7 @@ async fn concurrent_processes_landing_into_one_warehouse_corrupt_and_duplicate_n
         let from = (i * q).saturating_sub(300);
         let to = ((i + 1) * q).min(lines.len());
         let part = dir.path().join(format!("q{i}.jsonl"));
-        std::fs::write(&part, lines[from..to].join("\n") + "\n").unwrap();
+        std::fs::write(&part, shuffled[from..to].join("\n") + "\n").unwrap();
         children.push(spawn(&[
             "run",
             "--project",
