@@ -57,13 +57,20 @@ impl<'a> Ingestor<'a> {
         self.source
     }
 
-    /// Columns of `record` its dataset does not declare as PII whose values
-    /// look like e-mail addresses (names only, safe to log).
-    /// Empty when `pii.undeclared` is `off`.
+    /// Columns of a record this ingestor returned that its dataset does not
+    /// declare as PII but whose values look like e-mail addresses (names
+    /// only, safe to log), for counting. Only `pii.undeclared = "warn"` lets
+    /// such records through: under `quarantine` ingest already rejected them,
+    /// and under `off` nobody looks, so the scan runs only where it can find
+    /// something.
     pub fn suspected_pii<'r>(&self, record: &'r ChangeRecord) -> Vec<&'r str> {
-        if self.project.pii.undeclared == UndeclaredPii::Off {
+        if self.project.pii.undeclared != UndeclaredPii::Warn {
             return Vec::new();
         }
+        self.scan_pii(record)
+    }
+
+    fn scan_pii<'r>(&self, record: &'r ChangeRecord) -> Vec<&'r str> {
         self.project
             .datasets
             .get(&record.dataset)
@@ -143,7 +150,7 @@ impl<'a> Ingestor<'a> {
                 .mask(r, dataset)
                 .map_err(|_| Rejection::missing("(pii key)", "an HMAC key for PII hashing"))?;
             if self.project.pii.undeclared == UndeclaredPii::Quarantine
-                && let Some(column) = self.suspected_pii(r).first()
+                && let Some(column) = self.scan_pii(r).first()
             {
                 // The value itself never goes into the reason: it is the PII.
                 return Err(Rejection::new(
