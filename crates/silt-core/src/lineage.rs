@@ -56,6 +56,7 @@ impl Lineage {
                         Materialized::Table => "table",
                         Materialized::View => "view",
                         Materialized::CurrentState => "current_state",
+                        Materialized::Incremental => "incremental",
                     }
                     .to_string(),
                 ),

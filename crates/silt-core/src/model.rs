@@ -19,6 +19,7 @@
 //! engine renders these to its own table names, so one file runs on Athena
 //! and DataFusion alike.
 
+use crate::config::parse_size;
 use crate::error::{Error, Result};
 use crate::record::DatasetId;
 use crate::sql::{check_identifier, quote_ident, quote_literal};
@@ -36,6 +37,22 @@ pub enum Materialized {
     /// The latest state per primary key of a CDC dataset: duplicates
     /// collapsed, highest position wins, deleted and truncated keys absent.
     CurrentState,
+    /// A table that each run updates from the raw partitions that changed
+    /// since its last run, by its [`Strategy`].
+    Incremental,
+}
+
+/// How an incremental model takes in what changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Rows are added by partition: the partitions (`partitioned_by`) a run
+    /// produces replace the same partitions of the table, so re-running a
+    /// window never adds a row twice.
+    Append,
+    /// Rows are merged on `unique_key`: per key the row with the highest
+    /// `_position` wins, and a winning row whose `_op` is `d` deletes the key.
+    Merge,
 }
 
 /// Data tests declared for a model.
@@ -66,6 +83,12 @@ struct Header {
     tags: Vec<String>,
     #[serde(default)]
     tests: Tests,
+    strategy: Option<Strategy>,
+    #[serde(default)]
+    unique_key: Vec<String>,
+    #[serde(default)]
+    partitioned_by: Vec<String>,
+    max_bytes_scanned: Option<String>,
 }
 
 fn default_materialized() -> Materialized {
@@ -87,6 +110,14 @@ pub struct Model {
     pub tags: Vec<String>,
     /// Data tests.
     pub tests: Tests,
+    /// How an incremental model takes in changes (`None` for the others).
+    pub strategy: Option<Strategy>,
+    /// Columns identifying a row of a merge model.
+    pub unique_key: Vec<String>,
+    /// Columns the table is partitioned by (Hive style, as strings).
+    pub partitioned_by: Vec<String>,
+    /// The most bytes the model may read before it is refused (cost guard).
+    pub max_bytes_scanned: Option<u64>,
     /// The SQL body with placeholders.
     pub body: String,
     /// Models this one reads.
@@ -201,6 +232,10 @@ impl Model {
                     source: None,
                     tags: Vec::new(),
                     tests: Tests::default(),
+                    strategy: None,
+                    unique_key: Vec::new(),
+                    partitioned_by: Vec::new(),
+                    max_bytes_scanned: None,
                 },
                 trimmed.trim().to_string(),
             ),
@@ -227,11 +262,64 @@ impl Model {
                         .into(),
                 ));
             }
-            Materialized::View | Materialized::Table if body.is_empty() => {
+            Materialized::View | Materialized::Table | Materialized::Incremental
+                if body.is_empty() =>
+            {
                 return Err(err("the SQL body is empty".into()));
             }
             _ => {}
         }
+        let strategy = match (header.materialized, header.strategy) {
+            (Materialized::Incremental, s) => Some(s.unwrap_or(Strategy::Append)),
+            (_, Some(_)) => {
+                return Err(err(
+                    "`strategy` applies to incremental models only (materialized = \"incremental\")"
+                        .into(),
+                ));
+            }
+            (_, None) => None,
+        };
+        match strategy {
+            Some(Strategy::Merge) if header.unique_key.is_empty() => {
+                return Err(err(
+                    "a merge model needs `unique_key = [\"column\", …]` in its header".into(),
+                ));
+            }
+            Some(Strategy::Append) if header.partitioned_by.is_empty() => {
+                return Err(err(
+                    "an append model needs `partitioned_by = [\"column\", …]`: each run replaces the partitions it produces, which is what makes re-runs safe".into(),
+                ));
+            }
+            Some(Strategy::Append) if !header.unique_key.is_empty() => {
+                return Err(err(
+                    "`unique_key` belongs to merge models; an append model replaces whole partitions".into(),
+                ));
+            }
+            _ => {}
+        }
+        if !header.partitioned_by.is_empty()
+            && !matches!(
+                header.materialized,
+                Materialized::Table | Materialized::Incremental
+            )
+        {
+            return Err(err(
+                "`partitioned_by` applies to table and incremental models".into(),
+            ));
+        }
+        if header.materialized != Materialized::Incremental && !header.unique_key.is_empty() {
+            return Err(err(
+                "`unique_key` applies to incremental merge models".into()
+            ));
+        }
+        for c in header.unique_key.iter().chain(&header.partitioned_by) {
+            check_identifier(c).map_err(|e| err(format!("key or partition column {e}")))?;
+        }
+        let max_bytes_scanned = header
+            .max_bytes_scanned
+            .as_deref()
+            .map(|t| parse_size(t).map_err(|e| err(format!("header `max_bytes_scanned`: {e}"))))
+            .transpose()?;
         let tests = header.tests;
         for c in tests
             .not_null
@@ -269,6 +357,10 @@ impl Model {
             source,
             tags: header.tags,
             tests,
+            strategy,
+            unique_key: header.unique_key,
+            partitioned_by: header.partitioned_by,
+            max_bytes_scanned,
             body,
             refs,
             sources,
@@ -587,6 +679,43 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("does not exist")
+        );
+    }
+
+    #[test]
+    fn incremental_headers_are_checked() {
+        let e = |text: &str| Model::parse("x", "x.sql", text).unwrap_err().to_string();
+        let merge = m(
+            "x",
+            "/* silt\nmaterialized = \"incremental\"\nstrategy = \"merge\"\nunique_key = [\"id\"]\nmax_bytes_scanned = \"10MB\"\n*/ SELECT 1 AS id",
+        );
+        assert_eq!(merge.strategy, Some(Strategy::Merge));
+        assert_eq!(merge.max_bytes_scanned, Some(10_000_000));
+        let append = m(
+            "x",
+            "/* silt\nmaterialized = \"incremental\"\npartitioned_by = [\"d\"]\n*/ SELECT 1 AS d",
+        );
+        assert_eq!(append.strategy, Some(Strategy::Append));
+        assert!(
+            e("/* silt\nmaterialized = \"incremental\"\nstrategy = \"merge\"\n*/ SELECT 1")
+                .contains("unique_key")
+        );
+        assert!(
+            e("/* silt\nmaterialized = \"incremental\"\n*/ SELECT 1").contains("partitioned_by")
+        );
+        assert!(
+            e("/* silt\nstrategy = \"merge\"\n*/ SELECT 1").contains("incremental models only")
+        );
+        assert!(
+            e("/* silt\nmaterialized = \"view\"\npartitioned_by = [\"d\"]\n*/ SELECT 1")
+                .contains("table and incremental")
+        );
+        assert!(
+            e("/* silt\nmax_bytes_scanned = \"lots\"\n*/ SELECT 1").contains("max_bytes_scanned")
+        );
+        assert!(
+            e("/* silt\nmaterialized = \"incremental\"\npartitioned_by = [\"a;b\"]\n*/ SELECT 1")
+                .contains("partition column")
         );
     }
 
