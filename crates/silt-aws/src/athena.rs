@@ -14,11 +14,11 @@ use async_trait::async_trait;
 use aws_sdk_athena::Client;
 use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultConfiguration};
 use sha2::{Digest, Sha256};
-use silt_core::model::{Materialized, Model};
+use silt_core::model::{Materialized, Model, Strategy};
 use silt_core::ports::ObjectStore;
 use silt_core::schema::{ColumnType, DatasetSchema};
 use silt_core::sql::{quote_ident, quote_literal};
-use silt_core::transform::{Engine, ModelStats};
+use silt_core::transform::{Build, Engine, ModelStats};
 use silt_core::{DatasetId, Error, Result};
 use std::time::Duration;
 
@@ -295,8 +295,18 @@ impl Engine for AthenaEngine {
         Ok(Some((fp, stats)))
     }
 
-    async fn materialize(&self, model: &Model, sql: &str, fingerprint: &str) -> Result<ModelStats> {
+    async fn materialize(&self, model: &Model, build: &Build<'_>) -> Result<ModelStats> {
+        let (sql, fingerprint) = (build.sql, build.fingerprint);
         let name = &model.name;
+        if model.strategy == Some(Strategy::Merge) {
+            // A merge needs Iceberg MERGE INTO with the result's column list;
+            // until that lands, say so rather than build something else.
+            return Err(Error::Engine {
+                model: name.clone(),
+                message: "incremental merge models do not run on Athena yet: use materialized = \"current_state\" or \"table\" for this model on Athena".into(),
+                retryable: false,
+            });
+        }
         let db = quote_ident(&self.settings.database);
         if model.materialized == Materialized::View {
             let q = self
@@ -322,8 +332,18 @@ impl Engine for AthenaEngine {
         let location = self.store.uri(&format!("curated/{name}/build={build}/"));
         self.execute(name, &format!("DROP TABLE IF EXISTS {db}.`{physical}`"))
             .await?;
+        let partitioning = if model.partitioned_by.is_empty() {
+            String::new()
+        } else {
+            let cols: Vec<String> = model
+                .partitioned_by
+                .iter()
+                .map(|c| quote_literal(c))
+                .collect();
+            format!(", partitioned_by = ARRAY[{}]", cols.join(", "))
+        };
         let ctas = format!(
-            "CREATE TABLE {db}.{} WITH (format = 'PARQUET', write_compression = 'ZSTD', external_location = {}) AS\n{sql}",
+            "CREATE TABLE {db}.{} WITH (format = 'PARQUET', write_compression = 'ZSTD', external_location = {}{partitioning}) AS\n{sql}",
             quote_ident(&physical),
             quote_literal(&location)
         );
@@ -349,6 +369,7 @@ impl Engine for AthenaEngine {
             bytes_scanned: q.bytes_scanned + publish.bytes_scanned,
             engine_ms: q.engine_ms + publish.engine_ms,
             max_event_time_ms: None,
+            ..Default::default()
         };
         let info = serde_json::json!({"fingerprint": fingerprint, "stats": stats, "table": physical, "location": location});
         self.store

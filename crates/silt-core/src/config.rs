@@ -30,6 +30,8 @@ pub struct Project {
     pub ingest: IngestLimits,
     /// Folder of model files, relative to the project folder.
     pub models_path: String,
+    /// Byte budget of models whose header sets none (cost guard).
+    pub models_max_bytes_scanned: Option<u64>,
     /// Query engine settings.
     pub engine: EngineSettings,
     /// Prices and sizes the cost report uses.
@@ -421,12 +423,14 @@ fn default_max_value() -> String {
 struct RawModels {
     #[serde(default = "default_models_path")]
     path: String,
+    max_bytes_scanned: Option<String>,
 }
 
 impl Default for RawModels {
     fn default() -> Self {
         Self {
             path: default_models_path(),
+            max_bytes_scanned: None,
         }
     }
 }
@@ -722,6 +726,12 @@ impl Project {
             ));
         }
 
+        let models_max_bytes_scanned = raw
+            .models
+            .max_bytes_scanned
+            .as_deref()
+            .map(|t| parse_size(t).map_err(|e| err("models.max_bytes_scanned", e)))
+            .transpose()?;
         let cost = cost_settings(&raw.cost).map_err(|(f, m)| err(&f, m))?;
         let undeclared = match raw.pii.undeclared.as_str() {
             "quarantine" => UndeclaredPii::Quarantine,
@@ -754,6 +764,7 @@ impl Project {
                 max_value_bytes,
             },
             models_path: raw.models.path,
+            models_max_bytes_scanned,
             engine: EngineSettings {
                 kind,
                 target_partitions: raw.engine.target_partitions,

@@ -6,6 +6,7 @@
 //! SLIs. Nothing in this crate touches the network, the filesystem or the
 //! clock directly; adapters (local folder, AWS) implement the [`ports`].
 
+pub mod backfill;
 pub mod config;
 pub mod cost;
 pub mod decode;

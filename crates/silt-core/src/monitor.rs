@@ -370,7 +370,8 @@ fn slis(inputs: &ReportInputs<'_>) -> Slis {
                 queried += 1;
                 query_failed += 1;
             }
-            ModelStatus::Skipped => {}
+            // Refused by the cost guard: not a success, and no query ran.
+            ModelStatus::Skipped | ModelStatus::OverBudget => {}
         }
     }
     let lineage_coverage = inputs.graph.and_then(|g| {

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::model::{Materialized, Model, ModelGraph, Placeholder, render};
 use crate::record::DatasetId;
 use crate::schema::DatasetSchema;
-use crate::sql::quote_ident;
+use crate::sql::{quote_ident, quote_literal};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +25,105 @@ pub struct ModelStats {
     pub engine_ms: u64,
     /// Newest `_event_time` in the result, for curated freshness.
     pub max_event_time_ms: Option<i64>,
+    /// Raw and model files the engine opened, when it knows (local engine).
+    #[serde(default)]
+    pub files_read: u64,
+    /// Fingerprint of an incremental model's definition (SQL and upstream builds).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub definition: String,
+    /// What an incremental model's table holds: dataset → event date →
+    /// fingerprint of the partition's objects when it was read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub read: ReadState,
+}
+
+/// Dataset → event date → fingerprint of that partition's landed objects.
+pub type ReadState = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The landed objects of one event date of a dataset, from a listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    /// Changes exactly when an object lands in the partition.
+    pub fingerprint: String,
+    /// Bytes of its objects: what a query reading the partition scans at most.
+    pub bytes: u64,
+    /// Number of objects.
+    pub objects: u64,
+}
+
+/// Every dataset's partitions, by event date (`YYYY-MM-DD`).
+pub type Partitions = BTreeMap<DatasetId, BTreeMap<String, PartitionState>>;
+
+/// Event dates `from` (inclusive) to `to` (exclusive), as `YYYY-MM-DD`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    /// First date.
+    pub from: String,
+    /// Date after the last.
+    pub to: String,
+}
+
+impl Window {
+    /// Whether `date` falls inside.
+    pub fn contains(&self, date: &str) -> bool {
+        self.from.as_str() <= date && date < self.to.as_str()
+    }
+}
+
+/// How an engine writes a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// The result replaces the whole table.
+    Replace,
+    /// The result is applied to the table by the model's strategy: its
+    /// partitions replace the table's (append) or its rows are merged on the
+    /// unique key (merge). The table is created when missing.
+    Incremental,
+}
+
+/// One build handed to an engine.
+#[derive(Debug, Clone, Copy)]
+pub struct Build<'a> {
+    /// The query.
+    pub sql: &'a str,
+    /// What the build is made from (for reuse checks). For incremental builds
+    /// the engine stores [`incremental_fingerprint`] of this and the read state.
+    pub fingerprint: &'a str,
+    /// Replace the table, or apply to it.
+    pub mode: WriteMode,
+    /// The partitions this build read (incremental models); the engine adds
+    /// them to the stored state on `Incremental` and replaces it on `Replace`.
+    pub read: &'a ReadState,
+}
+
+/// The fingerprint an incremental model's build is stored under: it changes
+/// when the definition changes or the table takes in new partitions, so
+/// downstream models rebuild exactly then.
+pub fn incremental_fingerprint(definition: &str, read: &ReadState) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(definition.as_bytes());
+    for (dataset, dates) in read {
+        h.update([0]);
+        h.update(dataset.as_bytes());
+        for (date, fp) in dates {
+            h.update([1]);
+            h.update(date.as_bytes());
+            h.update([2]);
+            h.update(fp.as_bytes());
+        }
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// Adds `new` into `into`.
+pub fn merge_read(into: &mut ReadState, new: &ReadState) {
+    for (dataset, dates) in new {
+        let entry = into.entry(dataset.clone()).or_default();
+        for (date, fp) in dates {
+            entry.insert(date.clone(), fp.clone());
+        }
+    }
 }
 
 /// A query engine that can materialise models.
@@ -36,6 +135,11 @@ pub trait Engine: Send + Sync {
     fn source_ref(&self, dataset: &DatasetId) -> String;
     /// SQL reference to a model's table or view.
     fn model_ref(&self, model: &str) -> String;
+    /// Whether the engine applies [`WriteMode::Incremental`] builds; one that
+    /// does not rebuilds incremental models in full on every run.
+    fn supports_incremental(&self) -> bool {
+        false
+    }
     /// Makes raw datasets queryable with their current schemas.
     async fn register_sources(&self, schemas: &[DatasetSchema]) -> Result<()>;
     /// Makes models built by earlier runs queryable (for partial selections).
@@ -43,9 +147,9 @@ pub trait Engine: Send + Sync {
     /// The fingerprint and statistics of the model's last build, if it has one
     /// that can be reused; when it does, the engine also makes it queryable.
     async fn last_build(&self, model: &Model) -> Result<Option<(String, ModelStats)>>;
-    /// Builds `model` from `sql`, replacing any earlier version only on
-    /// success, and records `fingerprint` as what it was built from.
-    async fn materialize(&self, model: &Model, sql: &str, fingerprint: &str) -> Result<ModelStats>;
+    /// Builds `model` by `build`, changing the table only on success, and
+    /// records what it was built from.
+    async fn materialize(&self, model: &Model, build: &Build<'_>) -> Result<ModelStats>;
     /// Runs a `SELECT COUNT(*)`-style query and returns the count.
     async fn count(&self, model: &str, sql: &str) -> Result<u64>;
 }
@@ -93,6 +197,8 @@ pub enum ModelStatus {
     UpToDate,
     /// Not run yet: time ran out; a follow-up run picks it up.
     Deferred,
+    /// Not run: its estimated scan is over its byte budget (cost guard).
+    OverBudget,
 }
 
 /// Result of one data test.
@@ -120,6 +226,14 @@ pub struct ModelRun {
     pub reason: Option<String>,
     /// Wall-clock milliseconds spent on it, tests included.
     pub elapsed_ms: u64,
+    /// Bytes the model was estimated to read before it ran (cost guard);
+    /// `stats.bytes_scanned` is what it actually read.
+    #[serde(default)]
+    pub estimated_bytes: u64,
+    /// Raw event dates read per dataset: all of them, or only the changed
+    /// ones for an incremental run.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dates_read: BTreeMap<String, u64>,
 }
 
 /// The record of one transform run, stored under `runs/transform/`.
@@ -156,12 +270,14 @@ impl RunRecord {
         let mut out = Vec::new();
         for m in &self.models {
             match m.status {
-                ModelStatus::Failed | ModelStatus::Skipped => out.push(format!(
-                    "model `{}` {:?}: {}",
-                    m.model,
-                    m.status,
-                    m.reason.as_deref().unwrap_or("")
-                )),
+                ModelStatus::Failed | ModelStatus::Skipped | ModelStatus::OverBudget => {
+                    out.push(format!(
+                        "model `{}` {:?}: {}",
+                        m.model,
+                        m.status,
+                        m.reason.as_deref().unwrap_or("")
+                    ))
+                }
                 ModelStatus::TestFailed => {
                     for t in m.tests.iter().filter(|t| t.failures > 0) {
                         // u64::MAX marks a test that could not run; the reason says why.
@@ -189,12 +305,31 @@ impl RunRecord {
     }
 }
 
-/// Renders a model's SQL for `engine`.
+/// Raw event dates to read per dataset; a dataset absent reads everything.
+pub type DateFilter = BTreeMap<DatasetId, BTreeSet<String>>;
+
+/// A source reference restricted to `dates`, as a derived table: both
+/// Athena (partition projection) and DataFusion (listing pruning) then open
+/// only those partitions.
+pub fn filtered_source(source_ref: &str, dates: &BTreeSet<String>) -> String {
+    if dates.is_empty() {
+        return format!("(SELECT * FROM {source_ref} WHERE 1 = 0)");
+    }
+    let list: Vec<String> = dates.iter().map(|d| quote_literal(d)).collect();
+    format!(
+        "(SELECT * FROM {source_ref} WHERE \"event_date\" IN ({}))",
+        list.join(", ")
+    )
+}
+
+/// Renders a model's SQL for `engine`, reading only `dates` of the sources
+/// it names (incremental runs and backfill windows).
 pub fn model_sql(
     engine: &dyn Engine,
     model: &Model,
     schemas: &BTreeMap<DatasetId, DatasetSchema>,
     primary_keys: &BTreeMap<DatasetId, Vec<String>>,
+    dates: Option<&DateFilter>,
 ) -> Result<Option<String>> {
     if model.materialized == Materialized::CurrentState {
         let Some(source) = &model.source else {
@@ -216,8 +351,12 @@ pub fn model_sql(
             pk,
         )));
     }
-    render(&model.body, &model.name, |p| {
-        resolve(engine, p, &model.name)
+    render(&model.body, &model.name, |p| match (p, dates) {
+        (Placeholder::Source(s), Some(filter)) => match filter.get(s) {
+            Some(d) => filtered_source(&engine.source_ref(s), d),
+            None => engine.source_ref(s),
+        },
+        _ => resolve(engine, p, &model.name),
     })
     .map(Some)
 }
@@ -248,6 +387,115 @@ pub struct RunInputs<'a> {
     pub run_id: &'a str,
     /// Asked before each model: `true` means stop and defer the rest (a Lambda running out of time).
     pub out_of_time: Option<&'a (dyn Fn() -> bool + Send + Sync)>,
+    /// Every dataset's landed partitions, for incremental reads and estimates.
+    pub partitions: &'a Partitions,
+    /// A backfill window: incremental models read exactly these event dates.
+    pub window: Option<&'a Window>,
+    /// Build models even when their estimate is over budget.
+    pub force: bool,
+    /// Byte budget of models that set none (`[models] max_bytes_scanned`).
+    pub default_budget: Option<u64>,
+    /// Sources are already registered (backfill windows share one registration).
+    pub sources_registered: bool,
+}
+
+/// What a model will read, decided before it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadPlan {
+    /// Replace the table, or apply the result to it.
+    pub mode: WriteMode,
+    /// Dates to read per source; `None` reads every partition.
+    pub filter: Option<DateFilter>,
+    /// The read state the build records (incremental models).
+    pub read: ReadState,
+    /// Estimated bytes read from raw partitions.
+    pub raw_bytes: u64,
+    /// Dates read per dataset.
+    pub dates_read: BTreeMap<String, u64>,
+}
+
+/// Decides what a model reads. An incremental model with an earlier build of
+/// the same definition reads only the partitions whose objects changed since
+/// (or, in a backfill, the window's); anything else reads everything.
+/// `None` means an incremental model has nothing new to read.
+pub fn plan_reads(
+    model: &Model,
+    incremental: bool,
+    previous: Option<&ModelStats>,
+    definition: &str,
+    partitions: &Partitions,
+    window: Option<&Window>,
+) -> Option<ReadPlan> {
+    let empty = BTreeMap::new();
+    let same = previous.filter(|p| p.definition == definition);
+    let mut plan = ReadPlan {
+        mode: WriteMode::Replace,
+        filter: None,
+        read: ReadState::new(),
+        raw_bytes: 0,
+        dates_read: BTreeMap::new(),
+    };
+    let delta = incremental && (same.is_some() || window.is_some());
+    if delta {
+        plan.mode = WriteMode::Incremental;
+        plan.filter = Some(DateFilter::new());
+    }
+    let mut anything = false;
+    for s in &model.sources {
+        let parts = partitions.get(s).unwrap_or(&empty);
+        let done = same.and_then(|p| p.read.get(&s.to_string()));
+        let mut dates = BTreeSet::new();
+        for (date, state) in parts {
+            let wanted = match (delta, window) {
+                (false, _) => true,
+                (true, Some(w)) => w.contains(date),
+                (true, None) => done.and_then(|d| d.get(date)) != Some(&state.fingerprint),
+            };
+            if wanted {
+                dates.insert(date.clone());
+                plan.raw_bytes += state.bytes;
+                if incremental {
+                    plan.read
+                        .entry(s.to_string())
+                        .or_default()
+                        .insert(date.clone(), state.fingerprint.clone());
+                }
+            }
+        }
+        anything |= !dates.is_empty();
+        plan.dates_read.insert(s.to_string(), dates.len() as u64);
+        if let Some(f) = plan.filter.as_mut() {
+            f.insert(s.clone(), dates);
+        }
+    }
+    if delta && !anything && window.is_none() {
+        return None;
+    }
+    Some(plan)
+}
+
+/// The cost guard's message for a model over budget.
+pub fn over_budget_message(model: &str, estimate: u64, budget: u64) -> String {
+    format!(
+        "model `{model}` would scan an estimated {} ({estimate} bytes), over its budget of {} ({budget} bytes); raise `max_bytes_scanned` or run with --force",
+        human_bytes(estimate),
+        human_bytes(budget)
+    )
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
 }
 
 /// Fingerprint of a model build: its SQL and what its inputs were built from.
@@ -288,14 +536,21 @@ pub async fn run(
         full_refresh,
         run_id,
         out_of_time,
+        partitions,
+        window,
+        force,
+        default_budget,
+        sources_registered,
     } = *inputs;
     let started_ms = clock.now_ms();
-    let registered: Vec<DatasetSchema> = schemas
-        .values()
-        .filter(|s| s.version > 0)
-        .cloned()
-        .collect();
-    engine.register_sources(&registered).await?;
+    if !sources_registered {
+        let registered: Vec<DatasetSchema> = schemas
+            .values()
+            .filter(|s| s.version > 0)
+            .cloned()
+            .collect();
+        engine.register_sources(&registered).await?;
+    }
     let selected_set: BTreeSet<&String> = selected.iter().collect();
     let unselected: Vec<&Model> = graph
         .order()
@@ -305,9 +560,12 @@ pub async fn run(
         .collect();
     engine.register_existing_models(&unselected).await?;
     let mut fingerprints: BTreeMap<String, String> = BTreeMap::new();
+    // What each model reads, for estimates of the models reading it.
+    let mut estimates: BTreeMap<String, u64> = BTreeMap::new();
     for m in &unselected {
-        if let Some((fp, _)) = engine.last_build(m).await? {
+        if let Some((fp, stats)) = engine.last_build(m).await? {
             fingerprints.insert(m.name.clone(), fp);
+            estimates.insert(m.name.clone(), stats.bytes_scanned);
         }
     }
 
@@ -326,6 +584,8 @@ pub async fn run(
                     tests: Vec::new(),
                     reason: Some("deferred to a follow-up run: time ran out".into()),
                     elapsed_ms: 0,
+                    estimated_bytes: 0,
+                    dates_read: BTreeMap::new(),
                 });
             }
             break;
@@ -340,10 +600,12 @@ pub async fn run(
                 tests: Vec::new(),
                 reason: Some(format!("upstream model `{up}` did not build")),
                 elapsed_ms: 0,
+                estimated_bytes: 0,
+                dates_read: BTreeMap::new(),
             });
             continue;
         }
-        let sql = match model_sql(engine, model, schemas, primary_keys) {
+        let sql = match model_sql(engine, model, schemas, primary_keys, None) {
             Ok(Some(sql)) => sql,
             Ok(None) => {
                 blocked.insert(name.clone(), name.clone());
@@ -354,6 +616,8 @@ pub async fn run(
                     tests: Vec::new(),
                     reason: Some("its source has no landed data yet".into()),
                     elapsed_ms: 0,
+                    estimated_bytes: 0,
+                    dates_read: BTreeMap::new(),
                 });
                 continue;
             }
@@ -363,17 +627,50 @@ pub async fn run(
                 continue;
             }
         };
-        let fp = fingerprint(&sql, model, source_fingerprints, &fingerprints);
-        fingerprints.insert(name.clone(), fp.clone());
+        let incremental =
+            model.materialized == Materialized::Incremental && engine.supports_incremental();
+        let no_sources = BTreeMap::new();
+        // An incremental model's definition leaves out its sources' data: what
+        // it has read is tracked per partition instead.
+        let fp = fingerprint(
+            &sql,
+            model,
+            if incremental {
+                &no_sources
+            } else {
+                source_fingerprints
+            },
+            &fingerprints,
+        );
         let previous = if full_refresh {
             None
         } else {
             engine.last_build(model).await?
         };
-        if let Some((built, stats)) = previous
-            && built == fp
-        {
+        let unchanged = previous.as_ref().is_some_and(|(built, stats)| {
+            if incremental {
+                stats.definition == fp
+            } else {
+                *built == fp
+            }
+        });
+        let plan = plan_reads(
+            model,
+            incremental,
+            previous.as_ref().map(|(_, s)| s).filter(|_| unchanged),
+            &fp,
+            partitions,
+            window,
+        );
+        let up_to_date = match &plan {
+            None => true,
+            Some(_) => !incremental && unchanged && window.is_none(),
+        };
+        if up_to_date && let Some((built, mut stats)) = previous {
             tracing::info!(model = %name, "Model is up to date.");
+            fingerprints.insert(name.clone(), built);
+            estimates.insert(name.clone(), stats.bytes_scanned);
+            stats.read.clear();
             runs.push(ModelRun {
                 model: name.clone(),
                 status: ModelStatus::UpToDate,
@@ -381,11 +678,61 @@ pub async fn run(
                 tests: Vec::new(),
                 reason: None,
                 elapsed_ms: elapsed(clock, t0),
+                estimated_bytes: 0,
+                dates_read: BTreeMap::new(),
             });
             continue;
         }
-        tracing::info!(model = %name, engine = engine.name(), "Building model.");
-        let stats = match engine.materialize(model, &sql, &fp).await {
+        let Some(plan) = plan else {
+            continue;
+        };
+        let estimated_bytes = plan.raw_bytes
+            + model
+                .refs
+                .iter()
+                .map(|r| estimates.get(r).copied().unwrap_or(0))
+                .sum::<u64>();
+        estimates.insert(name.clone(), estimated_bytes);
+        if let Some(budget) = model.max_bytes_scanned.or(default_budget)
+            && estimated_bytes > budget
+            && !force
+        {
+            let reason = over_budget_message(name, estimated_bytes, budget);
+            tracing::warn!(model = %name, estimated_bytes, budget, "Model refused: over its byte budget.");
+            blocked.insert(name.clone(), name.clone());
+            runs.push(ModelRun {
+                model: name.clone(),
+                status: ModelStatus::OverBudget,
+                stats: ModelStats::default(),
+                tests: Vec::new(),
+                reason: Some(reason),
+                elapsed_ms: elapsed(clock, t0),
+                estimated_bytes,
+                dates_read: plan.dates_read,
+            });
+            continue;
+        }
+        let sql = if plan.filter.is_some() {
+            match model_sql(engine, model, schemas, primary_keys, plan.filter.as_ref()) {
+                Ok(Some(sql)) => sql,
+                Ok(None) => sql,
+                Err(e) => {
+                    blocked.insert(name.clone(), name.clone());
+                    runs.push(failed(name, e.to_string(), 0));
+                    continue;
+                }
+            }
+        } else {
+            sql
+        };
+        tracing::info!(model = %name, engine = engine.name(), mode = ?plan.mode, estimated_bytes, "Building model.");
+        let build = Build {
+            sql: &sql,
+            fingerprint: &fp,
+            mode: plan.mode,
+            read: &plan.read,
+        };
+        let mut stats = match engine.materialize(model, &build).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(model = %name, error = %e, "Model failed.");
@@ -394,6 +741,15 @@ pub async fn run(
                 continue;
             }
         };
+        fingerprints.insert(
+            name.clone(),
+            if incremental {
+                incremental_fingerprint(&fp, &stats.read)
+            } else {
+                fp.clone()
+            },
+        );
+        stats.read.clear();
         let mut tests = Vec::new();
         let mut test_error = None;
         for t in model.tests.queries() {
@@ -425,6 +781,8 @@ pub async fn run(
             tests,
             reason: test_error,
             elapsed_ms: elapsed(clock, t0),
+            estimated_bytes,
+            dates_read: plan.dates_read,
         });
     }
     Ok(RunRecord {
@@ -444,6 +802,8 @@ fn failed(name: &str, reason: String, elapsed_ms: u64) -> ModelRun {
         tests: Vec::new(),
         reason: Some(reason),
         elapsed_ms,
+        estimated_bytes: 0,
+        dates_read: BTreeMap::new(),
     }
 }
 
@@ -493,8 +853,15 @@ mod tests {
             full_refresh: false,
             run_id: "r",
             out_of_time: None,
+            partitions: &NO_PARTITIONS,
+            window: None,
+            force: false,
+            default_budget: None,
+            sources_registered: false,
         }
     }
+
+    static NO_PARTITIONS: Partitions = BTreeMap::new();
 
     #[async_trait]
     impl Engine for Scripted {
@@ -522,7 +889,8 @@ mod tests {
                 .find(|(m, _)| *m == model.name)
                 .map(|(_, fp)| (fp.clone(), ModelStats::default())))
         }
-        async fn materialize(&self, model: &Model, sql: &str, fp: &str) -> Result<ModelStats> {
+        async fn materialize(&self, model: &Model, build: &Build<'_>) -> Result<ModelStats> {
+            let (sql, fp) = (build.sql, build.fingerprint);
             self.log
                 .lock()
                 .unwrap()
@@ -686,6 +1054,96 @@ mod tests {
             ]
         );
         assert!(rec.ok());
+    }
+
+    fn parts(dates: &[(&str, &str, u64)]) -> Partitions {
+        let d: DatasetId = "shop.public.orders".parse().unwrap();
+        let map = dates
+            .iter()
+            .map(|(date, fp, bytes)| {
+                (
+                    date.to_string(),
+                    PartitionState {
+                        fingerprint: fp.to_string(),
+                        bytes: *bytes,
+                        objects: 1,
+                    },
+                )
+            })
+            .collect();
+        [(d, map)].into()
+    }
+
+    #[test]
+    fn incremental_plans_read_changed_partitions_only() {
+        let model = Model::parse(
+            "inc",
+            "inc.sql",
+            "/* silt\nmaterialized = \"incremental\"\npartitioned_by = [\"event_date\"]\n*/ SELECT * FROM {{ source('shop.public.orders') }}",
+        )
+        .unwrap();
+        let now = parts(&[
+            ("2026-01-01", "a", 10),
+            ("2026-01-02", "b2", 20),
+            ("2026-01-03", "c", 40),
+        ]);
+        // No earlier build: everything, replacing the table.
+        let first = plan_reads(&model, true, None, "def", &now, None).unwrap();
+        assert_eq!(first.mode, WriteMode::Replace);
+        assert_eq!(first.filter, None);
+        assert_eq!(first.raw_bytes, 70);
+        // An earlier build that read 01 (same) and 02 (changed since).
+        let previous = ModelStats {
+            definition: "def".into(),
+            read: [(
+                "shop.public.orders".to_string(),
+                [
+                    ("2026-01-01".to_string(), "a".to_string()),
+                    ("2026-01-02".to_string(), "b1".to_string()),
+                ]
+                .into(),
+            )]
+            .into(),
+            ..Default::default()
+        };
+        let delta = plan_reads(&model, true, Some(&previous), "def", &now, None).unwrap();
+        assert_eq!(delta.mode, WriteMode::Incremental);
+        let dates: Vec<&String> = delta.filter.as_ref().unwrap().values().flatten().collect();
+        assert_eq!(dates, ["2026-01-02", "2026-01-03"]);
+        assert_eq!(delta.raw_bytes, 60);
+        // A changed definition reads everything again.
+        let redo = plan_reads(&model, true, Some(&previous), "other", &now, None).unwrap();
+        assert_eq!(redo.mode, WriteMode::Replace);
+        // Nothing changed: nothing to do.
+        let mut all_read = previous.clone();
+        all_read.read = first.read.clone();
+        assert_eq!(
+            plan_reads(&model, true, Some(&all_read), "def", &now, None),
+            None
+        );
+        // A window reads its dates whatever was read before.
+        let w = Window {
+            from: "2026-01-01".into(),
+            to: "2026-01-02".into(),
+        };
+        let win = plan_reads(&model, true, Some(&all_read), "def", &now, Some(&w)).unwrap();
+        assert_eq!(win.raw_bytes, 10);
+        assert_eq!(win.mode, WriteMode::Incremental);
+        // The SQL reads only the planned dates.
+        let sql = filtered_source("raw", &["2026-01-02".to_string()].into());
+        assert_eq!(
+            sql,
+            "(SELECT * FROM raw WHERE \"event_date\" IN ('2026-01-02'))"
+        );
+        assert!(filtered_source("raw", &BTreeSet::new()).contains("1 = 0"));
+    }
+
+    #[test]
+    fn over_budget_messages_name_model_estimate_and_budget() {
+        let m = over_budget_message("orders_current", 3 * 1024 * 1024, 1_000_000);
+        assert!(m.contains("model `orders_current`"), "{m}");
+        assert!(m.contains("3.0 MiB (3145728 bytes)"), "{m}");
+        assert!(m.contains("976.6 KiB (1000000 bytes)"), "{m}");
     }
 
     #[test]

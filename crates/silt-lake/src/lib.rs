@@ -14,4 +14,4 @@ mod registry;
 pub use encode::{arrow_schema, encode_parquet};
 pub use land::{LandOutcome, Lander, list_manifests, orphans};
 pub use monitor::{check, read_json};
-pub use registry::{DatasetStates, SchemaRegistry};
+pub use registry::{DatasetStates, SchemaRegistry, partitions_of};

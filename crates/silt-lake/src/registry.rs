@@ -5,9 +5,10 @@
 //! loser sees "already exists", reloads, and re-checks its records against
 //! the winner's schema, so no column is ever typed two ways.
 
-use silt_core::keys::{bytes_hash, manifest_prefix, schema_key, schema_prefix};
+use silt_core::keys::{bytes_hash, manifest_prefix, raw_prefix, schema_key, schema_prefix};
 use silt_core::ports::{ObjectStore, PutOutcome};
 use silt_core::schema::{DatasetSchema, Evolution, evolve};
+use silt_core::transform::{PartitionState, Partitions};
 use silt_core::{ChangeRecord, DatasetId, Error, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,43 @@ pub struct DatasetStates {
     /// A fingerprint of the schema version and every landed object: it
     /// changes exactly when new data lands, so unchanged models are skipped.
     pub fingerprints: BTreeMap<DatasetId, String>,
+    /// Each dataset's raw objects by event date: what incremental models
+    /// read and what the cost guard's estimates add up.
+    pub partitions: Partitions,
+}
+
+/// Groups a dataset's raw objects by event date (from their Hive-style keys).
+pub fn partitions_of(objects: &[silt_core::ports::ObjectMeta]) -> BTreeMap<String, PartitionState> {
+    let mut keys: BTreeMap<String, (String, u64, u64)> = BTreeMap::new();
+    for o in objects {
+        if !o.key.ends_with(".parquet") {
+            continue;
+        }
+        let Some(date) = o
+            .key
+            .split('/')
+            .find_map(|segment| segment.strip_prefix("event_date="))
+        else {
+            continue;
+        };
+        let entry = keys.entry(date.to_string()).or_default();
+        entry.0.push_str(&o.key);
+        entry.0.push('|');
+        entry.1 += o.size;
+        entry.2 += 1;
+    }
+    keys.into_iter()
+        .map(|(date, (material, bytes, objects))| {
+            (
+                date,
+                PartitionState {
+                    fingerprint: bytes_hash(material.as_bytes())[..16].to_string(),
+                    bytes,
+                    objects,
+                },
+            )
+        })
+        .collect()
 }
 
 /// Reads and evolves dataset schemas in an object store, caching the latest.
@@ -82,6 +120,8 @@ impl SchemaRegistry {
             }
             out.fingerprints
                 .insert(id.clone(), bytes_hash(material.as_bytes()));
+            let raw = self.store.list(&raw_prefix(id)).await?;
+            out.partitions.insert(id.clone(), partitions_of(&raw));
             out.schemas.insert(id.clone(), schema);
         }
         Ok(out)

@@ -318,6 +318,11 @@ async fn run_models<E: Engine>(
         full_refresh,
         run_id,
         out_of_time: Some(out_of_time),
+        partitions: &states.partitions,
+        window: None,
+        force: false,
+        default_budget: ctx.project.models_max_bytes_scanned,
+        sources_registered: false,
     };
     let mut record = run(engine, &inputs, ctx.clock.as_ref()).await?;
     // A follow-up continues a run: its record spans the run from its first invocation.
