@@ -6,10 +6,11 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use silt_core::backfill::{BackfillSpec, parse_window};
 use silt_core::ports::SystemClock;
 use silt_core::transform::{ModelStatus, RunRecord};
 use silt_local::generate::{GenerateOptions, generate};
-use silt_local::{IngestReport, LandReport, Local, Progress};
+use silt_local::{IngestReport, LandReport, Local, Progress, TransformOptions};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -88,9 +89,39 @@ enum Command {
         /// Models to build: NAME, NAME+ (and downstream), +NAME (and upstream), tag:TAG.
         #[arg(long, num_args = 1..)]
         select: Vec<String>,
-        /// Rebuild even if inputs are unchanged.
+        /// Rebuild even if inputs are unchanged (incremental models in full).
         #[arg(long)]
         full_refresh: bool,
+        /// Build models whose estimated scan is over their byte budget.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Rebuild incremental models for a range of event dates, window by window;
+    /// a failed backfill run again with the same arguments resumes at the failed window.
+    Backfill {
+        #[command(flatten)]
+        p: ProjectArgs,
+        /// First event date, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Date after the last one, YYYY-MM-DD.
+        #[arg(long)]
+        to: String,
+        /// Window length: days or weeks, like 1d or 2w.
+        #[arg(long, default_value = "1d")]
+        window: String,
+        /// Most windows running at once.
+        #[arg(long, default_value_t = 2)]
+        max_concurrency: usize,
+        /// Models to backfill (default: all); tables and views downstream run once at the end.
+        #[arg(long, num_args = 1..)]
+        select: Vec<String>,
+        /// Start over instead of resuming a backfill with the same arguments.
+        #[arg(long)]
+        restart: bool,
+        /// Build models whose estimated scan is over their byte budget.
+        #[arg(long)]
+        force: bool,
     },
     /// One monitor check: freshness, volumes, SLOs with burn rates, cost; print a table and write reports/latest.json.
     Monitor {
@@ -278,11 +309,75 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             p,
             select,
             full_refresh,
+            force,
         } => {
             let local = open(&p)?;
-            let run = local.transform(&select, full_refresh).await?;
+            let options = TransformOptions {
+                select,
+                full_refresh,
+                force,
+            };
+            let run = local
+                .transform_with_options(&local.engine()?, &options)
+                .await?;
             print_transform(&run);
             outcome(None, Some(&run), local.warehouse())
+        }
+        Command::Backfill {
+            p,
+            from,
+            to,
+            window,
+            max_concurrency,
+            select,
+            restart,
+            force,
+        } => {
+            let local = open(&p)?;
+            let spec = BackfillSpec {
+                from,
+                to,
+                window_days: parse_window(&window)?,
+                max_concurrency,
+                select,
+            };
+            let done = local
+                .backfill_with(&local.engine()?, &spec, restart, force)
+                .await?;
+            let state = &done.state;
+            if done.resumed_past > 0 {
+                println!(
+                    "backfill {}: resumed; {} window(s) were already done",
+                    state.id, done.resumed_past
+                );
+            }
+            for r in &done.runs {
+                print_transform(r);
+            }
+            println!(
+                "backfill {}: {} of {} window(s) done, at most {} at once",
+                state.id,
+                state.done(),
+                state.windows.len(),
+                done.peak_concurrency
+            );
+            if let Some(w) = state
+                .windows
+                .iter()
+                .find(|w| w.status == silt_core::backfill::WindowStatus::Failed)
+            {
+                anyhow::bail!(
+                    "backfill window {}..{} failed: {}\nrun the same command again to resume from it",
+                    w.window.from,
+                    w.window.to,
+                    w.reason.as_deref().unwrap_or("")
+                );
+            }
+            let failures: Vec<String> = done.runs.iter().flat_map(|r| r.failures()).collect();
+            if !failures.is_empty() {
+                anyhow::bail!("backfill failed:\n  {}", failures.join("\n  "));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Monitor { p, json, html } => {
             let local = open(&p)?;
@@ -464,6 +559,7 @@ fn print_transform(run: &RunRecord) {
             ModelStatus::Skipped => "skipped",
             ModelStatus::NoData => "no data yet",
             ModelStatus::Deferred => "deferred",
+            ModelStatus::OverBudget => "REFUSED (over budget)",
         };
         let rows = m
             .stats

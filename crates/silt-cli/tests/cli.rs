@@ -30,7 +30,11 @@ fn text(b: &[u8]) -> String {
 fn validate_prints_the_dag() {
     let out = silt(&["validate", "--project", shop().to_str().unwrap()], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("customers_current -> orders_current -> daily_revenue"));
+    assert!(
+        text(&out.stdout).contains(
+            "customers_current -> order_changes_daily -> orders_current -> daily_revenue"
+        )
+    );
 }
 
 #[test]
@@ -144,7 +148,9 @@ fn lineage_prints_and_exports_the_dag() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let printed = text(&out.stdout);
     assert!(
-        printed.contains("shop.public.orders\n  orders_current\n    daily_revenue\n"),
+        printed.contains(
+            "shop.public.orders\n  order_changes_daily\n  orders_current\n    daily_revenue\n"
+        ),
         "{printed}"
     );
     let dir = tempfile::tempdir().unwrap();

@@ -5,13 +5,27 @@
 //! so a failed run never leaves a half-written table. Each build stores a
 //! fingerprint of its inputs; a model whose inputs have not changed since its
 //! last build is left untouched.
+//!
+//! Incremental models: an append model is stored Hive-partitioned
+//! (`<col>=<value>/part-0.parquet`) and a run swaps in only the partitions
+//! it produced; a merge model keeps one row per unique key, deleted keys as
+//! tombstones (`_deleted`) so that a late, older change can never bring a
+//! deleted key back, and is published as a view without them. Every build
+//! records which raw files its scans opened, so tests can see partition
+//! pruning at work.
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, Int64Array, TimestampMillisecondArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::array::{
+    Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array,
+    UInt64Array,
+};
+use datafusion::arrow::compute::{cast, take_record_batch};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
 use datafusion::common::TableReference;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
@@ -21,13 +35,16 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use silt_core::config::EngineSettings;
-use silt_core::model::{Materialized, Model, Placeholder, render};
+use silt_core::model::{Materialized, Model, Placeholder, Strategy, render};
 use silt_core::schema::DatasetSchema;
 use silt_core::sql::quote_ident;
-use silt_core::transform::{Engine, ModelStats};
+use silt_core::transform::{
+    Build, Engine, ModelStats, WriteMode, incremental_fingerprint, merge_read,
+};
 use silt_core::{DatasetId, Error, Result};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// File in a model's folder recording what it was built from.
@@ -42,10 +59,19 @@ pub struct BuildInfo {
     pub stats: ModelStats,
 }
 
+/// Column marking a merge model's deleted keys.
+pub const DELETED: &str = "_deleted";
+
 /// The local engine.
 pub struct DataFusionEngine {
     ctx: SessionContext,
     warehouse: PathBuf,
+    /// Files each model's last build opened.
+    reads: Mutex<BTreeMap<String, Vec<String>>>,
+    /// One writer per incremental model at a time (backfill windows run together).
+    commits: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Held while a table name is replaced (deregister, then register).
+    catalog: tokio::sync::RwLock<()>,
 }
 
 impl DataFusionEngine {
@@ -64,7 +90,67 @@ impl DataFusionEngine {
         Ok(Self {
             ctx: SessionContext::new_with_config_rt(config, runtime),
             warehouse: warehouse.into(),
+            reads: Mutex::default(),
+            commits: Mutex::default(),
+            catalog: tokio::sync::RwLock::default(),
         })
+    }
+
+    /// Files (paths relative to the warehouse) the last build of `model` read.
+    pub fn files_read(&self, model: &str) -> Vec<String> {
+        self.reads
+            .lock()
+            .ok()
+            .and_then(|r| r.get(model).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Plans `sql`: its tables are resolved while no name is being replaced.
+    async fn plan(&self, model: &str, sql: &str) -> Result<datafusion::dataframe::DataFrame> {
+        let _catalog = self.catalog.read().await;
+        self.ctx.sql(sql).await.map_err(|e| engine_error(model, e))
+    }
+
+    /// Registers `df` as the view `name`, replacing any table of that name.
+    async fn replace_view(
+        &self,
+        model: &str,
+        name: &str,
+        df: datafusion::dataframe::DataFrame,
+    ) -> Result<()> {
+        let _catalog = self.catalog.write().await;
+        let _ = self.ctx.deregister_table(TableReference::bare(name));
+        self.ctx
+            .register_table(TableReference::bare(name), df.into_view())
+            .map(|_| ())
+            .map_err(|e| engine_error(model, e))
+    }
+
+    fn commit_lock(&self, model: &str) -> Arc<tokio::sync::Mutex<()>> {
+        match self.commits.lock() {
+            Ok(mut m) => m.entry(model.to_string()).or_default().clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// Registers a built model under its name (and a merge model's table
+    /// under `<name>__all`, tombstones included).
+    async fn publish(&self, model: &Model) -> Result<()> {
+        let name = model.name.as_str();
+        let dir = self.model_dir(name);
+        if model.strategy == Some(Strategy::Merge) {
+            let all = merge_table(name);
+            self.register_dir(&all, &dir, None, &[]).await?;
+            let sql = format!(
+                "SELECT * EXCLUDE ({d}) FROM {} WHERE NOT {d}",
+                quote_ident(&all),
+                d = quote_ident(DELETED)
+            );
+            let df = self.plan(name, &sql).await?;
+            return self.replace_view(name, name, df).await;
+        }
+        self.register_dir(name, &dir, None, &model.partitioned_by)
+            .await
     }
 
     /// The DataFusion session, for tests and ad-hoc queries.
@@ -88,17 +174,21 @@ impl DataFusionEngine {
         name: &str,
         dir: &Path,
         schema: Option<SchemaRef>,
-        partitioned: bool,
+        partition_cols: &[String],
     ) -> Result<()> {
         let mut options =
             ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        if partitioned {
-            options = options.with_table_partition_cols(vec![
-                ("event_date".to_string(), DataType::Utf8),
-                ("event_hour".to_string(), DataType::Utf8),
-            ]);
+        if !partition_cols.is_empty() {
+            options = options.with_table_partition_cols(
+                partition_cols
+                    .iter()
+                    .map(|c| (c.clone(), DataType::Utf8))
+                    .collect(),
+            );
         }
         let url = format!("{}/", dir.display());
+        // Replacing a name is two steps; concurrent windows must not interleave them.
+        let _catalog = self.catalog.write().await;
         let _ = self.ctx.deregister_table(TableReference::bare(name));
         self.ctx
             .register_listing_table(TableReference::bare(name), url, options, schema, None)
@@ -106,17 +196,18 @@ impl DataFusionEngine {
             .map_err(|e| engine_error(name, e))
     }
 
-    async fn run_to_file(
+    /// Runs `sql` into `dir`: one `part-0.parquet`, or one per partition of
+    /// `partition_by` in Hive-style folders (the partition columns live in
+    /// the folder names, as Athena writes them). Returns rows, bytes
+    /// scanned, newest event time, files read and the partitions written.
+    async fn run_to_dir(
         &self,
         model: &str,
         sql: &str,
-        file: &Path,
-    ) -> Result<(u64, u64, Option<i64>)> {
-        let df = self
-            .ctx
-            .sql(sql)
-            .await
-            .map_err(|e| engine_error(model, e))?;
+        dir: &Path,
+        partition_by: &[String],
+    ) -> Result<Written> {
+        let df = self.plan(model, sql).await?;
         let plan = df
             .create_physical_plan()
             .await
@@ -128,13 +219,45 @@ impl DataFusionEngine {
                 DataType::Timestamp(TimeUnit::Millisecond, _)
             )
         });
-        let out = std::fs::File::create(file).map_err(|e| io_error(model, file, e))?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_created_by("silt".to_string())
-            .build();
-        let mut writer = ArrowWriter::try_new(out, schema.clone(), Some(props))
-            .map_err(|e| engine_error(model, e))?;
+        let mut part_idx = Vec::new();
+        for c in partition_by {
+            let i = schema.index_of(c).map_err(|_| {
+                engine_error(
+                    model,
+                    format!("`partitioned_by` names `{c}`, which the model's result does not have"),
+                )
+            })?;
+            part_idx.push(i);
+        }
+        // Athena's CTAS takes partition columns last, in order; holding
+        // DataFusion to the same rule keeps one model file valid on both.
+        let n = schema.fields().len();
+        if part_idx
+            .iter()
+            .enumerate()
+            .any(|(j, i)| *i != n - part_idx.len() + j)
+        {
+            return Err(engine_error(
+                model,
+                format!(
+                    "the `partitioned_by` columns ({}) must be the last columns of the SELECT, in that order (Athena requires it)",
+                    partition_by.join(", ")
+                ),
+            ));
+        }
+        let file_schema = Arc::new(Schema::new(
+            schema
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !part_idx.contains(i))
+                .map(|(_, f)| f.as_ref().clone())
+                .collect::<Vec<_>>(),
+        ));
+        let mut writers: BTreeMap<String, ArrowWriter<std::fs::File>> = BTreeMap::new();
+        if part_idx.is_empty() {
+            writers.insert(String::new(), new_writer(model, dir, &file_schema)?);
+        }
         let mut stream = execute_stream(plan.clone(), self.ctx.task_ctx())
             .map_err(|e| engine_error(model, e))?;
         let mut rows = 0u64;
@@ -154,10 +277,137 @@ impl DataFusionEngine {
                     .max();
                 max_event = max_event.max(m);
             }
-            writer.write(&batch).map_err(|e| engine_error(model, e))?;
+            for (path, part) in split_partitions(model, &batch, &part_idx, &file_schema)? {
+                let writer = match writers.entry(path) {
+                    std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        let folder = dir.join(v.key());
+                        let w = new_writer(model, &folder, &file_schema)?;
+                        v.insert(w)
+                    }
+                };
+                writer.write(&part).map_err(|e| engine_error(model, e))?;
+            }
         }
-        writer.close().map_err(|e| engine_error(model, e))?;
-        Ok((rows, bytes_scanned(plan.as_ref()), max_event))
+        let partitions: Vec<String> = writers.keys().cloned().collect();
+        for (_, w) in writers {
+            w.close().map_err(|e| engine_error(model, e))?;
+        }
+        let mut files = Vec::new();
+        files_scanned(plan.as_ref(), &mut files);
+        let prefix = format!("{}/", self.warehouse.display());
+        let files = files
+            .into_iter()
+            .map(|f| {
+                let f = if f.starts_with('/') {
+                    f
+                } else {
+                    format!("/{f}")
+                };
+                f.strip_prefix(&prefix).map_or(f.clone(), str::to_string)
+            })
+            .collect();
+        Ok(Written {
+            rows,
+            bytes_scanned: bytes_scanned(plan.as_ref()),
+            max_event,
+            files,
+            partitions,
+        })
+    }
+
+    /// The query producing a merge model's new table: the delta's rows and
+    /// the current table's, one per unique key, highest `_position` first
+    /// and the delta's row on a tie (so re-running a window changes nothing).
+    async fn merge_sql(&self, model: &Model, delta_sql: &str, has_table: bool) -> Result<String> {
+        let name = model.name.as_str();
+        let delta = self.plan(name, delta_sql).await?;
+        let delta_cols: Vec<(String, DataType)> = delta
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect();
+        let delta_view = format!("{name}__delta");
+        self.replace_view(name, &delta_view, delta).await?;
+        let has = |c: &str| delta_cols.iter().any(|(n, _)| n == c);
+        for k in &model.unique_key {
+            if !has(k) {
+                return Err(engine_error(
+                    name,
+                    format!("the unique key column `{k}` is not in the model's result"),
+                ));
+            }
+        }
+        let all = merge_table(name);
+        let mut target_cols: Vec<(String, DataType)> = Vec::new();
+        if has_table {
+            let t = self
+                .plan(name, &format!("SELECT * FROM {}", quote_ident(&all)))
+                .await?;
+            target_cols = t
+                .schema()
+                .fields()
+                .iter()
+                .filter(|f| f.name() != DELETED)
+                .map(|f| (f.name().clone(), f.data_type().clone()))
+                .collect();
+        }
+        let mut out = target_cols.clone();
+        for (c, t) in &delta_cols {
+            if c != "_op" && c != DELETED && !out.iter().any(|(n, _)| n == c) {
+                out.push((c.clone(), t.clone()));
+            }
+        }
+        let side = |present: &dyn Fn(&str) -> bool| -> String {
+            out.iter()
+                .map(|(c, t)| {
+                    if present(c) {
+                        quote_ident(c)
+                    } else {
+                        format!(
+                            "arrow_cast(NULL, {}) AS {}",
+                            silt_core::sql::quote_literal(&t.to_string()),
+                            quote_ident(c)
+                        )
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let deleted = if has("_op") {
+            "COALESCE(\"_op\" = 'd', FALSE)"
+        } else {
+            "FALSE"
+        };
+        let mut union = String::new();
+        if has_table {
+            union.push_str(&format!(
+                "SELECT {}, {d}, 0 AS \"_silt_new\" FROM {}\n    UNION ALL\n    ",
+                side(&|c| target_cols.iter().any(|(n, _)| n == c)),
+                quote_ident(&all),
+                d = quote_ident(DELETED)
+            ));
+        }
+        union.push_str(&format!(
+            "SELECT {}, {deleted} AS {}, 1 AS \"_silt_new\" FROM {}",
+            side(&has),
+            quote_ident(DELETED),
+            quote_ident(&delta_view)
+        ));
+        let keys: Vec<String> = model.unique_key.iter().map(|k| quote_ident(k)).collect();
+        let order = if has("_position") {
+            "\"_position\" DESC NULLS LAST, \"_silt_new\" DESC"
+        } else {
+            "\"_silt_new\" DESC"
+        };
+        let cols: Vec<String> = out.iter().map(|(c, _)| quote_ident(c)).collect();
+        Ok(format!(
+            "SELECT {cols}, {d}\nFROM (\n  SELECT *, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {order}) AS \"_silt_rn\"\n  FROM (\n    {union}\n  ) u\n) r\nWHERE \"_silt_rn\" = 1",
+            cols = cols.join(", "),
+            d = quote_ident(DELETED),
+            keys = keys.join(", "),
+        ))
     }
 
     fn render_own(&self, model: &Model) -> Result<String> {
@@ -167,6 +417,125 @@ impl DataFusionEngine {
             Placeholder::This => self.model_ref(&model.name),
         })
     }
+}
+
+/// What one query wrote.
+struct Written {
+    rows: u64,
+    bytes_scanned: u64,
+    max_event: Option<i64>,
+    files: Vec<String>,
+    partitions: Vec<String>,
+}
+
+fn new_writer(model: &str, dir: &Path, schema: &SchemaRef) -> Result<ArrowWriter<std::fs::File>> {
+    std::fs::create_dir_all(dir).map_err(|e| io_error(model, dir, e))?;
+    let file = dir.join("part-0.parquet");
+    let out = std::fs::File::create(&file).map_err(|e| io_error(model, &file, e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_created_by("silt".to_string())
+        .build();
+    ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(|e| engine_error(model, e))
+}
+
+/// Splits `batch` by the values of its partition columns, returning each
+/// part's Hive folder (`a=1/b=x`) and its rows without those columns.
+fn split_partitions(
+    model: &str,
+    batch: &RecordBatch,
+    part_idx: &[usize],
+    file_schema: &SchemaRef,
+) -> Result<Vec<(String, RecordBatch)>> {
+    let keep: Vec<usize> = (0..batch.num_columns())
+        .filter(|i| !part_idx.contains(i))
+        .collect();
+    let data = batch
+        .project(&keep)
+        .map_err(|e| engine_error(model, e))?
+        .with_schema(file_schema.clone())
+        .map_err(|e| engine_error(model, e))?;
+    if part_idx.is_empty() {
+        return Ok(vec![(String::new(), data)]);
+    }
+    let names = batch.schema();
+    let mut texts = Vec::new();
+    for i in part_idx {
+        let col = cast(batch.column(*i), &DataType::Utf8).map_err(|e| engine_error(model, e))?;
+        let Some(strings) = col.as_any().downcast_ref::<StringArray>().cloned() else {
+            return Err(engine_error(
+                model,
+                "a partition column did not cast to text",
+            ));
+        };
+        texts.push((names.field(*i).name().clone(), strings));
+    }
+    let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for row in 0..batch.num_rows() {
+        let path: Vec<String> = texts
+            .iter()
+            .map(|(name, values)| {
+                let v = if values.is_valid(row) {
+                    escape_partition_value(values.value(row))
+                } else {
+                    "__HIVE_DEFAULT_PARTITION__".to_string()
+                };
+                format!("{name}={v}")
+            })
+            .collect();
+        groups.entry(path.join("/")).or_default().push(row as u32);
+    }
+    groups
+        .into_iter()
+        .map(|(path, rows)| {
+            take_record_batch(&data, &UInt32Array::from(rows))
+                .map(|b| (path, b))
+                .map_err(|e| engine_error(model, e))
+        })
+        .collect()
+}
+
+/// Percent-encodes what cannot stand in a folder name, as Hive does.
+fn escape_partition_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | ' ') {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    if out.is_empty() {
+        return "__HIVE_DEFAULT_PARTITION__".to_string();
+    }
+    if out.chars().all(|c| c == '.') {
+        return out.replace('.', "%2E");
+    }
+    out
+}
+
+/// Paths of the files every file scan in `plan` was given (after pruning).
+pub fn files_scanned(plan: &dyn ExecutionPlan, out: &mut Vec<String>) {
+    if let Some(exec) = plan.downcast_ref::<DataSourceExec>()
+        && let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>()
+    {
+        for group in &config.file_groups {
+            for f in group.files() {
+                out.push(f.object_meta.location.to_string());
+            }
+        }
+    }
+    for c in plan.children() {
+        files_scanned(c.as_ref(), out);
+    }
+}
+
+/// Name of a merge model's table with its tombstones.
+pub fn merge_table(model: &str) -> String {
+    format!("{model}__all")
 }
 
 /// Bytes read from files by every scan in a finished plan.
@@ -188,6 +557,25 @@ fn engine_error(model: &str, e: impl std::fmt::Display) -> Error {
         message: e.to_string(),
         retryable: false,
     }
+}
+
+/// Moves `new` to `target`, the old `target` first aside to `trash`.
+fn swap(model: &str, new: &Path, target: &Path, trash: &Path) -> Result<()> {
+    if target.exists() {
+        if let Some(parent) = trash.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io_error(model, parent, e))?;
+        }
+        std::fs::rename(target, trash).map_err(|e| io_error(model, target, e))?;
+    } else if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| io_error(model, parent, e))?;
+    }
+    std::fs::rename(new, target).map_err(|e| io_error(model, target, e))
+}
+
+fn write_atomically(model: &str, path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| io_error(model, &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_error(model, path, e))
 }
 
 fn io_error(model: &str, path: &Path, e: std::io::Error) -> Error {
@@ -221,8 +609,13 @@ impl Engine for DataFusionEngine {
         for s in schemas {
             let dir = self.warehouse.join("raw").join(s.dataset.to_string());
             let schema = Arc::new(silt_lake::arrow_schema(s));
-            self.register_dir(&source_table(&s.dataset), &dir, Some(schema), true)
-                .await?;
+            self.register_dir(
+                &source_table(&s.dataset),
+                &dir,
+                Some(schema),
+                &["event_date".to_string(), "event_hour".to_string()],
+            )
+            .await?;
         }
         Ok(())
     }
@@ -231,19 +624,13 @@ impl Engine for DataFusionEngine {
         for m in models {
             if m.materialized == Materialized::View {
                 let sql = self.render_own(m)?;
-                if let Ok(df) = self.ctx.sql(&sql).await {
-                    let _ = self
-                        .ctx
-                        .deregister_table(TableReference::bare(m.name.as_str()));
-                    self.ctx
-                        .register_table(TableReference::bare(m.name.as_str()), df.into_view())
-                        .map_err(|e| engine_error(&m.name, e))?;
+                if let Ok(df) = self.plan(&m.name, &sql).await {
+                    self.replace_view(&m.name, &m.name, df).await?;
                 }
                 continue;
             }
-            let dir = self.model_dir(&m.name);
-            if dir.join("part-0.parquet").exists() {
-                self.register_dir(&m.name, &dir, None, false).await?;
+            if self.model_dir(&m.name).join(BUILD_FILE).exists() {
+                self.publish(m).await?;
             }
         }
         Ok(())
@@ -255,28 +642,45 @@ impl Engine for DataFusionEngine {
         }
         match self.build_info(&model.name) {
             Some(info) => {
-                self.register_dir(&model.name, &self.model_dir(&model.name), None, false)
-                    .await?;
+                self.publish(model).await?;
                 Ok(Some((info.fingerprint, info.stats)))
             }
             None => Ok(None),
         }
     }
 
-    async fn materialize(&self, model: &Model, sql: &str, fingerprint: &str) -> Result<ModelStats> {
+    fn supports_incremental(&self) -> bool {
+        true
+    }
+
+    async fn materialize(&self, model: &Model, build: &Build<'_>) -> Result<ModelStats> {
         let started = Instant::now();
         let name = model.name.as_str();
         if model.materialized == Materialized::View {
-            let df = self.ctx.sql(sql).await.map_err(|e| engine_error(name, e))?;
-            let _ = self.ctx.deregister_table(TableReference::bare(name));
-            self.ctx
-                .register_table(TableReference::bare(name), df.into_view())
-                .map_err(|e| engine_error(name, e))?;
+            let df = self.plan(name, build.sql).await?;
+            self.replace_view(name, name, df).await?;
             return Ok(ModelStats {
                 engine_ms: started.elapsed().as_millis() as u64,
                 ..Default::default()
             });
         }
+        let incremental = model.materialized == Materialized::Incremental;
+        let merge = model.strategy == Some(Strategy::Merge);
+        // Appending windows may compute side by side; merges read the table
+        // they replace, so they hold the lock throughout.
+        let lock = self.commit_lock(name);
+        let mut guard = if merge { Some(lock.lock().await) } else { None };
+        let previous = if build.mode == WriteMode::Incremental {
+            self.build_info(name)
+        } else {
+            None
+        };
+        let sql = if merge {
+            let has_table = previous.is_some();
+            self.merge_sql(model, build.sql, has_table).await?
+        } else {
+            build.sql.to_string()
+        };
         let curated = self.warehouse.join("curated");
         let unique = format!(
             "{name}-{}-{}",
@@ -285,49 +689,99 @@ impl Engine for DataFusionEngine {
         );
         let staging = curated.join(".staging").join(&unique);
         std::fs::create_dir_all(&staging).map_err(|e| io_error(name, &staging, e))?;
-        let result = self
-            .run_to_file(name, sql, &staging.join("part-0.parquet"))
-            .await;
-        let (rows, bytes_scanned, max_event_time_ms) = match result {
-            Ok(r) => r,
+        let partition_by = if merge {
+            &[][..]
+        } else {
+            &model.partitioned_by[..]
+        };
+        let written = match self.run_to_dir(name, &sql, &staging, partition_by).await {
+            Ok(w) => w,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&staging);
                 return Err(e);
             }
         };
+        if let Ok(mut reads) = self.reads.lock() {
+            reads.insert(name.to_string(), written.files.clone());
+        }
+        if guard.is_none() {
+            guard = Some(lock.lock().await);
+        }
+        // Re-read under the lock: a window that finished meanwhile added to it.
+        let previous = if build.mode == WriteMode::Incremental {
+            self.build_info(name)
+        } else {
+            previous
+        };
+        let mut read = previous
+            .as_ref()
+            .map(|p| p.stats.read.clone())
+            .unwrap_or_default();
+        merge_read(&mut read, build.read);
+        let target = self.model_dir(name);
+        let partial = build.mode == WriteMode::Incremental && !merge && target.exists();
+        let rows = if partial {
+            // Count what the table holds once the new partitions are in.
+            None
+        } else {
+            Some(written.rows)
+        };
         let stats = ModelStats {
-            rows: Some(rows),
-            bytes_scanned,
+            rows,
+            bytes_scanned: written.bytes_scanned,
             engine_ms: started.elapsed().as_millis() as u64,
-            max_event_time_ms,
+            max_event_time_ms: if partial {
+                written
+                    .max_event
+                    .max(previous.as_ref().and_then(|p| p.stats.max_event_time_ms))
+            } else {
+                written.max_event
+            },
+            files_read: written.files.len() as u64,
+            definition: if incremental {
+                build.fingerprint.to_string()
+            } else {
+                String::new()
+            },
+            read: if incremental { read } else { BTreeMap::new() },
         };
         let info = BuildInfo {
-            fingerprint: fingerprint.to_string(),
+            fingerprint: if incremental {
+                incremental_fingerprint(build.fingerprint, &stats.read)
+            } else {
+                build.fingerprint.to_string()
+            },
             stats: stats.clone(),
         };
         let info_bytes = serde_json::to_vec_pretty(&info).map_err(|e| engine_error(name, e))?;
-        std::fs::write(staging.join(BUILD_FILE), info_bytes)
-            .map_err(|e| io_error(name, &staging, e))?;
-        // Swap: the old build moves aside, the new one takes its name, the old one goes.
-        let target = self.model_dir(name);
         let trash = curated.join(".trash").join(&unique);
-        if target.exists() {
-            std::fs::create_dir_all(trash.parent().unwrap_or(&curated))
-                .map_err(|e| io_error(name, &trash, e))?;
-            std::fs::rename(&target, &trash).map_err(|e| io_error(name, &target, e))?;
+        if partial {
+            // Each produced partition replaces its namesake; the others stay.
+            for part in &written.partitions {
+                swap(
+                    name,
+                    &staging.join(part),
+                    &target.join(part),
+                    &trash.join(part),
+                )?;
+            }
+            write_atomically(name, &target.join(BUILD_FILE), &info_bytes)?;
+            let _ = std::fs::remove_dir_all(&staging);
+        } else {
+            std::fs::write(staging.join(BUILD_FILE), info_bytes)
+                .map_err(|e| io_error(name, &staging, e))?;
+            swap(name, &staging, &target, &trash)?;
         }
-        std::fs::rename(&staging, &target).map_err(|e| io_error(name, &target, e))?;
         let _ = std::fs::remove_dir_all(&trash);
-        self.register_dir(name, &target, None, false).await?;
+        self.publish(model).await?;
+        drop(guard);
         Ok(stats)
     }
 
     async fn count(&self, model: &str, sql: &str) -> Result<u64> {
         let batches = self
-            .ctx
-            .sql(sql)
-            .await
-            .map_err(|e| engine_error(model, e))?
+            .plan(model, sql)
+            .await?
             .collect()
             .await
             .map_err(|e| engine_error(model, e))?;

@@ -12,10 +12,14 @@ mod pipeline;
 mod queue;
 pub mod retry;
 
-pub use engine::{BUILD_FILE, BuildInfo, DataFusionEngine, bytes_scanned, source_table};
+pub use engine::{
+    BUILD_FILE, BuildInfo, DELETED, DataFusionEngine, bytes_scanned, files_scanned, merge_table,
+    source_table,
+};
 pub use fs_store::FsStore;
 pub use input::{InputMessage, MessageReader, read_messages};
 pub use pipeline::{
     IngestReport, LandReport, Local, NoProgress, Progress, RejectedInput, RunSummary,
+    TransformOptions,
 };
 pub use queue::{ChannelQueue, FolderQueue, QUEUE_PREFIX};

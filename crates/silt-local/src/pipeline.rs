@@ -10,6 +10,7 @@ use crate::fs_store::FsStore;
 use crate::input::read_messages;
 use crate::queue::{ChannelQueue, FolderQueue};
 use crate::retry::RetryingStore;
+use silt_core::backfill::{BackfillOutcome, BackfillSpec, run_backfill};
 use silt_core::config::Project;
 use silt_core::decode::{Decoded, RejectKind, Rejection};
 use silt_core::ingest::{Ingestor, QuarantineEntry};
@@ -43,6 +44,17 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {
     fn advance(&self, _: u64) {}
+}
+
+/// How `silt transform` runs.
+#[derive(Debug, Clone, Default)]
+pub struct TransformOptions {
+    /// Model selectors; empty means every model.
+    pub select: Vec<String>,
+    /// Rebuild models whose inputs are unchanged, incremental ones in full.
+    pub full_refresh: bool,
+    /// Build models even when their estimated scan is over budget.
+    pub force: bool,
 }
 
 /// A message that was rejected.
@@ -460,10 +472,24 @@ impl Local {
         select: &[String],
         full_refresh: bool,
     ) -> Result<RunRecord> {
+        let options = TransformOptions {
+            select: select.to_vec(),
+            full_refresh,
+            force: false,
+        };
+        self.transform_with_options(engine, &options).await
+    }
+
+    /// Runs models on `engine` as `options` say.
+    pub async fn transform_with_options(
+        &self,
+        engine: &dyn Engine,
+        options: &TransformOptions,
+    ) -> Result<RunRecord> {
         // Models are swapped into place by renames: one transform per warehouse at a time.
         let _lock = crate::lock::TransformLock::acquire(&self.warehouse, crate::lock::WAIT).await?;
         let graph = self.load_models()?;
-        let selected = graph.select(select)?;
+        let selected = graph.select(&options.select)?;
         let registry = silt_lake::SchemaRegistry::new(self.store.clone());
         let states = registry.states(self.project.datasets.keys()).await?;
         let primary_keys = self.project.primary_keys();
@@ -474,13 +500,82 @@ impl Local {
             schemas: &states.schemas,
             primary_keys: &primary_keys,
             source_fingerprints: &states.fingerprints,
-            full_refresh,
+            full_refresh: options.full_refresh,
             run_id: &run_id,
             out_of_time: None,
+            partitions: &states.partitions,
+            window: None,
+            force: options.force,
+            default_budget: self.project.models_max_bytes_scanned,
+            sources_registered: false,
         };
         let record = run(engine, &inputs, self.clock.as_ref()).await?;
         self.save_run("transform", &record.run_id, &record).await?;
         Ok(record)
+    }
+
+    /// Runs or resumes a backfill on `engine` (see [`silt_core::backfill`]).
+    /// Every window's run record is stored like a transform run's, and the
+    /// whole backfill's span under `runs/backfill/latest.json` for the monitor.
+    pub async fn backfill_with(
+        &self,
+        engine: &dyn Engine,
+        spec: &BackfillSpec,
+        restart: bool,
+        force: bool,
+    ) -> Result<BackfillOutcome> {
+        let _lock = crate::lock::TransformLock::acquire(&self.warehouse, crate::lock::WAIT).await?;
+        let graph = self.load_models()?;
+        let registry = silt_lake::SchemaRegistry::new(self.store.clone());
+        let states = registry.states(self.project.datasets.keys()).await?;
+        let primary_keys = self.project.primary_keys();
+        let run_id = format!("{}-backfill", self.run_id());
+        let inputs = RunInputs {
+            graph: &graph,
+            selected: &[],
+            schemas: &states.schemas,
+            primary_keys: &primary_keys,
+            source_fingerprints: &states.fingerprints,
+            full_refresh: false,
+            run_id: &run_id,
+            out_of_time: None,
+            partitions: &states.partitions,
+            window: None,
+            force,
+            default_budget: self.project.models_max_bytes_scanned,
+            sources_registered: false,
+        };
+        let started_ms = self.clock.now_ms();
+        let outcome = run_backfill(
+            engine,
+            self.store.as_ref(),
+            spec,
+            &inputs,
+            self.clock.as_ref(),
+            restart,
+        )
+        .await?;
+        for r in &outcome.runs {
+            self.save_run("transform", &r.run_id, r).await?;
+        }
+        // One record spanning the backfill, in the shape the monitor reads.
+        let span = RunRecord {
+            run_id: run_id.clone(),
+            engine: engine.name().to_string(),
+            started_ms,
+            finished_ms: self.clock.now_ms(),
+            models: outcome
+                .runs
+                .iter()
+                .flat_map(|r| r.models.iter().cloned())
+                .collect(),
+        };
+        let body =
+            serde_json::to_vec_pretty(&span).map_err(|e| Error::encoding("run record", e))?;
+        self.store
+            .put(&silt_core::keys::run_key("backfill", "latest"), body)
+            .await?;
+        Ok(outcome)
     }
 
     /// One monitor check: computes the report from manifests and run records,
