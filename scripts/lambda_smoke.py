@@ -161,7 +161,7 @@ class Smoke:
         check(r == {"batchItemFailures": []}, "transform: S3-notification batch handled")
         run = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{PREFIX}/runs/transform/latest.json")["Body"].read())
         built = {m["model"]: m["status"] for m in run["models"]}
-        check(built == {"orders_current": "success", "daily_revenue": "success"}, f"transform: models downstream of orders built on Athena ({built})")
+        check(built == {"order_changes_daily": "success", "orders_current": "success", "daily_revenue": "success"}, f"transform: models downstream of orders built on Athena ({built})")
         r = invoke("transform", events / "eventbridge/scheduled.json")
         statuses = {m["model"]: m["status"] for m in r["runs"][0]["models"]}
         check(r["runs"][0]["ok"] is True and not r["follow_ups"] and set(statuses.values()) <= {"success", "up_to_date", "no_data"},

@@ -435,6 +435,7 @@ async fn object_created_notification_runs_downstream_models_on_athena() {
     assert_eq!(
         models,
         [
+            ("order_changes_daily", ModelStatus::Success),
             ("orders_current", ModelStatus::Success),
             ("daily_revenue", ModelStatus::Success)
         ]

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use silt_core::model::Model;
 use silt_core::ports::{ObjectMeta, ObjectStore, PutOutcome, RecordQueue};
 use silt_core::schema::DatasetSchema;
-use silt_core::transform::{Engine, ModelStats};
+use silt_core::transform::{Build, Engine, ModelStats};
 use silt_core::{ChangeRecord, DatasetId, Error, Result};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -286,7 +286,10 @@ impl Engine for FaultyEngine<'_> {
     async fn last_build(&self, model: &Model) -> Result<Option<(String, ModelStats)>> {
         self.inner.last_build(model).await
     }
-    async fn materialize(&self, model: &Model, sql: &str, fingerprint: &str) -> Result<ModelStats> {
+    fn supports_incremental(&self) -> bool {
+        self.inner.supports_incremental()
+    }
+    async fn materialize(&self, model: &Model, build: &Build<'_>) -> Result<ModelStats> {
         let c = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if self.n > 0 && c.is_multiple_of(self.n) {
             self.injected.fetch_add(1, Ordering::SeqCst);
@@ -296,7 +299,7 @@ impl Engine for FaultyEngine<'_> {
                 retryable: true,
             });
         }
-        self.inner.materialize(model, sql, fingerprint).await
+        self.inner.materialize(model, build).await
     }
     async fn count(&self, model: &str, sql: &str) -> Result<u64> {
         self.inner.count(model, sql).await

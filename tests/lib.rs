@@ -94,6 +94,19 @@ primary_key = ["pk"]
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Copies the example project's config and models to `to`, to change there.
+pub fn copy_shop_project(to: &Path) {
+    std::fs::create_dir_all(to.join("models")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(shop_dir().join("silt.toml"), to.join("silt.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for e in std::fs::read_dir(shop_dir().join("models")).unwrap_or_else(|e| panic!("{e}")) {
+        let p = e.unwrap_or_else(|e| panic!("{e}")).path();
+        if let Some(name) = p.file_name() {
+            std::fs::copy(&p, to.join("models").join(name)).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
 /// `n` generated shop events (one Debezium message per element).
 pub fn generated_events(n: u64, seed: u64) -> Vec<String> {
     let mut buf = Vec::new();

@@ -353,20 +353,11 @@ async fn stage_by_stage_equals_run() {
     assert_eq!(again.models[0].status, ModelStatus::Success);
 }
 
-fn copy_project(to: &Path) {
-    std::fs::create_dir_all(to.join("models")).unwrap();
-    std::fs::copy(shop_dir().join("silt.toml"), to.join("silt.toml")).unwrap();
-    for e in std::fs::read_dir(shop_dir().join("models")).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, to.join("models").join(p.file_name().unwrap())).unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_data_test_stops_dependants_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let proj = dir.path().join("proj");
-    copy_project(&proj);
+    silt_tests::copy_shop_project(&proj);
     let model = proj.join("models/orders_current.sql");
     let text = std::fs::read_to_string(&model)
         .unwrap()
