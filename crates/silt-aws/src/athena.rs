@@ -37,6 +37,19 @@ pub struct AthenaSettings {
     pub max_poll: Duration,
 }
 
+/// What building one model on Athena takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AthenaBuild {
+    /// The physical table (the view's name for a view model).
+    pub table: String,
+    /// Where its data goes.
+    pub location: String,
+    /// Statements writing the physical table, in order.
+    pub build: Vec<String>,
+    /// The statement publishing it under the model's name.
+    pub publish: String,
+}
+
 /// Runs models on Athena.
 pub struct AthenaEngine {
     client: Client,
@@ -189,6 +202,69 @@ impl AthenaEngine {
         format!("curated/{model}/_silt_build.json")
     }
 
+    /// The statements that build `model` from its rendered `sql` as build
+    /// `build_id`: a fresh physical table by CTAS (partitioned when the model
+    /// says so) published by pointing the view named after the model at it,
+    /// so readers never see a half-written table. A view is one statement.
+    pub fn build_statements(
+        &self,
+        model: &Model,
+        sql: &str,
+        build_id: &str,
+    ) -> Result<AthenaBuild> {
+        let name = &model.name;
+        let db = quote_ident(&self.settings.database);
+        if model.strategy == Some(Strategy::Merge) {
+            // A merge needs Iceberg MERGE INTO with the result's column list;
+            // until that lands, say so rather than build something else.
+            return Err(Error::Engine {
+                model: name.clone(),
+                message: "incremental merge models do not run on Athena yet: use materialized = \"current_state\" or \"table\" for this model on Athena".into(),
+                retryable: false,
+            });
+        }
+        if model.materialized == Materialized::View {
+            return Ok(AthenaBuild {
+                table: name.clone(),
+                location: String::new(),
+                build: Vec::new(),
+                publish: format!(
+                    "CREATE OR REPLACE VIEW {db}.{} AS\n{sql}",
+                    quote_ident(name)
+                ),
+            });
+        }
+        let physical = format!("{name}__{build_id}");
+        let location = self.store.uri(&format!("curated/{name}/build={build_id}/"));
+        let partitioning = if model.partitioned_by.is_empty() {
+            String::new()
+        } else {
+            let cols: Vec<String> = model
+                .partitioned_by
+                .iter()
+                .map(|c| quote_literal(c))
+                .collect();
+            format!(", partitioned_by = ARRAY[{}]", cols.join(", "))
+        };
+        Ok(AthenaBuild {
+            build: vec![
+                format!("DROP TABLE IF EXISTS {db}.`{physical}`"),
+                format!(
+                    "CREATE TABLE {db}.{} WITH (format = 'PARQUET', write_compression = 'ZSTD', external_location = {}{partitioning}) AS\n{sql}",
+                    quote_ident(&physical),
+                    quote_literal(&location)
+                ),
+            ],
+            publish: format!(
+                "CREATE OR REPLACE VIEW {db}.{} AS SELECT * FROM {db}.{}",
+                quote_ident(name),
+                quote_ident(&physical)
+            ),
+            table: physical,
+            location,
+        })
+    }
+
     /// DDL registering a raw dataset with partition projection.
     pub fn raw_table_ddl(&self, schema: &DatasetSchema) -> String {
         let table = raw_table(&schema.dataset);
@@ -298,80 +374,41 @@ impl Engine for AthenaEngine {
     async fn materialize(&self, model: &Model, build: &Build<'_>) -> Result<ModelStats> {
         let (sql, fingerprint) = (build.sql, build.fingerprint);
         let name = &model.name;
-        if model.strategy == Some(Strategy::Merge) {
-            // A merge needs Iceberg MERGE INTO with the result's column list;
-            // until that lands, say so rather than build something else.
-            return Err(Error::Engine {
-                model: name.clone(),
-                message: "incremental merge models do not run on Athena yet: use materialized = \"current_state\" or \"table\" for this model on Athena".into(),
-                retryable: false,
-            });
-        }
         let db = quote_ident(&self.settings.database);
+        // Unique per run and inputs: CTAS needs an empty location, and a retry of
+        // the same run reuses the same name (and the same request tokens).
+        let build_id = self.token(name, fingerprint)[..16].to_string();
+        let plan = self.build_statements(model, sql, &build_id)?;
         if model.materialized == Materialized::View {
-            let q = self
-                .execute(
-                    name,
-                    &format!(
-                        "CREATE OR REPLACE VIEW {db}.{} AS\n{sql}",
-                        quote_ident(name)
-                    ),
-                )
-                .await?;
+            let q = self.execute(name, &plan.publish).await?;
             return Ok(ModelStats {
                 bytes_scanned: q.bytes_scanned,
                 engine_ms: q.engine_ms,
                 ..Default::default()
             });
         }
-        // A fresh physical table per build; the view named after the model is switched last.
-        // Unique per run and inputs: CTAS needs an empty location, and a retry of
-        // the same run reuses the same name (and the same request tokens).
-        let build = &self.token(name, fingerprint)[..16];
-        let physical = format!("{name}__{build}");
-        let location = self.store.uri(&format!("curated/{name}/build={build}/"));
-        self.execute(name, &format!("DROP TABLE IF EXISTS {db}.`{physical}`"))
-            .await?;
-        let partitioning = if model.partitioned_by.is_empty() {
-            String::new()
-        } else {
-            let cols: Vec<String> = model
-                .partitioned_by
-                .iter()
-                .map(|c| quote_literal(c))
-                .collect();
-            format!(", partitioned_by = ARRAY[{}]", cols.join(", "))
-        };
-        let ctas = format!(
-            "CREATE TABLE {db}.{} WITH (format = 'PARQUET', write_compression = 'ZSTD', external_location = {}{partitioning}) AS\n{sql}",
-            quote_ident(&physical),
-            quote_literal(&location)
-        );
-        let q = self.execute(name, &ctas).await?;
+        let mut bytes_scanned = 0;
+        let mut engine_ms = 0;
+        for statement in &plan.build {
+            let q = self.execute(name, statement).await?;
+            bytes_scanned += q.bytes_scanned;
+            engine_ms += q.engine_ms;
+        }
         let rows = self
             .scalar(
                 name,
-                &format!("SELECT COUNT(*) FROM {db}.{}", quote_ident(&physical)),
+                &format!("SELECT COUNT(*) FROM {db}.{}", quote_ident(&plan.table)),
             )
             .await?;
-        let publish = self
-            .execute(
-                name,
-                &format!(
-                    "CREATE OR REPLACE VIEW {db}.{} AS SELECT * FROM {db}.{}",
-                    quote_ident(name),
-                    quote_ident(&physical)
-                ),
-            )
-            .await?;
+        let publish = self.execute(name, &plan.publish).await?;
         let stats = ModelStats {
             rows: rows.and_then(|r| r.parse().ok()),
-            bytes_scanned: q.bytes_scanned + publish.bytes_scanned,
-            engine_ms: q.engine_ms + publish.engine_ms,
+            bytes_scanned: bytes_scanned + publish.bytes_scanned,
+            engine_ms: engine_ms + publish.engine_ms,
             max_event_time_ms: None,
             ..Default::default()
         };
-        let info = serde_json::json!({"fingerprint": fingerprint, "stats": stats, "table": physical, "location": location});
+        let info = serde_json::json!({"fingerprint": fingerprint, "stats": stats, "table": plan.table, "location": plan.location});
         self.store
             .put(
                 &Self::build_key(name),

@@ -12,7 +12,7 @@ mod s3;
 mod setup;
 mod sqs;
 
-pub use athena::{AthenaEngine, AthenaSettings, QueryStats, raw_table, request_token};
+pub use athena::{AthenaBuild, AthenaEngine, AthenaSettings, QueryStats, raw_table, request_token};
 pub use s3::S3Store;
 pub use setup::{
     Clients, FunctionEnv, MAX_ATTEMPTS, PII_KEY_PARAMETER_ENV, init_tracing, load_models,
