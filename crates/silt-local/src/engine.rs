@@ -87,8 +87,10 @@ impl DataFusionEngine {
         let config = SessionConfig::new()
             .with_target_partitions(settings.target_partitions)
             .with_information_schema(false);
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        crate::trino::register(&ctx);
         Ok(Self {
-            ctx: SessionContext::new_with_config_rt(config, runtime),
+            ctx,
             warehouse: warehouse.into(),
             reads: Mutex::default(),
             commits: Mutex::default(),

@@ -11,6 +11,7 @@ mod lock;
 mod pipeline;
 mod queue;
 pub mod retry;
+pub mod trino;
 
 pub use engine::{
     BUILD_FILE, BuildInfo, DELETED, DataFusionEngine, bytes_scanned, files_scanned, merge_table,

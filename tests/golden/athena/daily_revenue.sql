@@ -3,16 +3,17 @@ DROP TABLE IF EXISTS "silt_shop".`daily_revenue__golden`;
 
 CREATE TABLE "silt_shop"."daily_revenue__golden" WITH (format = 'PARQUET', write_compression = 'ZSTD', external_location = 's3://example-lake/shop/curated/daily_revenue/build=golden/') AS
 -- Revenue per day and currency from the current state of orders.
--- created_at is ISO-8601 text (Debezium ZonedTimestamp); its first ten
--- characters are the UTC date in both Athena and DataFusion.
+-- created_at is ISO-8601 text in UTC (Debezium ZonedTimestamp); Trino's
+-- from_iso8601_timestamp reads it on Athena, Silt's UDF of the same name
+-- on DataFusion.
 SELECT
-    CAST(substr(created_at, 1, 10) AS DATE) AS order_date,
+    CAST(from_iso8601_timestamp(created_at) AS DATE) AS order_date,
     currency,
     COUNT(*) AS orders,
     SUM(amount_cents - COALESCE(discount_cents, 0)) AS revenue_cents
 FROM "silt_shop"."orders_current"
 WHERE status <> 'cancelled'
-GROUP BY CAST(substr(created_at, 1, 10) AS DATE), currency;
+GROUP BY CAST(from_iso8601_timestamp(created_at) AS DATE), currency;
 
 CREATE OR REPLACE VIEW "silt_shop"."daily_revenue" AS SELECT * FROM "silt_shop"."daily_revenue__golden";
 
