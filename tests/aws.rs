@@ -724,6 +724,78 @@ async fn transform_hands_the_rest_to_a_follow_up_when_time_runs_short() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_invoke_runs_windows_and_a_follow_up_finishes_them() {
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let config = moto.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let athena = aws_sdk_athena::Client::new(&config);
+    let transform_q = queue(&sqs, "silt-transform", &[]).await;
+    let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
+    lander.land(vec![record("shop.public.orders", 1)]).await;
+    let ctx = transform_ctx(&store, &sqs, &transform_q);
+    let payload = json!({"select": ["order_changes_daily"], "backfill": {
+        "from": "2026-11-01", "to": "2026-11-10", "window": "1d", "max_concurrency": 2}});
+    // Time runs short after four model starts.
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let short = move || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 4;
+    let engine =
+        |run: &str| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run);
+    let first = silt_fn_transform::handle(&ctx, &payload, engine, &short)
+        .await
+        .unwrap();
+    assert_eq!(first.follow_ups.len(), 1);
+    let spec = first.follow_ups[0]
+        .backfill
+        .clone()
+        .expect("the follow-up carries the backfill");
+    assert_eq!(
+        (spec.from.as_str(), spec.to.as_str()),
+        ("2026-11-01", "2026-11-11")
+    );
+    let key = silt_core::backfill::state_key(&silt_core::backfill::backfill_id(&spec));
+    let state: silt_core::backfill::BackfillState =
+        serde_json::from_slice(&store.get(&key).await.unwrap().unwrap()).unwrap();
+    assert_eq!(state.windows.len(), 10);
+    let done_first = state.done();
+    assert!(
+        (1..10).contains(&done_first),
+        "{done_first} windows done before time ran out"
+    );
+
+    let queued = drain(&sqs, &transform_q, true).await;
+    assert_eq!(queued.len(), 1);
+    let never = || false;
+    let next = silt_fn_transform::handle(&ctx, &sqs_event(&queued), engine, &never)
+        .await
+        .unwrap();
+    assert!(next.follow_ups.is_empty());
+    assert!(next.runs[0].ok(), "{:?}", next.runs[0].failures());
+    assert_eq!(next.runs[0].run_id, first.runs[0].run_id);
+    let state: silt_core::backfill::BackfillState =
+        serde_json::from_slice(&store.get(&key).await.unwrap().unwrap()).unwrap();
+    assert!(state.complete(), "{state:?}");
+    // Windows finished before the hand-off were not run again.
+    let twice: Vec<&str> = state
+        .windows
+        .iter()
+        .filter(|w| w.attempts > 1 && w.status == silt_core::backfill::WindowStatus::Done)
+        .map(|w| w.window.from.as_str())
+        .collect();
+    assert!(
+        twice.len() <= 2,
+        "only windows cut short run again: {twice:?}"
+    );
+    assert!(
+        store
+            .get("runs/backfill/latest.json")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sqs_body_over_256_kib_is_quarantined_and_its_neighbours_go_on() {
     let moto = Moto::start();
     let (_, store) = bucket(&moto).await;

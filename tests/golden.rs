@@ -1,10 +1,14 @@
 //! Golden files of the Athena SQL each example model is built with, beside
 //! proof that the very same model files build on DataFusion.
 //!
-//! `tests/golden/athena/` holds, per raw dataset, the DDL registering it with
-//! partition projection and, per model, every statement Athena runs to build
-//! and publish it. A change to generated SQL shows up as a diff of these
-//! files in review; `SILT_BLESS=1 cargo test --test golden` rewrites them.
+//! The Athena engine runs against moto (which accepts any SQL and returns
+//! seeded results) and every statement it starts is recorded:
+//! `tests/golden/athena/` holds, per raw dataset, the DDL registering it
+//! with partition projection; per example model, its full build; and the
+//! incremental runs: an append writing 150 partitions (batched under
+//! Athena's limit of 100 per query) and a merge model's Iceberg CTAS and
+//! `MERGE INTO`. A change to generated SQL shows up as a diff of these files
+//! in review; `SILT_BLESS=1 cargo test --test golden` rewrites them.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,43 +16,61 @@
     reason = "integration tests: a failed unwrap is a failed test"
 )]
 
-use aws_sdk_athena::config::{BehaviorVersion, Region};
+use serde_json::json;
 use silt_aws::{AthenaEngine, AthenaSettings, S3Store};
 use silt_core::mask::Masker;
+use silt_core::model::Model;
 use silt_core::ports::ManualClock;
-use silt_core::transform::{ModelStatus, model_sql};
+use silt_core::transform::{Build, Engine, ModelStatus, ReadState, WriteMode, model_sql};
 use silt_local::{Local, NoProgress};
+use silt_tests::moto::Moto;
 use silt_tests::{TEST_KEY, repo_root, shop_dir, shop_project};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// An Athena engine that is never asked to run anything: only its SQL is used.
-fn offline_athena() -> AthenaEngine {
-    let athena = aws_sdk_athena::Client::from_conf(
-        aws_sdk_athena::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .build(),
+const MERGED: &str = r#"/* silt
+materialized = "incremental"
+strategy = "merge"
+unique_key = ["order_id"]
+*/
+SELECT * FROM {{ source('shop.public.orders') }} WHERE "_op" <> 't'
+"#;
+
+/// Queues one query result in moto: the next query started returns it.
+fn seed(moto: &Moto, columns: &[(&str, &str)], rows: &[Vec<&str>]) {
+    let header = json!({"Data": columns.iter().map(|(n, _)| json!({"VarCharValue": n})).collect::<Vec<_>>()});
+    let mut all = vec![header];
+    for r in rows {
+        all.push(json!({"Data": r.iter().map(|v| json!({"VarCharValue": v})).collect::<Vec<_>>()}));
+    }
+    let info: Vec<_> = columns
+        .iter()
+        .map(|(n, t)| json!({"CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": n, "Label": n, "Type": t, "Precision": 0, "Scale": 0, "Nullable": "UNKNOWN", "CaseSensitive": false}))
+        .collect();
+    moto.post(
+        "/moto-api/static/athena/query-results",
+        &json!({"account_id": "123456789012", "region": "us-east-1", "results": [{"rows": all, "column_info": info}]}).to_string(),
     );
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .build(),
-    );
-    AthenaEngine::new(
-        athena,
-        AthenaSettings {
-            workgroup: "silt".into(),
-            database: "silt_shop".into(),
-            output_location: None,
-            first_poll: Duration::from_millis(100),
-            max_poll: Duration::from_secs(5),
-        },
-        S3Store::new(s3, "example-lake", "shop"),
-        "golden",
-    )
+}
+
+fn build<'a>(sql: &'a str, mode: WriteMode, read: &'a ReadState) -> Build<'a> {
+    Build {
+        sql,
+        fingerprint: "golden",
+        mode,
+        read,
+    }
+}
+
+/// The statements an engine started since `from`, as one golden file.
+fn golden_text(title: &str, engine: &AthenaEngine, from: usize) -> String {
+    let mut text = format!("-- {title}\n");
+    for s in &engine.statements()[from..] {
+        text.push_str(s);
+        text.push_str(";\n\n");
+    }
+    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,13 +104,32 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
         assert_eq!(run.status, ModelStatus::Success, "{name}: {:?}", run.reason);
         assert!(run.stats.rows.unwrap_or(0) > 0, "{name} built no rows");
     }
-
     let registry = silt_lake::SchemaRegistry::new(local.store());
     let states = registry
         .states(local.project().datasets.keys())
         .await
         .unwrap();
-    let athena = offline_athena();
+    let primary_keys = local.project().primary_keys();
+
+    let moto = Moto::start();
+    let s3 = moto.s3().await;
+    s3.create_bucket()
+        .bucket("example-lake")
+        .send()
+        .await
+        .unwrap();
+    let athena = AthenaEngine::new(
+        aws_sdk_athena::Client::new(&moto.sdk_config().await),
+        AthenaSettings {
+            workgroup: "primary".into(),
+            database: "silt_shop".into(),
+            output_location: Some("s3://example-lake/athena-results/".into()),
+            first_poll: Duration::from_millis(10),
+            max_poll: Duration::from_millis(100),
+        },
+        S3Store::new(s3, "example-lake", "shop"),
+        "golden",
+    );
     let mut files: BTreeMap<String, String> = BTreeMap::new();
     for schema in states.schemas.values() {
         files.insert(
@@ -96,20 +137,99 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
             athena.raw_table_ddl(schema) + ";\n",
         );
     }
-    let primary_keys = local.project().primary_keys();
+    let no_reads = ReadState::new();
     for name in graph.order() {
         let model = graph.get(name).unwrap();
         let sql = model_sql(&athena, model, &states.schemas, &primary_keys, None)
             .unwrap()
             .unwrap_or_else(|| panic!("{name} has no SQL"));
-        let plan = athena.build_statements(model, &sql, "golden").unwrap();
-        let mut text = format!("-- {name}: statements Athena runs to build and publish it\n");
-        for s in plan.build.iter().chain([&plan.publish]) {
-            text.push_str(s);
-            text.push_str(";\n\n");
-        }
-        files.insert(format!("{name}.sql"), text);
+        let from = athena.statements().len();
+        athena
+            .materialize(model, &build(&sql, WriteMode::Replace, &no_reads))
+            .await
+            .unwrap();
+        files.insert(
+            format!("{name}.sql"),
+            golden_text(&format!("{name}: a full build"), &athena, from),
+        );
     }
+
+    // An append run whose new data spans 150 days: one DELETE, two INSERTs.
+    let changes = graph.get("order_changes_daily").unwrap();
+    let days: Vec<String> = (0..150)
+        .map(|d| {
+            (chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(d))
+                .to_string()
+        })
+        .collect();
+    let rows: Vec<Vec<&str>> = days.iter().map(|d| vec![d.as_str()]).collect();
+    seed(&moto, &[("event_date", "varchar")], &rows);
+    let filter: silt_core::transform::DateFilter = [(
+        "shop.public.orders".parse().unwrap(),
+        days.iter().cloned().collect(),
+    )]
+    .into();
+    let delta = model_sql(
+        &athena,
+        changes,
+        &states.schemas,
+        &primary_keys,
+        Some(&filter),
+    )
+    .unwrap()
+    .unwrap();
+    let from = athena.statements().len();
+    athena
+        .materialize(changes, &build(&delta, WriteMode::Incremental, &no_reads))
+        .await
+        .unwrap();
+    let text = golden_text(
+        "order_changes_daily: an incremental run over 150 new days",
+        &athena,
+        from,
+    );
+    assert_eq!(text.matches("INSERT INTO").count(), 2, "{text}");
+    files.insert("order_changes_daily.incremental.sql".into(), text);
+
+    // A merge model: Iceberg CTAS, then MERGE INTO with a column added since.
+    let merged = Model::parse("orders_merged", "orders_merged.sql", MERGED).unwrap();
+    let sql = model_sql(&athena, &merged, &states.schemas, &primary_keys, None)
+        .unwrap()
+        .unwrap();
+    let cols = [
+        ("order_id", "bigint"),
+        ("status", "varchar"),
+        ("_op", "varchar"),
+        ("_position", "varchar"),
+    ];
+    seed(&moto, &cols, &[]);
+    let from = athena.statements().len();
+    athena
+        .materialize(&merged, &build(&sql, WriteMode::Replace, &no_reads))
+        .await
+        .unwrap();
+    files.insert(
+        "orders_merged.sql".into(),
+        golden_text("orders_merged (test model): a full build", &athena, from),
+    );
+    let mut more = cols.to_vec();
+    more.insert(2, ("discount_cents", "bigint"));
+    seed(&moto, &more, &[]);
+    let from = athena.statements().len();
+    athena
+        .materialize(&merged, &build(&sql, WriteMode::Incremental, &no_reads))
+        .await
+        .unwrap();
+    let text = golden_text(
+        "orders_merged (test model): an incremental run bringing a new column",
+        &athena,
+        from,
+    );
+    assert!(
+        text.contains("MERGE INTO") && text.contains("ADD COLUMNS (`discount_cents` bigint)"),
+        "{text}"
+    );
+    files.insert("orders_merged.incremental.sql".into(), text);
 
     let golden = repo_root().join("tests/golden/athena");
     if std::env::var_os("SILT_BLESS").is_some() {

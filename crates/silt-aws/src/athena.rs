@@ -9,6 +9,7 @@
 //! a second query.
 
 use crate::S3Store;
+use crate::athena_sql::{self, Column};
 use crate::errors::sdk_message;
 use async_trait::async_trait;
 use aws_sdk_athena::Client;
@@ -17,8 +18,10 @@ use sha2::{Digest, Sha256};
 use silt_core::model::{Materialized, Model, Strategy};
 use silt_core::ports::ObjectStore;
 use silt_core::schema::{ColumnType, DatasetSchema};
-use silt_core::sql::{quote_ident, quote_literal};
-use silt_core::transform::{Build, Engine, ModelStats};
+use silt_core::sql::quote_ident;
+use silt_core::transform::{
+    Build, Engine, ModelStats, WriteMode, incremental_fingerprint, merge_read,
+};
 use silt_core::{DatasetId, Error, Result};
 use std::time::Duration;
 
@@ -37,17 +40,23 @@ pub struct AthenaSettings {
     pub max_poll: Duration,
 }
 
-/// What building one model on Athena takes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AthenaBuild {
-    /// The physical table (the view's name for a view model).
+/// What a model's last build left, stored at `curated/<model>/_silt_build.json`.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct AthenaBuildInfo {
+    /// What it was built from.
+    pub fingerprint: String,
+    /// Its statistics (an incremental model's read state included).
+    pub stats: ModelStats,
+    /// The physical table the model's view points at.
     pub table: String,
-    /// Where its data goes.
+    /// Where that table's data is.
     pub location: String,
-    /// Statements writing the physical table, in order.
-    pub build: Vec<String>,
-    /// The statement publishing it under the model's name.
-    pub publish: String,
+    /// Whether the table is Iceberg (incremental models).
+    #[serde(default)]
+    pub iceberg: bool,
+    /// A merge model's stored columns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<Column>,
 }
 
 /// Runs models on Athena.
@@ -56,6 +65,8 @@ pub struct AthenaEngine {
     settings: AthenaSettings,
     store: S3Store,
     run_id: String,
+    /// Every statement started, in order (what a run did, for tests and logs).
+    statements: std::sync::Mutex<Vec<String>>,
 }
 
 /// The statistics of a finished query.
@@ -84,7 +95,16 @@ impl AthenaEngine {
             settings,
             store,
             run_id: run_id.into(),
+            statements: std::sync::Mutex::default(),
         }
+    }
+
+    /// The statements this engine started, in order.
+    pub fn statements(&self) -> Vec<String> {
+        self.statements
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     fn token(&self, label: &str, sql: &str) -> String {
@@ -112,6 +132,9 @@ impl AthenaEngine {
         if let Some(out) = &self.settings.output_location {
             req = req
                 .result_configuration(ResultConfiguration::builder().output_location(out).build());
+        }
+        if let Ok(mut log) = self.statements.lock() {
+            log.push(sql.to_string());
         }
         let started = req
             .send()
@@ -198,71 +221,116 @@ impl AthenaEngine {
             .map(str::to_string))
     }
 
-    fn build_key(model: &str) -> String {
-        format!("curated/{model}/_silt_build.json")
+    /// Runs a query and returns its result columns and rows (all pages; the
+    /// header row Athena puts first is left out).
+    pub async fn rows(
+        &self,
+        label: &str,
+        sql: &str,
+    ) -> Result<(Vec<Column>, Vec<Vec<Option<String>>>)> {
+        let stats = self.execute(label, sql).await?;
+        let mut columns = Vec::new();
+        let mut rows = Vec::new();
+        let mut token: Option<String> = None;
+        let mut first = true;
+        loop {
+            let out = self
+                .client
+                .get_query_results()
+                .query_execution_id(&stats.id)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| Error::Engine {
+                    model: label.to_string(),
+                    message: sdk_message(&e),
+                    retryable: crate::errors::retryable(&e),
+                })?;
+            if let Some(rs) = out.result_set() {
+                if first {
+                    columns = rs
+                        .result_set_metadata()
+                        .map(|m| m.column_info())
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|c| Column {
+                            name: c.name().to_string(),
+                            ty: c.r#type().to_string(),
+                        })
+                        .collect();
+                }
+                for (i, r) in rs.rows().iter().enumerate() {
+                    if first && i == 0 {
+                        continue;
+                    }
+                    rows.push(
+                        r.data()
+                            .iter()
+                            .map(|d| d.var_char_value().map(str::to_string))
+                            .collect(),
+                    );
+                }
+            }
+            first = false;
+            match out.next_token() {
+                Some(t) => token = Some(t.to_string()),
+                None => break,
+            }
+        }
+        Ok((columns, rows))
     }
 
-    /// The statements that build `model` from its rendered `sql` as build
-    /// `build_id`: a fresh physical table by CTAS (partitioned when the model
-    /// says so) published by pointing the view named after the model at it,
-    /// so readers never see a half-written table. A view is one statement.
-    pub fn build_statements(
-        &self,
-        model: &Model,
-        sql: &str,
-        build_id: &str,
-    ) -> Result<AthenaBuild> {
-        let name = &model.name;
-        let db = quote_ident(&self.settings.database);
-        if model.strategy == Some(Strategy::Merge) {
-            // A merge needs Iceberg MERGE INTO with the result's column list;
-            // until that lands, say so rather than build something else.
+    /// The columns of `sql`'s result, from a query that reads nothing.
+    async fn result_columns(&self, model: &str, sql: &str) -> Result<Vec<Column>> {
+        let (columns, _) = self
+            .rows(
+                model,
+                &format!("SELECT * FROM (\n{sql}\n) silt_columns LIMIT 0"),
+            )
+            .await?;
+        if columns.is_empty() {
             return Err(Error::Engine {
-                model: name.clone(),
-                message: "incremental merge models do not run on Athena yet: use materialized = \"current_state\" or \"table\" for this model on Athena".into(),
+                model: model.to_string(),
+                message: "Athena described no columns for the model's query".into(),
                 retryable: false,
             });
         }
-        if model.materialized == Materialized::View {
-            return Ok(AthenaBuild {
-                table: name.clone(),
-                location: String::new(),
-                build: Vec::new(),
-                publish: format!(
-                    "CREATE OR REPLACE VIEW {db}.{} AS\n{sql}",
-                    quote_ident(name)
-                ),
-            });
+        Ok(columns)
+    }
+
+    /// The partitions `sql` writes, as text (NULL as Hive's default partition).
+    async fn partitions(&self, model: &Model, sql: &str) -> Result<Vec<Vec<String>>> {
+        if model.partitioned_by.is_empty() {
+            return Ok(Vec::new());
         }
-        let physical = format!("{name}__{build_id}");
-        let location = self.store.uri(&format!("curated/{name}/build={build_id}/"));
-        let partitioning = if model.partitioned_by.is_empty() {
-            String::new()
-        } else {
-            let cols: Vec<String> = model
-                .partitioned_by
-                .iter()
-                .map(|c| quote_literal(c))
-                .collect();
-            format!(", partitioned_by = ARRAY[{}]", cols.join(", "))
+        let (_, rows) = self
+            .rows(
+                &model.name,
+                &athena_sql::partition_values_sql(&model.partitioned_by, sql),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .map(|v| v.unwrap_or_else(|| athena_sql::NULL_PARTITION.to_string()))
+                    .collect()
+            })
+            .collect())
+    }
+
+    async fn build_info(&self, model: &str) -> Result<Option<AthenaBuildInfo>> {
+        let key = Self::build_key(model);
+        let Some(bytes) = self.store.get(&key).await? else {
+            return Ok(None);
         };
-        Ok(AthenaBuild {
-            build: vec![
-                format!("DROP TABLE IF EXISTS {db}.`{physical}`"),
-                format!(
-                    "CREATE TABLE {db}.{} WITH (format = 'PARQUET', write_compression = 'ZSTD', external_location = {}{partitioning}) AS\n{sql}",
-                    quote_ident(&physical),
-                    quote_literal(&location)
-                ),
-            ],
-            publish: format!(
-                "CREATE OR REPLACE VIEW {db}.{} AS SELECT * FROM {db}.{}",
-                quote_ident(name),
-                quote_ident(&physical)
-            ),
-            table: physical,
-            location,
-        })
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::encoding(key, e))
+    }
+
+    fn build_key(model: &str) -> String {
+        format!("curated/{model}/_silt_build.json")
     }
 
     /// DDL registering a raw dataset with partition projection.
@@ -357,58 +425,161 @@ impl Engine for AthenaEngine {
         Ok(())
     }
 
+    fn supports_incremental(&self) -> bool {
+        true
+    }
+
     async fn last_build(&self, model: &Model) -> Result<Option<(String, ModelStats)>> {
         if model.materialized == Materialized::View {
             return Ok(None);
         }
-        let Some(bytes) = self.store.get(&Self::build_key(&model.name)).await? else {
-            return Ok(None);
-        };
-        let v: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::encoding(Self::build_key(&model.name), e))?;
-        let fp = v["fingerprint"].as_str().unwrap_or_default().to_string();
-        let stats: ModelStats = serde_json::from_value(v["stats"].clone()).unwrap_or_default();
-        Ok(Some((fp, stats)))
+        Ok(self
+            .build_info(&model.name)
+            .await?
+            .map(|i| (i.fingerprint, i.stats)))
     }
 
     async fn materialize(&self, model: &Model, build: &Build<'_>) -> Result<ModelStats> {
         let (sql, fingerprint) = (build.sql, build.fingerprint);
         let name = &model.name;
-        let db = quote_ident(&self.settings.database);
-        // Unique per run and inputs: CTAS needs an empty location, and a retry of
-        // the same run reuses the same name (and the same request tokens).
-        let build_id = self.token(name, fingerprint)[..16].to_string();
-        let plan = self.build_statements(model, sql, &build_id)?;
+        let database = self.settings.database.as_str();
         if model.materialized == Materialized::View {
-            let q = self.execute(name, &plan.publish).await?;
+            let view = format!(
+                "CREATE OR REPLACE VIEW {}.{} AS\n{sql}",
+                quote_ident(database),
+                quote_ident(name)
+            );
+            let q = self.execute(name, &view).await?;
             return Ok(ModelStats {
                 bytes_scanned: q.bytes_scanned,
                 engine_ms: q.engine_ms,
                 ..Default::default()
             });
         }
-        let mut bytes_scanned = 0;
-        let mut engine_ms = 0;
-        for statement in &plan.build {
+        let incremental = model.materialized == Materialized::Incremental;
+        let merge = model.strategy == Some(Strategy::Merge);
+        let previous = self
+            .build_info(name)
+            .await?
+            .filter(|p| p.iceberg && build.mode == WriteMode::Incremental && incremental);
+        let columns = if merge {
+            self.result_columns(name, sql).await?
+        } else {
+            Vec::new()
+        };
+        let partitions = if merge {
+            Vec::new()
+        } else {
+            self.partitions(model, sql).await?
+        };
+        // A fresh physical table per full build (unique per run and inputs:
+        // CTAS needs an empty location, and a retried run reuses the name and
+        // its request tokens); incremental runs change the one in place.
+        let build_id = self.token(name, fingerprint)[..16].to_string();
+        let (table, location) = match &previous {
+            Some(p) => (p.table.clone(), p.location.clone()),
+            None => (
+                format!("{name}__{build_id}"),
+                self.store.uri(&format!("curated/{name}/build={build_id}/")),
+            ),
+        };
+        let target = athena_sql::Target {
+            database,
+            table: &table,
+            location: &location,
+            partitioned_by: &model.partitioned_by,
+        };
+        let mut stored_columns = athena_sql::stored_columns(&columns);
+        let statements = match (&previous, merge) {
+            (Some(p), true) => {
+                let new: Vec<athena_sql::Column> = stored_columns
+                    .iter()
+                    .filter(|c| !p.columns.iter().any(|k| k.name == c.name))
+                    .cloned()
+                    .collect();
+                let mut all = p.columns.clone();
+                all.extend(new.iter().cloned());
+                stored_columns = all;
+                athena_sql::add_columns(&target, &new)
+                    .into_iter()
+                    .chain([athena_sql::iceberg_merge(
+                        &target,
+                        sql,
+                        &model.unique_key,
+                        &columns,
+                    )])
+                    .collect()
+            }
+            (Some(_), false) => athena_sql::iceberg_append(&target, sql, &partitions),
+            (None, true) => athena_sql::iceberg_ctas(
+                &target,
+                &athena_sql::merge_source(sql, &model.unique_key, &columns),
+                &[],
+            ),
+            (None, false) if incremental => athena_sql::iceberg_ctas(&target, sql, &partitions),
+            (None, false) => athena_sql::hive_ctas(&target, sql, &partitions),
+        };
+        let (mut bytes_scanned, mut engine_ms) = (0, 0);
+        for statement in &statements {
             let q = self.execute(name, statement).await?;
             bytes_scanned += q.bytes_scanned;
             engine_ms += q.engine_ms;
         }
+        let visible = if merge { " WHERE NOT \"_deleted\"" } else { "" };
         let rows = self
             .scalar(
                 name,
-                &format!("SELECT COUNT(*) FROM {db}.{}", quote_ident(&plan.table)),
+                &format!(
+                    "SELECT COUNT(*) FROM {}.{}{visible}",
+                    quote_ident(database),
+                    quote_ident(&table)
+                ),
             )
             .await?;
-        let publish = self.execute(name, &plan.publish).await?;
+        let publish = self
+            .execute(
+                name,
+                &athena_sql::publish_view(
+                    database,
+                    name,
+                    &table,
+                    merge.then_some(stored_columns.as_slice()),
+                ),
+            )
+            .await?;
+        let mut read = previous
+            .as_ref()
+            .map(|p| p.stats.read.clone())
+            .unwrap_or_default();
+        merge_read(&mut read, build.read);
         let stats = ModelStats {
             rows: rows.and_then(|r| r.parse().ok()),
             bytes_scanned: bytes_scanned + publish.bytes_scanned,
             engine_ms: engine_ms + publish.engine_ms,
-            max_event_time_ms: None,
+            definition: if incremental {
+                fingerprint.to_string()
+            } else {
+                String::new()
+            },
+            read: if incremental {
+                read
+            } else {
+                Default::default()
+            },
             ..Default::default()
         };
-        let info = serde_json::json!({"fingerprint": fingerprint, "stats": stats, "table": plan.table, "location": plan.location});
+        let info = AthenaBuildInfo {
+            fingerprint: if incremental {
+                incremental_fingerprint(fingerprint, &stats.read)
+            } else {
+                fingerprint.to_string()
+            },
+            stats: stats.clone(),
+            table,
+            location,
+            iceberg: incremental,
+            columns: stored_columns,
+        };
         self.store
             .put(
                 &Self::build_key(name),

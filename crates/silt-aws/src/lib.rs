@@ -7,12 +7,15 @@
 //! tests use moto server); retries use the SDK's retry configuration.
 
 mod athena;
+pub mod athena_sql;
 mod errors;
 mod s3;
 mod setup;
 mod sqs;
 
-pub use athena::{AthenaBuild, AthenaEngine, AthenaSettings, QueryStats, raw_table, request_token};
+pub use athena::{
+    AthenaBuildInfo, AthenaEngine, AthenaSettings, QueryStats, raw_table, request_token,
+};
 pub use s3::S3Store;
 pub use setup::{
     Clients, FunctionEnv, MAX_ATTEMPTS, PII_KEY_PARAMETER_ENV, init_tracing, load_models,

@@ -327,7 +327,11 @@ pub async fn run_backfill(
                 ..*base
             };
             let record = run(engine, &inputs, clock).await?;
-            state.finished = record.ok();
+            let deferred = record
+                .models
+                .iter()
+                .any(|m| m.status == crate::transform::ModelStatus::Deferred);
+            state.finished = record.ok() && !deferred;
             runs.push(record);
         } else {
             state.finished = true;

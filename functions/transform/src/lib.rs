@@ -3,13 +3,15 @@
 //! Triggers: the nightly EventBridge schedule (every model); S3
 //! `ObjectCreated` notifications for the raw prefix, delivered through SQS
 //! (only models downstream of the changed datasets); a direct invoke
-//! (`select`, `full_refresh`, `backfill {from, to}`); and its own follow-up
-//! messages. When the remaining time runs short it stops between models and
-//! hands the rest of the DAG to a follow-up invocation through its queue.
+//! (`select`, `full_refresh`, `backfill {from, to, window, max_concurrency}`);
+//! and its own follow-up messages. When the remaining time runs short it
+//! stops between models and hands the rest of the DAG (or of the backfill,
+//! whose progress is kept in S3) to a follow-up invocation through its queue.
 
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use silt_core::backfill::{BackfillSpec, WindowStatus, parse_window, run_backfill};
 use silt_core::config::Project;
 use silt_core::keys::run_key;
 use silt_core::model::ModelGraph;
@@ -34,7 +36,7 @@ pub struct Invoke {
     pub backfill: Option<Backfill>,
 }
 
-/// An event-date range, inclusive.
+/// A backfill of an event-date range, inclusive, window by window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Backfill {
@@ -42,6 +44,35 @@ pub struct Backfill {
     pub from: String,
     /// Last date, `YYYY-MM-DD`.
     pub to: String,
+    /// Window length, `1d` (default) or weeks like `1w`.
+    #[serde(default)]
+    pub window: Option<String>,
+    /// Most windows at once (default 2).
+    #[serde(default)]
+    pub max_concurrency: Option<usize>,
+}
+
+impl Backfill {
+    /// The backfill as the windowed driver takes it (its `to` is exclusive).
+    pub fn spec(&self, select: &[String]) -> Result<BackfillSpec> {
+        let last =
+            chrono::NaiveDate::parse_from_str(&self.to, "%Y-%m-%d").map_err(|_| Error::Model {
+                model: "(backfill)".into(),
+                message: format!("`to` must be a date like 2026-11-24, found `{}`", self.to),
+            })?;
+        let to = last
+            .checked_add_days(chrono::Days::new(1))
+            .unwrap_or(last)
+            .format("%Y-%m-%d")
+            .to_string();
+        Ok(BackfillSpec {
+            from: self.from.clone(),
+            to,
+            window_days: parse_window(self.window.as_deref().unwrap_or("1d"))?,
+            max_concurrency: self.max_concurrency.unwrap_or(2),
+            select: select.to_vec(),
+        })
+    }
 }
 
 /// The rest of a run, handed to the next invocation.
@@ -56,6 +87,9 @@ pub struct FollowUp {
     /// When the run began, so a run spread over invocations reports its whole duration.
     #[serde(default)]
     pub started_ms: Option<i64>,
+    /// The backfill being continued, if the run is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<BackfillSpec>,
 }
 
 /// What started this invocation.
@@ -218,6 +252,38 @@ pub async fn handle<E: Engine>(
         follow_ups: Vec::new(),
     };
     for t in triggers {
+        let backfill = match &t {
+            Trigger::Invoke(Invoke {
+                backfill: Some(b),
+                select,
+                ..
+            }) => Some((
+                b.spec(select)?,
+                new_run_id(ctx.clock.as_ref(), BACKFILL),
+                None,
+            )),
+            Trigger::FollowUp(FollowUp {
+                backfill: Some(spec),
+                run_id,
+                started_ms,
+                ..
+            }) => Some((spec.clone(), run_id.clone(), *started_ms)),
+            _ => None,
+        };
+        if let Some((spec, run_id, began)) = backfill {
+            let engine = engine_for(&run_id);
+            run_backfill_once(
+                ctx,
+                &engine,
+                &spec,
+                &run_id,
+                began,
+                out_of_time,
+                &mut outcome,
+            )
+            .await?;
+            continue;
+        }
         let (selected, full_refresh, run_id) = match &t {
             Trigger::Scheduled => (
                 ctx.graph.order().to_vec(),
@@ -229,20 +295,11 @@ pub async fn handle<E: Engine>(
                 false,
                 new_run_id(ctx.clock.as_ref(), "landed"),
             ),
-            Trigger::Invoke(i) => {
-                let kind = match &i.backfill {
-                    Some(b) => {
-                        tracing::info!(from = %b.from, to = %b.to, "Backfill requested: rebuilding the selection in full.");
-                        BACKFILL
-                    }
-                    None => "invoke",
-                };
-                (
-                    ctx.graph.select(&i.select)?,
-                    i.full_refresh || i.backfill.is_some(),
-                    new_run_id(ctx.clock.as_ref(), kind),
-                )
-            }
+            Trigger::Invoke(i) => (
+                ctx.graph.select(&i.select)?,
+                i.full_refresh,
+                new_run_id(ctx.clock.as_ref(), "invoke"),
+            ),
             Trigger::FollowUp(f) => (f.models.clone(), f.full_refresh, f.run_id.clone()),
         };
         let began = match &t {
@@ -275,6 +332,7 @@ pub async fn handle<E: Engine>(
                 models: deferred,
                 full_refresh,
                 started_ms: Some(record.started_ms),
+                backfill: None,
             };
             ctx.follow_up.send(&work).await?;
             tracing::info!(run_id = %run_id, models = work.models.len(), "Time is short: the rest of the run was handed to a follow-up invocation.");
@@ -286,6 +344,92 @@ pub async fn handle<E: Engine>(
         outcome.runs.push(record);
     }
     Ok(outcome)
+}
+
+/// Runs (or resumes) a backfill until it completes, fails or time runs
+/// short; in the last case a follow-up carries it on from its stored state.
+async fn run_backfill_once<E: Engine>(
+    ctx: &Transform,
+    engine: &E,
+    spec: &BackfillSpec,
+    run_id: &str,
+    began: Option<i64>,
+    out_of_time: &(dyn Fn() -> bool + Send + Sync),
+    outcome: &mut Outcome,
+) -> Result<()> {
+    tracing::info!(from = %spec.from, to = %spec.to, window_days = spec.window_days, max_concurrency = spec.max_concurrency, "Backfill window by window.");
+    let states = SchemaRegistry::new(ctx.store.clone())
+        .states(ctx.project.datasets.keys())
+        .await?;
+    let primary_keys = ctx.project.primary_keys();
+    let inputs = RunInputs {
+        graph: &ctx.graph,
+        selected: &[],
+        schemas: &states.schemas,
+        primary_keys: &primary_keys,
+        source_fingerprints: &states.fingerprints,
+        full_refresh: false,
+        run_id,
+        out_of_time: Some(out_of_time),
+        partitions: &states.partitions,
+        window: None,
+        force: false,
+        default_budget: ctx.project.models_max_bytes_scanned,
+        sources_registered: false,
+    };
+    let started_ms = began.unwrap_or_else(|| ctx.clock.now_ms());
+    let done = run_backfill(
+        engine,
+        ctx.store.as_ref(),
+        spec,
+        &inputs,
+        ctx.clock.as_ref(),
+        false,
+    )
+    .await?;
+    for record in &done.runs {
+        let body =
+            serde_json::to_vec_pretty(record).map_err(|e| Error::encoding("run record", e))?;
+        ctx.store
+            .put(&run_key("transform", &record.run_id), body)
+            .await?;
+        for f in record.failures() {
+            tracing::error!(run_id = %record.run_id, failure = %f, "Model failed.");
+        }
+    }
+    let failed = done
+        .state
+        .windows
+        .iter()
+        .any(|w| w.status == WindowStatus::Failed);
+    if !done.state.complete() && !failed && out_of_time() {
+        let work = FollowUp {
+            run_id: run_id.to_string(),
+            models: Vec::new(),
+            full_refresh: false,
+            started_ms: Some(started_ms),
+            backfill: Some(spec.clone()),
+        };
+        ctx.follow_up.send(&work).await?;
+        tracing::info!(run_id = %run_id, done = done.state.done(), windows = done.state.windows.len(), "Time is short: the rest of the backfill was handed to a follow-up invocation.");
+        outcome.follow_ups.push(work);
+    }
+    // One record spanning the backfill, for the monitor's backfill duration.
+    let span = RunRecord {
+        run_id: run_id.to_string(),
+        engine: engine.name().to_string(),
+        started_ms,
+        finished_ms: ctx.clock.now_ms(),
+        models: done
+            .runs
+            .iter()
+            .flat_map(|r| r.models.iter().cloned())
+            .collect(),
+    };
+    let body = serde_json::to_vec_pretty(&span).map_err(|e| Error::encoding("run record", e))?;
+    ctx.store.put(&run_key("backfill", "latest"), body).await?;
+    outcome.runs.push(span);
+    Ok(())
 }
 
 /// Run ids of backfills end with this.
@@ -330,12 +474,6 @@ async fn run_models<E: Engine>(
         record.started_ms = record.started_ms.min(began);
     }
     let body = serde_json::to_vec_pretty(&record).map_err(|e| Error::encoding("run record", e))?;
-    if run_id.ends_with(BACKFILL) {
-        // The monitor reports the latest backfill's duration from here.
-        ctx.store
-            .put(&run_key("backfill", "latest"), body.clone())
-            .await?;
-    }
     ctx.store
         .put(
             &run_key("transform", &format!("{run_id}-{}", record.started_ms)),

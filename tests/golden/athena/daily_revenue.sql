@@ -1,7 +1,7 @@
--- daily_revenue: statements Athena runs to build and publish it
-DROP TABLE IF EXISTS "silt_shop".`daily_revenue__golden`;
+-- daily_revenue: a full build
+DROP TABLE IF EXISTS `silt_shop`.`daily_revenue__203dbc192f2f1c41`;
 
-CREATE TABLE "silt_shop"."daily_revenue__golden" WITH (format = 'PARQUET', write_compression = 'ZSTD', external_location = 's3://example-lake/shop/curated/daily_revenue/build=golden/') AS
+CREATE TABLE "silt_shop"."daily_revenue__203dbc192f2f1c41" WITH (format = 'PARQUET', write_compression = 'ZSTD', external_location = 's3://example-lake/shop/curated/daily_revenue/build=203dbc192f2f1c41/') AS
 -- Revenue per day and currency from the current state of orders.
 -- created_at is ISO-8601 text in UTC (Debezium ZonedTimestamp); Trino's
 -- from_iso8601_timestamp reads it on Athena, Silt's UDF of the same name
@@ -15,5 +15,7 @@ FROM "silt_shop"."orders_current"
 WHERE status <> 'cancelled'
 GROUP BY CAST(from_iso8601_timestamp(created_at) AS DATE), currency;
 
-CREATE OR REPLACE VIEW "silt_shop"."daily_revenue" AS SELECT * FROM "silt_shop"."daily_revenue__golden";
+SELECT COUNT(*) FROM "silt_shop"."daily_revenue__203dbc192f2f1c41";
+
+CREATE OR REPLACE VIEW "silt_shop"."daily_revenue" AS SELECT * FROM "silt_shop"."daily_revenue__203dbc192f2f1c41";
 

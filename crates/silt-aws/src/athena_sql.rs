@@ -1,0 +1,440 @@
+//! The SQL Silt runs on Athena (engine v3, Trino) to build models: pure
+//! functions of the model, its rendered query and what Athena reported
+//! about it, so every statement can be read in golden files and tested
+//! without Athena.
+//!
+//! - Tables and current-state models: CTAS into a fresh table, published by
+//!   a view, so readers never see a half-written table.
+//! - Partitioned writes: Athena opens at most 100 partitions per query, so
+//!   a write producing more is split into a CTAS and `INSERT INTO`s of at
+//!   most 100 partitions each.
+//! - Incremental models are Iceberg tables. Append: the partitions a run
+//!   produces are deleted, then inserted. Merge: `MERGE INTO` on the unique
+//!   key, newest `_position` wins, deleted keys kept as tombstones
+//!   (`_deleted`) that the published view leaves out.
+
+use silt_core::sql::{quote_ident, quote_literal};
+
+/// Most partitions one Athena query may write.
+pub const MAX_PARTITIONS_PER_QUERY: usize = 100;
+
+/// Stands for a NULL partition value, as Hive names its folder.
+pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// A result column: name and Athena type (`varchar`, `bigint`, `timestamp(3)` …).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Column {
+    /// Name.
+    pub name: String,
+    /// Athena's type name.
+    pub ty: String,
+}
+
+fn partition_key(cols: &[String]) -> Vec<String> {
+    cols.iter()
+        .map(|c| {
+            format!(
+                "COALESCE(CAST({} AS VARCHAR), {})",
+                quote_ident(c),
+                quote_literal(NULL_PARTITION)
+            )
+        })
+        .collect()
+}
+
+/// The query listing the distinct partitions `sql` produces, as text.
+pub fn partition_values_sql(partitioned_by: &[String], sql: &str) -> String {
+    let keys: Vec<String> = partition_key(partitioned_by)
+        .into_iter()
+        .zip(partitioned_by)
+        .map(|(k, c)| format!("{k} AS {}", quote_ident(c)))
+        .collect();
+    format!(
+        "SELECT DISTINCT {}\nFROM (\n{sql}\n) silt_partitions",
+        keys.join(", ")
+    )
+}
+
+/// A predicate true for the rows of `partitions` (values as text).
+pub fn partition_filter(partitioned_by: &[String], partitions: &[Vec<String>]) -> String {
+    let keys = partition_key(partitioned_by);
+    let tuple = |values: &Vec<String>| {
+        let v: Vec<String> = values.iter().map(|x| quote_literal(x)).collect();
+        if v.len() == 1 {
+            v[0].clone()
+        } else {
+            format!("({})", v.join(", "))
+        }
+    };
+    let lhs = if keys.len() == 1 {
+        keys[0].clone()
+    } else {
+        format!("({})", keys.join(", "))
+    };
+    let list: Vec<String> = partitions.iter().map(tuple).collect();
+    format!("{lhs} IN ({})", list.join(", "))
+}
+
+/// `sql` cut into queries of at most [`MAX_PARTITIONS_PER_QUERY`] partitions
+/// each (just `sql` when it writes no more than that).
+pub fn batched(sql: &str, partitioned_by: &[String], partitions: &[Vec<String>]) -> Vec<String> {
+    if partitioned_by.is_empty() || partitions.len() <= MAX_PARTITIONS_PER_QUERY {
+        return vec![sql.to_string()];
+    }
+    partitions
+        .chunks(MAX_PARTITIONS_PER_QUERY)
+        .map(|chunk| {
+            format!(
+                "SELECT * FROM (\n{sql}\n) silt_batch\nWHERE {}",
+                partition_filter(partitioned_by, chunk)
+            )
+        })
+        .collect()
+}
+
+/// Where a table is created and how.
+pub struct Target<'a> {
+    /// Glue database.
+    pub database: &'a str,
+    /// Physical table name.
+    pub table: &'a str,
+    /// S3 location of its data.
+    pub location: &'a str,
+    /// Partition columns.
+    pub partitioned_by: &'a [String],
+}
+
+impl Target<'_> {
+    /// The table in a query (Trino quoting).
+    fn name(&self) -> String {
+        format!("{}.{}", quote_ident(self.database), quote_ident(self.table))
+    }
+
+    /// The table in DDL, which Athena parses as Hive: backticks.
+    fn ddl_name(&self) -> String {
+        format!("{}.{}", backtick(self.database), backtick(self.table))
+    }
+
+    fn partition_array(&self, key: &str) -> String {
+        if self.partitioned_by.is_empty() {
+            return String::new();
+        }
+        let cols: Vec<String> = self
+            .partitioned_by
+            .iter()
+            .map(|c| quote_literal(c))
+            .collect();
+        format!(", {key} = ARRAY[{}]", cols.join(", "))
+    }
+}
+
+/// Hive (Parquet) CTAS of `sql`, batched by partition: the statements.
+pub fn hive_ctas(target: &Target<'_>, sql: &str, partitions: &[Vec<String>]) -> Vec<String> {
+    let mut out = vec![format!("DROP TABLE IF EXISTS {}", target.ddl_name())];
+    for (i, q) in batched(sql, target.partitioned_by, partitions)
+        .into_iter()
+        .enumerate()
+    {
+        out.push(if i == 0 {
+            format!(
+                "CREATE TABLE {} WITH (format = 'PARQUET', write_compression = 'ZSTD', external_location = {}{}) AS\n{q}",
+                target.name(),
+                quote_literal(target.location),
+                target.partition_array("partitioned_by")
+            )
+        } else {
+            format!("INSERT INTO {}\n{q}", target.name())
+        });
+    }
+    out
+}
+
+/// Iceberg CTAS of `sql`, batched by partition: the statements.
+pub fn iceberg_ctas(target: &Target<'_>, sql: &str, partitions: &[Vec<String>]) -> Vec<String> {
+    let mut out = vec![format!("DROP TABLE IF EXISTS {}", target.ddl_name())];
+    for (i, q) in batched(sql, target.partitioned_by, partitions)
+        .into_iter()
+        .enumerate()
+    {
+        out.push(if i == 0 {
+            format!(
+                "CREATE TABLE {} WITH (table_type = 'ICEBERG', is_external = false, location = {}, format = 'PARQUET', write_compression = 'ZSTD'{}) AS\n{q}",
+                target.name(),
+                quote_literal(target.location),
+                target.partition_array("partitioning")
+            )
+        } else {
+            format!("INSERT INTO {}\n{q}", target.name())
+        });
+    }
+    out
+}
+
+/// An append run on an existing Iceberg table: the produced partitions
+/// are deleted, then inserted (in batches of at most 100).
+pub fn iceberg_append(target: &Target<'_>, sql: &str, partitions: &[Vec<String>]) -> Vec<String> {
+    if partitions.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![format!(
+        "DELETE FROM {}\nWHERE {}",
+        target.name(),
+        partition_filter(target.partitioned_by, partitions)
+    )];
+    for q in partitions.chunks(MAX_PARTITIONS_PER_QUERY).map(|chunk| {
+        format!(
+            "SELECT * FROM (\n{sql}\n) silt_batch\nWHERE {}",
+            partition_filter(target.partitioned_by, chunk)
+        )
+    }) {
+        out.push(format!("INSERT INTO {}\n{q}", target.name()));
+    }
+    out
+}
+
+/// The latest row per key of `sql` (by `_position` when it has one), with
+/// `_deleted` from `_op`, and without `_op`: what a merge model stores.
+pub fn merge_source(sql: &str, keys: &[String], columns: &[Column]) -> String {
+    let has = |c: &str| columns.iter().any(|x| x.name == c);
+    let cols: Vec<String> = stored_columns(columns)
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect();
+    let keys: Vec<String> = keys.iter().map(|k| quote_ident(k)).collect();
+    let order = if has("_position") {
+        "\"_position\" DESC"
+    } else {
+        "1"
+    };
+    let deleted = if has("_op") {
+        "COALESCE(\"_op\" = 'd', false)"
+    } else {
+        "false"
+    };
+    format!(
+        "SELECT {}, {deleted} AS \"_deleted\"\nFROM (\n  SELECT *, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {order}) AS \"_silt_rn\"\n  FROM (\n{sql}\n  ) silt_delta\n) silt_latest\nWHERE \"_silt_rn\" = 1",
+        cols.join(", "),
+        keys.join(", ")
+    )
+}
+
+/// The columns a merge model's table keeps (all but `_op` and `_deleted`).
+pub fn stored_columns(columns: &[Column]) -> Vec<Column> {
+    columns
+        .iter()
+        .filter(|c| c.name != "_op" && c.name != "_deleted")
+        .cloned()
+        .collect()
+}
+
+/// `MERGE INTO` the table from a run's rows: per key the newer `_position`
+/// (or, without positions, the run's row) replaces the stored one; a key
+/// not stored is inserted, tombstone or not.
+pub fn iceberg_merge(
+    target: &Target<'_>,
+    sql: &str,
+    keys: &[String],
+    columns: &[Column],
+) -> String {
+    let stored = stored_columns(columns);
+    let on: Vec<String> = keys
+        .iter()
+        .map(|k| format!("t.{q} = s.{q}", q = quote_ident(k)))
+        .collect();
+    let newer = if columns.iter().any(|c| c.name == "_position") {
+        " AND s.\"_position\" >= t.\"_position\""
+    } else {
+        ""
+    };
+    let mut all: Vec<String> = stored.iter().map(|c| quote_ident(&c.name)).collect();
+    all.push("\"_deleted\"".into());
+    let set: Vec<String> = all.iter().map(|c| format!("{c} = s.{c}")).collect();
+    let values: Vec<String> = all.iter().map(|c| format!("s.{c}")).collect();
+    format!(
+        "MERGE INTO {} t\nUSING (\n{}\n) s\nON {}\nWHEN MATCHED{newer} THEN UPDATE SET {}\nWHEN NOT MATCHED THEN INSERT ({}) VALUES ({})",
+        target.name(),
+        merge_source(sql, keys, columns),
+        on.join(" AND "),
+        set.join(", "),
+        all.join(", "),
+        values.join(", ")
+    )
+}
+
+/// Iceberg DDL adding the columns a run brings that the table lacks.
+pub fn add_columns(target: &Target<'_>, new: &[Column]) -> Option<String> {
+    if new.is_empty() {
+        return None;
+    }
+    let cols: Vec<String> = new
+        .iter()
+        .map(|c| format!("{} {}", backtick(&c.name), ddl_type(&c.ty)))
+        .collect();
+    Some(format!(
+        "ALTER TABLE {} ADD COLUMNS ({})",
+        target.ddl_name(),
+        cols.join(", ")
+    ))
+}
+
+/// An identifier quoted for Athena DDL.
+pub fn backtick(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// Athena's DDL name for a query result type.
+pub fn ddl_type(ty: &str) -> String {
+    let t = ty.trim().to_ascii_lowercase();
+    if t == "varchar" || t.starts_with("varchar(") || t.starts_with("char") {
+        return "string".into();
+    }
+    if t.starts_with("timestamp") {
+        return "timestamp".into();
+    }
+    match t.as_str() {
+        "integer" => "int".into(),
+        "real" => "float".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The view publishing a model: a merge model's without its tombstones.
+pub fn publish_view(
+    database: &str,
+    model: &str,
+    table: &str,
+    merge_columns: Option<&[Column]>,
+) -> String {
+    let db = quote_ident(database);
+    match merge_columns {
+        Some(cols) => {
+            let list: Vec<String> = stored_columns(cols)
+                .iter()
+                .map(|c| quote_ident(&c.name))
+                .collect();
+            format!(
+                "CREATE OR REPLACE VIEW {db}.{} AS SELECT {} FROM {db}.{} WHERE NOT \"_deleted\"",
+                quote_ident(model),
+                list.join(", "),
+                quote_ident(table)
+            )
+        }
+        None => format!(
+            "CREATE OR REPLACE VIEW {db}.{} AS SELECT * FROM {db}.{}",
+            quote_ident(model),
+            quote_ident(table)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols(names: &[&str]) -> Vec<Column> {
+        names
+            .iter()
+            .map(|n| Column {
+                name: n.to_string(),
+                ty: "varchar".into(),
+            })
+            .collect()
+    }
+
+    fn target<'a>(parts: &'a [String]) -> Target<'a> {
+        Target {
+            database: "db",
+            table: "m__b1",
+            location: "s3://b/curated/m/b1/",
+            partitioned_by: parts,
+        }
+    }
+
+    #[test]
+    fn writes_over_100_partitions_are_batched() {
+        let parts = vec!["event_date".to_string()];
+        let values: Vec<Vec<String>> = (0..250).map(|i| vec![format!("d{i:03}")]).collect();
+        let s = hive_ctas(&target(&parts), "SELECT 1", &values);
+        assert_eq!(s.len(), 4, "drop, CTAS and two inserts");
+        assert!(s[1].starts_with("CREATE TABLE \"db\".\"m__b1\" WITH ("));
+        assert!(s[1].contains("partitioned_by = ARRAY['event_date']"));
+        assert!(s[1].contains("'d000'") && s[1].contains("'d099'") && !s[1].contains("'d100'"));
+        assert!(s[2].starts_with("INSERT INTO \"db\".\"m__b1\""));
+        assert!(s[3].contains("'d249'"));
+        // Every partition goes to exactly one statement.
+        for v in &values {
+            let quoted = format!("'{}'", v[0]);
+            assert_eq!(
+                s.iter().filter(|q| q.contains(&quoted)).count(),
+                1,
+                "{quoted}"
+            );
+        }
+        assert_eq!(
+            hive_ctas(&target(&parts), "SELECT 1", &values[..100]).len(),
+            2
+        );
+        assert_eq!(hive_ctas(&target(&[]), "SELECT 1", &[]).len(), 2);
+    }
+
+    #[test]
+    fn partition_filters_treat_null_like_hive() {
+        let f = partition_filter(
+            &["a".into(), "b".into()],
+            &[vec!["1".into(), NULL_PARTITION.into()]],
+        );
+        assert_eq!(
+            f,
+            "(COALESCE(CAST(\"a\" AS VARCHAR), '__HIVE_DEFAULT_PARTITION__'), COALESCE(CAST(\"b\" AS VARCHAR), '__HIVE_DEFAULT_PARTITION__')) IN (('1', '__HIVE_DEFAULT_PARTITION__'))"
+        );
+        assert!(
+            partition_values_sql(&["a".into()], "SELECT 1").starts_with("SELECT DISTINCT COALESCE")
+        );
+    }
+
+    #[test]
+    fn append_deletes_then_inserts_the_produced_partitions() {
+        let parts = vec!["event_date".to_string()];
+        let s = iceberg_append(&target(&parts), "SELECT 1", &[vec!["2026-01-03".into()]]);
+        assert_eq!(s.len(), 2);
+        assert!(s[0].starts_with("DELETE FROM \"db\".\"m__b1\"") && s[0].contains("'2026-01-03'"));
+        assert!(s[1].starts_with("INSERT INTO \"db\".\"m__b1\""));
+        assert!(iceberg_append(&target(&parts), "SELECT 1", &[]).is_empty());
+    }
+
+    #[test]
+    fn merges_keep_the_newest_position_and_tombstones() {
+        let c = cols(&["id", "v", "_op", "_position"]);
+        let m = iceberg_merge(&target(&[]), "SELECT * FROM raw", &["id".into()], &c);
+        assert!(
+            m.starts_with("MERGE INTO \"db\".\"m__b1\" t\nUSING ("),
+            "{m}"
+        );
+        assert!(m.contains("ON t.\"id\" = s.\"id\""), "{m}");
+        assert!(m.contains("WHEN MATCHED AND s.\"_position\" >= t.\"_position\" THEN UPDATE SET \"id\" = s.\"id\", \"v\" = s.\"v\", \"_position\" = s.\"_position\", \"_deleted\" = s.\"_deleted\""), "{m}");
+        assert!(
+            m.contains("COALESCE(\"_op\" = 'd', false) AS \"_deleted\""),
+            "{m}"
+        );
+        assert!(m.contains("ORDER BY \"_position\" DESC"), "{m}");
+        assert!(!m.contains("\"_op\" = s."), "{m}");
+        let v = publish_view("db", "m", "m__b1", Some(&c));
+        assert_eq!(
+            v,
+            "CREATE OR REPLACE VIEW \"db\".\"m\" AS SELECT \"id\", \"v\", \"_position\" FROM \"db\".\"m__b1\" WHERE NOT \"_deleted\""
+        );
+        let add = add_columns(
+            &target(&[]),
+            &[Column {
+                name: "discount_cents".into(),
+                ty: "bigint".into(),
+            }],
+        );
+        assert_eq!(
+            add.as_deref(),
+            Some("ALTER TABLE `db`.`m__b1` ADD COLUMNS (`discount_cents` bigint)")
+        );
+        assert_eq!(ddl_type("timestamp(3) with time zone"), "timestamp");
+        assert_eq!(ddl_type("varchar"), "string");
+    }
+}
