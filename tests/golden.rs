@@ -60,6 +60,7 @@ fn build<'a>(sql: &'a str, mode: WriteMode, read: &'a ReadState) -> Build<'a> {
         fingerprint: "golden",
         mode,
         read,
+        estimated_bytes: 0,
     }
 }
 

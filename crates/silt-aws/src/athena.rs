@@ -319,7 +319,8 @@ impl AthenaEngine {
             .collect())
     }
 
-    async fn build_info(&self, model: &str) -> Result<Option<AthenaBuildInfo>> {
+    /// What the last build of `model` left, if any.
+    pub async fn build_info(&self, model: &str) -> Result<Option<AthenaBuildInfo>> {
         let key = Self::build_key(model);
         let Some(bytes) = self.store.get(&key).await? else {
             return Ok(None);
@@ -327,6 +328,26 @@ impl AthenaEngine {
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| Error::encoding(key, e))
+    }
+
+    /// Records a build of `model` (the next run's reuse check reads it).
+    pub async fn save_build_info(&self, model: &str, info: &AthenaBuildInfo) -> Result<()> {
+        self.store
+            .put(
+                &Self::build_key(model),
+                serde_json::to_vec_pretty(info).map_err(|e| Error::encoding("build info", e))?,
+            )
+            .await
+    }
+
+    /// The settings queries run with.
+    pub fn settings(&self) -> &AthenaSettings {
+        &self.settings
+    }
+
+    /// The run's id (request tokens derive from it).
+    pub fn run_id(&self) -> &str {
+        &self.run_id
     }
 
     fn build_key(model: &str) -> String {
@@ -580,12 +601,7 @@ impl Engine for AthenaEngine {
             iceberg: incremental,
             columns: stored_columns,
         };
-        self.store
-            .put(
-                &Self::build_key(name),
-                serde_json::to_vec_pretty(&info).map_err(|e| Error::encoding("build info", e))?,
-            )
-            .await?;
+        self.save_build_info(name, &info).await?;
         Ok(stats)
     }
 

@@ -31,6 +31,11 @@ impl S3Store {
         }
     }
 
+    /// The S3 client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The bucket.
     pub fn bucket(&self) -> &str {
         &self.bucket

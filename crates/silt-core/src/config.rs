@@ -34,6 +34,8 @@ pub struct Project {
     pub models_max_bytes_scanned: Option<u64>,
     /// Query engine settings.
     pub engine: EngineSettings,
+    /// Which models the transform function runs itself on DataFusion.
+    pub routing: crate::transform::Routing,
     /// Prices and sizes the cost report uses.
     pub cost: CostSettings,
 }
@@ -253,6 +255,36 @@ struct RawConfig {
     engine: RawEngine,
     #[serde(default)]
     cost: RawCost,
+    #[serde(default)]
+    routing: RawRouting,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRouting {
+    #[serde(default = "default_true")]
+    enabled: bool,
+    #[serde(default = "default_route_max")]
+    max_input: String,
+}
+
+impl Default for RawRouting {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_input: default_route_max(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+// Athena bills 10 MB per query at least: below that, a query in the
+// transform function costs a fraction of it.
+fn default_route_max() -> String {
+    "10MB".to_string()
 }
 
 #[derive(Deserialize, Default)]
@@ -732,6 +764,11 @@ impl Project {
             .as_deref()
             .map(|t| parse_size(t).map_err(|e| err("models.max_bytes_scanned", e)))
             .transpose()?;
+        let routing = crate::transform::Routing {
+            enabled: raw.routing.enabled,
+            max_input_bytes: parse_size(&raw.routing.max_input)
+                .map_err(|e| err("routing.max_input", e))?,
+        };
         let cost = cost_settings(&raw.cost).map_err(|(f, m)| err(&f, m))?;
         let undeclared = match raw.pii.undeclared.as_str() {
             "quarantine" => UndeclaredPii::Quarantine,
@@ -770,6 +807,7 @@ impl Project {
                 target_partitions: raw.engine.target_partitions,
                 memory_limit_bytes,
             },
+            routing,
             cost,
         })
     }

@@ -493,10 +493,13 @@ fn run_cost(inputs: &ReportInputs<'_>) -> CostReport {
     let mut queries = Vec::new();
     if let Some(t) = inputs.transform {
         for m in &t.models {
-            if !matches!(
-                m.status,
-                ModelStatus::Success | ModelStatus::Failed | ModelStatus::TestFailed
-            ) {
+            // Routed models ran inside the transform function: no Athena query.
+            if m.stats.routed
+                || !matches!(
+                    m.status,
+                    ModelStatus::Success | ModelStatus::Failed | ModelStatus::TestFailed
+                )
+            {
                 continue;
             }
             let model = inputs.graph.and_then(|g| g.get(&m.model));

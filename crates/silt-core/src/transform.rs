@@ -35,6 +35,10 @@ pub struct ModelStats {
     /// fingerprint of the partition's objects when it was read.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub read: ReadState,
+    /// Built inside the transform function on DataFusion rather than as an
+    /// Athena query (engine routing): no Athena charge.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub routed: bool,
 }
 
 /// Dataset → event date → fingerprint of that partition's landed objects.
@@ -94,6 +98,8 @@ pub struct Build<'a> {
     /// The partitions this build read (incremental models); the engine adds
     /// them to the stored state on `Incremental` and replaces it on `Replace`.
     pub read: &'a ReadState,
+    /// What the cost guard estimated the build reads (engine routing uses it).
+    pub estimated_bytes: u64,
 }
 
 /// The fingerprint an incremental model's build is stored under: it changes
@@ -474,6 +480,52 @@ pub fn plan_reads(
     Some(plan)
 }
 
+/// Where a model may run when engine routing is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routing {
+    /// Whether small models run inside the transform function.
+    pub enabled: bool,
+    /// Largest estimated input that runs there.
+    pub max_input_bytes: u64,
+}
+
+/// Whether `model` runs inside the transform function on DataFusion rather
+/// than on Athena: routing is on, its estimated input is at most the
+/// threshold, it is a full-rebuild table (table or current state, not
+/// partitioned), and every model it reads is one too, so DataFusion can
+/// read their Parquet directly. `Err` says why not, for the logs.
+pub fn route_in_process(
+    graph: &ModelGraph,
+    model: &Model,
+    estimated_bytes: u64,
+    routing: &Routing,
+) -> std::result::Result<(), String> {
+    if !routing.enabled {
+        return Err("routing is off".into());
+    }
+    if estimated_bytes > routing.max_input_bytes {
+        return Err(format!(
+            "estimated input {estimated_bytes} bytes is over the routing threshold of {} bytes",
+            routing.max_input_bytes
+        ));
+    }
+    let plain = |m: &Model| {
+        matches!(
+            m.materialized,
+            Materialized::Table | Materialized::CurrentState
+        ) && m.partitioned_by.is_empty()
+    };
+    if !plain(model) {
+        return Err("only unpartitioned table and current_state models are routed".into());
+    }
+    if let Some(r) = model.refs.iter().find(|r| !graph.get(r).is_some_and(plain)) {
+        return Err(format!(
+            "it reads `{r}`, which is not an unpartitioned table or current_state model"
+        ));
+    }
+    Ok(())
+}
+
 /// The cost guard's message for a model over budget.
 pub fn over_budget_message(model: &str, estimate: u64, budget: u64) -> String {
     format!(
@@ -731,6 +783,7 @@ pub async fn run(
             fingerprint: &fp,
             mode: plan.mode,
             read: &plan.read,
+            estimated_bytes,
         };
         let mut stats = match engine.materialize(model, &build).await {
             Ok(s) => s,

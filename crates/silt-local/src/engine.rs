@@ -746,6 +746,7 @@ impl Engine for DataFusionEngine {
                 String::new()
             },
             read: if incremental { read } else { BTreeMap::new() },
+            routed: false,
         };
         let info = BuildInfo {
             fingerprint: if incremental {

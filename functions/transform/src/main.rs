@@ -1,5 +1,7 @@
 //! Lambda entry point of the transform function: clients, project and models
-//! loaded once; each invocation runs on Athena and watches its deadline.
+//! loaded once; each invocation runs on Athena (small models in the function
+//! itself on DataFusion, by the project's `[routing]`) and watches its
+//! deadline.
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -9,6 +11,7 @@ use silt_aws::{
 };
 use silt_core::ports::SystemClock;
 use silt_fn_transform::{SqsFollowUp, Transform, handle, sqs_response};
+use silt_route::RoutedEngine;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -47,6 +50,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         first_poll: Duration::from_millis(500),
         max_poll: Duration::from_secs(10),
     };
+    // DataFusion may use half the function's memory; the rest is the runtime's.
+    let memory_limit = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        .ok()
+        .and_then(|m| m.parse::<u64>().ok())
+        .map_or(256 << 20, |mib| (mib << 20) / 2)
+        .min(ctx.project.engine.memory_limit_bytes);
+    let routing = ctx.project.routing;
     let reserve = std::env::var("SILT_TRANSFORM_RESERVE_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -67,7 +77,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let outcome = handle(
                 &ctx,
                 &event.payload,
-                |run_id| AthenaEngine::new(athena.clone(), settings.clone(), store.clone(), run_id),
+                |run_id| {
+                    RoutedEngine::new(
+                        AthenaEngine::new(athena.clone(), settings.clone(), store.clone(), run_id),
+                        store.clone(),
+                        ctx.graph.clone(),
+                        routing,
+                        memory_limit,
+                    )
+                },
                 &out_of_time,
             )
             .await?;

@@ -1,0 +1,229 @@
+//! Engine routing against moto: the transform function builds small models
+//! itself on DataFusion, reading raw Parquet from S3 through the SDK, and
+//! publishes them for Athena by DDL; the rows equal what the local engine
+//! builds from the same raw data. Over the threshold, models go to Athena.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "integration tests: a failed unwrap is a failed test"
+)]
+
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use silt_aws::{AthenaEngine, AthenaSettings, S3Store};
+use silt_core::mask::Masker;
+use silt_core::ports::{ManualClock, ObjectStore};
+use silt_core::transform::{ModelStatus, Routing, RunInputs, RunRecord, run};
+use silt_local::{Local, NoProgress};
+use silt_route::RoutedEngine;
+use silt_tests::moto::Moto;
+use silt_tests::{TEST_KEY, files_under, shop_dir, shop_project};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+const BUCKET: &str = "routing-lake";
+const PREFIX: &str = "lake";
+
+/// Rows of Parquet files (a folder or one file), sorted, as text.
+async fn rows(path: &Path, order: &str) -> String {
+    let ctx = SessionContext::new();
+    ctx.register_parquet("t", path.to_str().unwrap(), ParquetReadOptions::default())
+        .await
+        .unwrap();
+    let batches = ctx
+        .sql(&format!("SELECT * FROM t ORDER BY {order}"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    pretty_format_batches(&batches).unwrap().to_string()
+}
+
+async fn transform(
+    moto: &Moto,
+    store: &S3Store,
+    routing: Routing,
+    run_id: &str,
+) -> (RoutedEngine, RunRecord) {
+    let project = shop_project();
+    let local_models = Local::new(
+        project.clone(),
+        &shop_dir(),
+        Some(std::env::temp_dir().join("silt-routing-models")),
+        Masker::new(None),
+        Arc::new(ManualClock::at(0)),
+    )
+    .unwrap()
+    .load_models()
+    .unwrap();
+    let athena = AthenaEngine::new(
+        aws_sdk_athena::Client::new(&moto.sdk_config().await),
+        AthenaSettings {
+            workgroup: "primary".into(),
+            database: "silt".into(),
+            output_location: Some(format!("s3://{BUCKET}/athena-results/")),
+            first_poll: Duration::from_millis(10),
+            max_poll: Duration::from_millis(100),
+        },
+        store.clone(),
+        run_id,
+    );
+    let engine = RoutedEngine::new(
+        athena,
+        store.clone(),
+        local_models.clone(),
+        routing,
+        256 << 20,
+    );
+    let states = silt_lake::SchemaRegistry::new(Arc::new(store.clone()))
+        .states(project.datasets.keys())
+        .await
+        .unwrap();
+    let pks = project.primary_keys();
+    let inputs = RunInputs {
+        graph: &local_models,
+        selected: local_models.order(),
+        schemas: &states.schemas,
+        primary_keys: &pks,
+        source_fingerprints: &states.fingerprints,
+        full_refresh: true,
+        run_id,
+        out_of_time: None,
+        partitions: &states.partitions,
+        window: None,
+        force: false,
+        default_budget: None,
+        sources_registered: false,
+    };
+    let record = run(&engine, &inputs, &ManualClock::at(1_767_236_400_000))
+        .await
+        .unwrap();
+    (engine, record)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_models_run_in_the_function_and_equal_the_local_engine() {
+    // The local pipeline lands raw data and builds every model locally.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("events.jsonl");
+    std::fs::write(
+        &input,
+        silt_tests::generated_events(2_000, 9).join("\n") + "\n",
+    )
+    .unwrap();
+    let warehouse = dir.path().join("wh");
+    let local = Local::new(
+        shop_project(),
+        &shop_dir(),
+        Some(warehouse.clone()),
+        Masker::new(Some(TEST_KEY.to_vec())),
+        Arc::new(ManualClock::at(1_767_236_400_000)),
+    )
+    .unwrap();
+    let summary = local.run(&[input], None, &NoProgress).await.unwrap();
+    assert!(summary.transform.ok());
+
+    // The same raw data in S3.
+    let moto = Moto::start();
+    let s3 = moto.s3().await;
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let store = S3Store::new(s3.clone(), BUCKET, PREFIX);
+    for file in files_under(&warehouse) {
+        let key = file
+            .strip_prefix(&warehouse)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if ["raw/", "manifests/", "schemas/"]
+            .iter()
+            .any(|p| key.starts_with(p))
+        {
+            store
+                .put(&key, std::fs::read(&file).unwrap())
+                .await
+                .unwrap();
+        }
+    }
+
+    let on = Routing {
+        enabled: true,
+        max_input_bytes: 1 << 30,
+    };
+    let (engine, record) = transform(&moto, &store, on, "routed-run").await;
+    assert!(record.ok(), "{:?}", record.failures());
+    let routed: Vec<(&str, bool)> = record
+        .models
+        .iter()
+        .map(|m| (m.model.as_str(), m.stats.routed))
+        .collect();
+    assert_eq!(
+        routed,
+        [
+            ("customers_current", true),
+            ("order_changes_daily", false),
+            ("orders_current", true),
+            ("daily_revenue", true)
+        ],
+        "incremental (Iceberg) models stay on Athena"
+    );
+    for m in &record.models {
+        assert_eq!(m.status, ModelStatus::Success, "{}", m.model);
+        assert!(m.tests.iter().all(|t| t.failures == 0), "{:?}", m.tests);
+    }
+    let statements = engine.athena().statements();
+    let has = |needle: &str| statements.iter().any(|s| s.contains(needle));
+    // Routed models are declared and published, not queried, on Athena;
+    // their data tests ran in the function.
+    assert!(has("CREATE EXTERNAL TABLE `silt`.`orders_current__"));
+    assert!(has("CREATE OR REPLACE VIEW \"silt\".\"orders_current\""));
+    assert!(!has("CREATE TABLE \"silt\".\"orders_current__"));
+    assert!(
+        !statements
+            .iter()
+            .any(|s| s.starts_with("SELECT COUNT(*)") && s.contains("\"orders_current\""))
+    );
+    assert!(
+        has("CREATE TABLE \"silt\".\"order_changes_daily__"),
+        "the incremental model is an Athena CTAS"
+    );
+
+    // What the function wrote equals what the local engine built.
+    for (model, order) in [
+        ("orders_current", "order_id"),
+        ("customers_current", "customer_id"),
+        ("daily_revenue", "order_date, currency"),
+    ] {
+        let info = engine.athena().build_info(model).await.unwrap().unwrap();
+        assert!(info.stats.routed);
+        let key = store
+            .store_key(info.location.trim_start_matches(&format!("s3://{BUCKET}/")))
+            .unwrap()
+            .to_string()
+            + "part-0.parquet";
+        let file = dir.path().join(format!("{model}.parquet"));
+        std::fs::write(&file, store.get(&key).await.unwrap().unwrap()).unwrap();
+        assert_eq!(
+            rows(&file, order).await,
+            rows(&warehouse.join("curated").join(model), order).await,
+            "{model}"
+        );
+    }
+
+    // Over the threshold, everything is an Athena query.
+    let tight = Routing {
+        enabled: true,
+        max_input_bytes: 1,
+    };
+    let (engine, record) = transform(&moto, &store, tight, "athena-run").await;
+    assert!(record.models.iter().all(|m| !m.stats.routed));
+    assert!(
+        engine
+            .athena()
+            .statements()
+            .iter()
+            .any(|s| s.contains("CREATE TABLE \"silt\".\"orders_current__"))
+    );
+}
