@@ -43,19 +43,7 @@ SELECT * FROM {{ source('shop.public.orders') }} WHERE "_op" <> 't'
 
 /// `n` generated events, `step_ms` apart on average from 2026-01-01.
 fn events(n: u64, step_ms: i64) -> Vec<String> {
-    let mut buf = Vec::new();
-    let opts = silt_local::generate::GenerateOptions {
-        events: n,
-        seed: 11,
-        step_ms,
-        ..Default::default()
-    };
-    silt_local::generate::generate(opts, &mut buf).unwrap();
-    String::from_utf8(buf)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    silt_tests::generated_events_every(n, 11, step_ms)
 }
 
 /// The UTC event date of each generated Debezium message (its

@@ -109,10 +109,20 @@ pub fn copy_shop_project(to: &Path) {
 
 /// `n` generated shop events (one Debezium message per element).
 pub fn generated_events(n: u64, seed: u64) -> Vec<String> {
+    generated_events_every(
+        n,
+        seed,
+        silt_local::generate::GenerateOptions::default().step_ms,
+    )
+}
+
+/// `n` generated shop events about `step_ms` apart from 2026-01-01.
+pub fn generated_events_every(n: u64, seed: u64, step_ms: i64) -> Vec<String> {
     let mut buf = Vec::new();
     let opts = silt_local::generate::GenerateOptions {
         events: n,
         seed,
+        step_ms,
         ..Default::default()
     };
     silt_local::generate::generate(opts, &mut buf).unwrap();

@@ -199,26 +199,11 @@ impl AthenaEngine {
 
     /// Runs a query and returns the first column of its first row.
     pub async fn scalar(&self, label: &str, sql: &str) -> Result<Option<String>> {
-        let stats = self.execute(label, sql).await?;
-        let out = self
-            .client
-            .get_query_results()
-            .query_execution_id(&stats.id)
-            .max_results(2)
-            .send()
-            .await
-            .map_err(|e| Error::Engine {
-                model: label.to_string(),
-                message: sdk_message(&e),
-                retryable: crate::errors::retryable(&e),
-            })?;
-        let rows = out.result_set().map(|r| r.rows()).unwrap_or_default();
-        // Row 0 holds the column names.
+        let (_, rows) = self.rows(label, sql).await?;
         Ok(rows
-            .get(1)
-            .and_then(|r| r.data().first())
-            .and_then(|d| d.var_char_value())
-            .map(str::to_string))
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next().flatten()))
     }
 
     /// Runs a query and returns its result columns and rows (all pages; the

@@ -130,39 +130,32 @@ impl Target<'_> {
 
 /// Hive (Parquet) CTAS of `sql`, batched by partition: the statements.
 pub fn hive_ctas(target: &Target<'_>, sql: &str, partitions: &[Vec<String>]) -> Vec<String> {
-    let mut out = vec![format!("DROP TABLE IF EXISTS {}", target.ddl_name())];
-    for (i, q) in batched(sql, target.partitioned_by, partitions)
-        .into_iter()
-        .enumerate()
-    {
-        out.push(if i == 0 {
-            format!(
-                "CREATE TABLE {} WITH (format = 'PARQUET', write_compression = 'ZSTD', external_location = {}{}) AS\n{q}",
-                target.name(),
-                quote_literal(target.location),
-                target.partition_array("partitioned_by")
-            )
-        } else {
-            format!("INSERT INTO {}\n{q}", target.name())
-        });
-    }
-    out
+    let with = format!(
+        "format = 'PARQUET', write_compression = 'ZSTD', external_location = {}{}",
+        quote_literal(target.location),
+        target.partition_array("partitioned_by")
+    );
+    ctas(target, &with, sql, partitions)
 }
 
 /// Iceberg CTAS of `sql`, batched by partition: the statements.
 pub fn iceberg_ctas(target: &Target<'_>, sql: &str, partitions: &[Vec<String>]) -> Vec<String> {
+    let with = format!(
+        "table_type = 'ICEBERG', is_external = false, location = {}, format = 'PARQUET', write_compression = 'ZSTD'{}",
+        quote_literal(target.location),
+        target.partition_array("partitioning")
+    );
+    ctas(target, &with, sql, partitions)
+}
+
+fn ctas(target: &Target<'_>, with: &str, sql: &str, partitions: &[Vec<String>]) -> Vec<String> {
     let mut out = vec![format!("DROP TABLE IF EXISTS {}", target.ddl_name())];
     for (i, q) in batched(sql, target.partitioned_by, partitions)
         .into_iter()
         .enumerate()
     {
         out.push(if i == 0 {
-            format!(
-                "CREATE TABLE {} WITH (table_type = 'ICEBERG', is_external = false, location = {}, format = 'PARQUET', write_compression = 'ZSTD'{}) AS\n{q}",
-                target.name(),
-                quote_literal(target.location),
-                target.partition_array("partitioning")
-            )
+            format!("CREATE TABLE {} WITH ({with}) AS\n{q}", target.name())
         } else {
             format!("INSERT INTO {}\n{q}", target.name())
         });

@@ -215,12 +215,6 @@ impl DataFusionEngine {
             .await
             .map_err(|e| engine_error(model, e))?;
         let schema = plan.schema();
-        let event_col = schema.index_of("_event_time").ok().filter(|i| {
-            matches!(
-                schema.field(*i).data_type(),
-                DataType::Timestamp(TimeUnit::Millisecond, _)
-            )
-        });
         let mut part_idx = Vec::new();
         for c in partition_by {
             let i = schema.index_of(c).map_err(|_| {
@@ -267,18 +261,7 @@ impl DataFusionEngine {
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| engine_error(model, e))?;
             rows += batch.num_rows() as u64;
-            if let Some(i) = event_col
-                && let Some(ts) = batch
-                    .column(i)
-                    .as_any()
-                    .downcast_ref::<TimestampMillisecondArray>()
-            {
-                let m = (0..ts.len())
-                    .filter(|j| ts.is_valid(*j))
-                    .map(|j| ts.value(j))
-                    .max();
-                max_event = max_event.max(m);
-            }
+            max_event = max_event.max(max_event_time(&batch));
             for (path, part) in split_partitions(model, &batch, &part_idx, &file_schema)? {
                 let writer = match writers.entry(path) {
                     std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
@@ -434,11 +417,8 @@ fn new_writer(model: &str, dir: &Path, schema: &SchemaRef) -> Result<ArrowWriter
     std::fs::create_dir_all(dir).map_err(|e| io_error(model, dir, e))?;
     let file = dir.join("part-0.parquet");
     let out = std::fs::File::create(&file).map_err(|e| io_error(model, &file, e))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_created_by("silt".to_string())
-        .build();
-    ArrowWriter::try_new(out, schema.clone(), Some(props)).map_err(|e| engine_error(model, e))
+    ArrowWriter::try_new(out, schema.clone(), Some(writer_properties()))
+        .map_err(|e| engine_error(model, e))
 }
 
 /// Splits `batch` by the values of its partition columns, returning each
@@ -788,22 +768,55 @@ impl Engine for DataFusionEngine {
             .collect()
             .await
             .map_err(|e| engine_error(model, e))?;
-        let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
-            return Ok(0);
-        };
-        let col = batch.column(0);
-        if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
-            return Ok(a.value(0).max(0) as u64);
-        }
-        if let Some(a) = col.as_any().downcast_ref::<UInt64Array>() {
-            return Ok(a.value(0));
-        }
-        Err(engine_error(
-            model,
-            format!(
-                "a count query returned {} instead of an integer",
-                col.data_type()
-            ),
-        ))
+        count_of(model, &batches)
     }
+}
+
+/// The number a `SELECT COUNT(*)`-style query returned (0 for no rows).
+pub fn count_of(model: &str, batches: &[RecordBatch]) -> Result<u64> {
+    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(0);
+    };
+    let col = batch.column(0);
+    if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
+        return Ok(a.value(0).max(0) as u64);
+    }
+    if let Some(a) = col.as_any().downcast_ref::<UInt64Array>() {
+        return Ok(a.value(0));
+    }
+    Err(engine_error(
+        model,
+        format!(
+            "a count query returned {} instead of an integer",
+            col.data_type()
+        ),
+    ))
+}
+
+/// Newest `_event_time` (millisecond timestamps) in `batch`, if it has one.
+pub fn max_event_time(batch: &RecordBatch) -> Option<i64> {
+    let schema = batch.schema();
+    let i = schema.index_of("_event_time").ok()?;
+    if !matches!(
+        schema.field(i).data_type(),
+        DataType::Timestamp(TimeUnit::Millisecond, _)
+    ) {
+        return None;
+    }
+    let ts = batch
+        .column(i)
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()?;
+    (0..ts.len())
+        .filter(|j| ts.is_valid(*j))
+        .map(|j| ts.value(j))
+        .max()
+}
+
+/// How Silt writes Parquet: zstd, marked as Silt's.
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_created_by("silt".to_string())
+        .build()
 }

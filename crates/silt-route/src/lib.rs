@@ -15,10 +15,8 @@
 pub mod s3;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{
-    Array, Int64Array, RecordBatch, TimestampMillisecondArray, UInt64Array,
-};
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::datasource::MemTable;
@@ -26,8 +24,6 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::physical_plan::collect;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use silt_aws::athena_sql::{self, backtick};
@@ -38,6 +34,7 @@ use silt_core::schema::DatasetSchema;
 use silt_core::sql::quote_literal;
 use silt_core::transform::{Build, Engine, ModelStats, Routing, route_in_process};
 use silt_core::{DatasetId, Error, Result};
+use silt_local::{count_of, max_event_time, writer_properties};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -202,7 +199,7 @@ impl RoutedEngine {
             rows: Some(rows),
             bytes_scanned,
             engine_ms: started.elapsed().as_millis() as u64,
-            max_event_time_ms: max_event_time(&batches),
+            max_event_time_ms: batches.iter().filter_map(max_event_time).max(),
             routed: true,
             ..Default::default()
         };
@@ -282,45 +279,14 @@ pub fn hive_type(t: &DataType) -> Option<String> {
 }
 
 fn parquet_bytes(model: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_created_by("silt".to_string())
-        .build();
     let mut out = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut out, schema.clone(), Some(props))
+    let mut w = ArrowWriter::try_new(&mut out, schema.clone(), Some(writer_properties()))
         .map_err(|e| engine_error(model, e))?;
     for b in batches {
         w.write(b).map_err(|e| engine_error(model, e))?;
     }
     w.close().map_err(|e| engine_error(model, e))?;
     Ok(out)
-}
-
-fn max_event_time(batches: &[RecordBatch]) -> Option<i64> {
-    let mut max = None;
-    for b in batches {
-        let Ok(i) = b.schema().index_of("_event_time") else {
-            continue;
-        };
-        if !matches!(
-            b.schema().field(i).data_type(),
-            DataType::Timestamp(TimeUnit::Millisecond, _)
-        ) {
-            continue;
-        }
-        if let Some(ts) = b
-            .column(i)
-            .as_any()
-            .downcast_ref::<TimestampMillisecondArray>()
-        {
-            let m = (0..ts.len())
-                .filter(|j| ts.is_valid(*j))
-                .map(|j| ts.value(j))
-                .max();
-            max = max.max(m);
-        }
-    }
-    max
 }
 
 #[async_trait]
@@ -399,19 +365,6 @@ impl Engine for RoutedEngine {
             .collect()
             .await
             .map_err(|e| engine_error(model, e))?;
-        let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
-            return Ok(0);
-        };
-        let col = batch.column(0);
-        if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
-            return Ok(a.value(0).max(0) as u64);
-        }
-        if let Some(a) = col.as_any().downcast_ref::<UInt64Array>() {
-            return Ok(a.value(0));
-        }
-        Err(engine_error(
-            model,
-            format!("a count query returned {}", col.data_type()),
-        ))
+        count_of(model, &batches)
     }
 }

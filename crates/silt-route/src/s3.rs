@@ -60,6 +60,16 @@ fn time(t: Option<&aws_sdk_s3::primitives::DateTime>) -> chrono::DateTime<chrono
         .unwrap_or_default()
 }
 
+fn meta_of(o: &aws_sdk_s3::types::Object) -> ObjectMeta {
+    ObjectMeta {
+        location: Path::from(o.key().unwrap_or_default()),
+        last_modified: time(o.last_modified()),
+        size: o.size().unwrap_or(0).max(0) as u64,
+        e_tag: o.e_tag().map(str::to_string),
+        version: None,
+    }
+}
+
 /// The HTTP `Range` header of a get, if it asks for part of the object.
 fn range_header(range: &Option<GetRange>) -> Option<String> {
     match range {
@@ -198,19 +208,8 @@ impl object_store::ObjectStore for SdkS3 {
                 match out {
                     Err(e) => Some((vec![Err(generic(e))], None)),
                     Ok(out) => {
-                        let items: Vec<object_store::Result<ObjectMeta>> = out
-                            .contents()
-                            .iter()
-                            .map(|o| {
-                                Ok(ObjectMeta {
-                                    location: Path::from(o.key().unwrap_or_default()),
-                                    last_modified: time(o.last_modified()),
-                                    size: o.size().unwrap_or(0).max(0) as u64,
-                                    e_tag: o.e_tag().map(str::to_string),
-                                    version: None,
-                                })
-                            })
-                            .collect();
+                        let items: Vec<object_store::Result<ObjectMeta>> =
+                            out.contents().iter().map(|o| Ok(meta_of(o))).collect();
                         let next = out
                             .next_continuation_token()
                             .filter(|_| out.is_truncated().unwrap_or(false))
@@ -248,15 +247,7 @@ impl object_store::ObjectStore for SdkS3 {
                         .push(Path::from(p.trim_end_matches('/')));
                 }
             }
-            for o in out.contents() {
-                result.objects.push(ObjectMeta {
-                    location: Path::from(o.key().unwrap_or_default()),
-                    last_modified: time(o.last_modified()),
-                    size: o.size().unwrap_or(0).max(0) as u64,
-                    e_tag: o.e_tag().map(str::to_string),
-                    version: None,
-                });
-            }
+            result.objects.extend(out.contents().iter().map(meta_of));
             match out.next_continuation_token() {
                 Some(t) if out.is_truncated().unwrap_or(false) => token = Some(t.to_string()),
                 _ => break,
