@@ -61,6 +61,8 @@ fn build<'a>(sql: &'a str, mode: WriteMode, read: &'a ReadState) -> Build<'a> {
         mode,
         read,
         estimated_bytes: 0,
+        merge_keys: None,
+        current_state: None,
     }
 }
 
@@ -145,15 +147,51 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
             .unwrap()
             .unwrap_or_else(|| panic!("{name} has no SQL"));
         let from = athena.statements().len();
-        athena
-            .materialize(model, &build(&sql, WriteMode::Replace, &no_reads))
-            .await
-            .unwrap();
+        let mut b = build(&sql, WriteMode::Replace, &no_reads);
+        // As the runner hands them over: current states merge on their key.
+        if let Some(source) = &model.source {
+            b.merge_keys = Some(primary_keys[source].as_slice());
+            b.current_state = states.schemas.get(source);
+        }
+        athena.materialize(model, &b).await.unwrap();
         files.insert(
             format!("{name}.sql"),
             golden_text(&format!("{name}: a full build"), &athena, from),
         );
     }
+
+    // A current state's incremental run that brings a truncate: MERGE INTO
+    // the changed day, then every older row marked deleted.
+    let orders = graph.get("orders_current").unwrap();
+    let source: silt_core::DatasetId = "shop.public.orders".parse().unwrap();
+    let day: silt_core::transform::DateFilter =
+        [(source.clone(), ["2026-01-02".to_string()].into())].into();
+    let delta = model_sql(&athena, orders, &states.schemas, &primary_keys, Some(&day))
+        .unwrap()
+        .unwrap();
+    let mut b = build(&delta, WriteMode::Incremental, &no_reads);
+    b.merge_keys = Some(primary_keys[&source].as_slice());
+    b.current_state = states.schemas.get(&source);
+    // Seeded results attach to queries in order: the MERGE's, then the
+    // newest truncate's.
+    let from = athena.statements().len();
+    seed(&moto, &[("rows", "bigint")], &[]);
+    seed(
+        &moto,
+        &[("_col0", "varchar")],
+        &[vec!["00000000000000000042"]],
+    );
+    athena.materialize(orders, &b).await.unwrap();
+    let text = golden_text(
+        "orders_current: an incremental run over one day that holds a truncate",
+        &athena,
+        from,
+    );
+    assert!(
+        text.contains("MERGE INTO") && text.contains("UPDATE \"silt_shop\".\"orders_current__"),
+        "{text}"
+    );
+    files.insert("orders_current.incremental.sql".into(), text);
 
     // An append run whose new data spans 150 days: one DELETE, two INSERTs.
     let changes = graph.get("order_changes_daily").unwrap();
@@ -204,11 +242,11 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
         ("_position", "varchar"),
     ];
     seed(&moto, &cols, &[]);
+    let keys = vec!["order_id".to_string()];
     let from = athena.statements().len();
-    athena
-        .materialize(&merged, &build(&sql, WriteMode::Replace, &no_reads))
-        .await
-        .unwrap();
+    let mut b = build(&sql, WriteMode::Replace, &no_reads);
+    b.merge_keys = Some(&keys);
+    athena.materialize(&merged, &b).await.unwrap();
     files.insert(
         "orders_merged.sql".into(),
         golden_text("orders_merged (test model): a full build", &athena, from),
@@ -217,10 +255,9 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
     more.insert(2, ("discount_cents", "bigint"));
     seed(&moto, &more, &[]);
     let from = athena.statements().len();
-    athena
-        .materialize(&merged, &build(&sql, WriteMode::Incremental, &no_reads))
-        .await
-        .unwrap();
+    let mut b = build(&sql, WriteMode::Incremental, &no_reads);
+    b.merge_keys = Some(&keys);
+    athena.materialize(&merged, &b).await.unwrap();
     let text = golden_text(
         "orders_merged (test model): an incremental run bringing a new column",
         &athena,

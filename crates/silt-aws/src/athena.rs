@@ -57,6 +57,40 @@ pub struct AthenaBuildInfo {
     /// A merge model's stored columns.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<Column>,
+    /// A merged current state's highest truncate position: rows below it
+    /// are deleted on every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated_below: Option<String>,
+}
+
+/// A current-state model's columns as Athena types: the source's, its
+/// event time and position, and the operation (which the table drops).
+fn current_state_columns(schema: &DatasetSchema) -> Vec<Column> {
+    let mut out: Vec<Column> = schema
+        .columns
+        .iter()
+        .map(|c| Column {
+            name: c.name.clone(),
+            ty: match c.ty {
+                ColumnType::Boolean => "boolean",
+                ColumnType::Int64 => "bigint",
+                ColumnType::Float64 => "double",
+                ColumnType::String | ColumnType::Json => "varchar",
+            }
+            .to_string(),
+        })
+        .collect();
+    for (name, ty) in [
+        ("_event_time", "timestamp(3)"),
+        ("_position", "varchar"),
+        ("_op", "varchar"),
+    ] {
+        out.push(Column {
+            name: name.into(),
+            ty: ty.into(),
+        });
+    }
+    out
 }
 
 /// Runs models on Athena.
@@ -435,6 +469,10 @@ impl Engine for AthenaEngine {
         true
     }
 
+    fn current_state_by_merge(&self) -> bool {
+        true
+    }
+
     async fn last_build(&self, model: &Model) -> Result<Option<(String, ModelStats)>> {
         if model.materialized == Materialized::View {
             return Ok(None);
@@ -462,16 +500,23 @@ impl Engine for AthenaEngine {
                 ..Default::default()
             });
         }
-        let incremental = model.materialized == Materialized::Incremental;
-        let merge = model.strategy == Some(Strategy::Merge);
+        let incremental =
+            model.materialized == Materialized::Incremental || build.current_state.is_some();
+        let keys: &[String] = match build.merge_keys {
+            Some(k) => k,
+            None if model.strategy == Some(Strategy::Merge) => &model.unique_key,
+            None => &[],
+        };
+        let merge = !keys.is_empty();
         let previous = self
             .build_info(name)
             .await?
             .filter(|p| p.iceberg && build.mode == WriteMode::Incremental && incremental);
-        let columns = if merge {
-            self.result_columns(name, sql).await?
-        } else {
-            Vec::new()
+        let columns = match (build.current_state, merge) {
+            // A current state's columns are its source's: no query needed.
+            (Some(schema), _) => current_state_columns(schema),
+            (None, true) => self.result_columns(name, sql).await?,
+            (None, false) => Vec::new(),
         };
         let partitions = if merge {
             Vec::new()
@@ -508,18 +553,13 @@ impl Engine for AthenaEngine {
                 stored_columns = all;
                 athena_sql::add_columns(&target, &new)
                     .into_iter()
-                    .chain([athena_sql::iceberg_merge(
-                        &target,
-                        sql,
-                        &model.unique_key,
-                        &columns,
-                    )])
+                    .chain([athena_sql::iceberg_merge(&target, sql, keys, &columns)])
                     .collect()
             }
             (Some(_), false) => athena_sql::iceberg_append(&target, sql, &partitions),
             (None, true) => athena_sql::iceberg_ctas(
                 &target,
-                &athena_sql::merge_source(sql, &model.unique_key, &columns),
+                &athena_sql::merge_source(sql, keys, &columns),
                 &[],
             ),
             (None, false) if incremental => athena_sql::iceberg_ctas(&target, sql, &partitions),
@@ -530,6 +570,23 @@ impl Engine for AthenaEngine {
             let q = self.execute(name, statement).await?;
             bytes_scanned += q.bytes_scanned;
             engine_ms += q.engine_ms;
+        }
+        // A truncate deletes every older row, also rows a later run brings
+        // late: the highest truncate seen is kept and applied on every run.
+        let mut truncated_below = previous.as_ref().and_then(|p| p.truncated_below.clone());
+        if build.current_state.is_some() {
+            let newest = self
+                .scalar(name, &athena_sql::newest_truncate_sql(sql))
+                .await?
+                .filter(|p| !p.is_empty());
+            truncated_below = truncated_below.max(newest);
+            if let Some(p) = &truncated_below {
+                let q = self
+                    .execute(name, &athena_sql::apply_truncate(&target, p))
+                    .await?;
+                bytes_scanned += q.bytes_scanned;
+                engine_ms += q.engine_ms;
+            }
         }
         let visible = if merge { " WHERE NOT \"_deleted\"" } else { "" };
         let rows = self
@@ -585,6 +642,7 @@ impl Engine for AthenaEngine {
             location,
             iceberg: incremental,
             columns: stored_columns,
+            truncated_below,
         };
         self.save_build_info(name, &info).await?;
         Ok(stats)

@@ -199,13 +199,17 @@ pub fn merge_source(sql: &str, keys: &[String], columns: &[Column]) -> String {
     } else {
         "1"
     };
-    let deleted = if has("_op") {
-        "COALESCE(\"_op\" = 'd', false)"
+    let (deleted, changes) = if has("_op") {
+        // Truncates are not rows: the engine applies them separately.
+        (
+            "COALESCE(\"_op\" = 'd', false)",
+            "\n  WHERE \"_op\" IS DISTINCT FROM 't'",
+        )
     } else {
-        "false"
+        ("false", "")
     };
     format!(
-        "SELECT {}, {deleted} AS \"_deleted\"\nFROM (\n  SELECT *, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {order}) AS \"_silt_rn\"\n  FROM (\n{sql}\n  ) silt_delta\n) silt_latest\nWHERE \"_silt_rn\" = 1",
+        "SELECT {}, {deleted} AS \"_deleted\"\nFROM (\n  SELECT *, ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {order}) AS \"_silt_rn\"\n  FROM (\n{sql}\n  ) silt_delta{changes}\n) silt_latest\nWHERE \"_silt_rn\" = 1",
         cols.join(", "),
         keys.join(", ")
     )
@@ -251,6 +255,20 @@ pub fn iceberg_merge(
         set.join(", "),
         all.join(", "),
         values.join(", ")
+    )
+}
+
+/// The highest truncate position among a run's changes (NULL: none).
+pub fn newest_truncate_sql(sql: &str) -> String {
+    format!("SELECT MAX(\"_position\") FROM (\n{sql}\n) silt_truncates WHERE \"_op\" = 't'")
+}
+
+/// Marks deleted every row older than a truncate at `position`.
+pub fn apply_truncate(target: &Target<'_>, position: &str) -> String {
+    format!(
+        "UPDATE {} SET \"_deleted\" = true\nWHERE \"_position\" < {} AND NOT \"_deleted\"",
+        target.name(),
+        quote_literal(position)
     )
 }
 

@@ -100,6 +100,12 @@ pub struct Build<'a> {
     pub read: &'a ReadState,
     /// What the cost guard estimated the build reads (engine routing uses it).
     pub estimated_bytes: u64,
+    /// Keys to merge on: a merge model's `unique_key`, or a current-state
+    /// model's primary key when the engine merges it.
+    pub merge_keys: Option<&'a [String]>,
+    /// The source schema of a current-state model the engine merges: its
+    /// columns, and the sign that truncates delete everything older.
+    pub current_state: Option<&'a DatasetSchema>,
 }
 
 /// The fingerprint an incremental model's build is stored under: it changes
@@ -146,6 +152,12 @@ pub trait Engine: Send + Sync {
     fn supports_incremental(&self) -> bool {
         false
     }
+    /// Whether the engine keeps `current_state` models by merging each
+    /// run's changed partitions into the table (Athena: Iceberg `MERGE
+    /// INTO`) rather than rebuilding them in full from every change.
+    fn current_state_by_merge(&self) -> bool {
+        false
+    }
     /// Makes raw datasets queryable with their current schemas.
     async fn register_sources(&self, schemas: &[DatasetSchema]) -> Result<()>;
     /// Makes models built by earlier runs queryable (for partial selections).
@@ -158,6 +170,22 @@ pub trait Engine: Send + Sync {
     async fn materialize(&self, model: &Model, build: &Build<'_>) -> Result<ModelStats>;
     /// Runs a `SELECT COUNT(*)`-style query and returns the count.
     async fn count(&self, model: &str, sql: &str) -> Result<u64>;
+}
+
+/// The changes a `current_state` model merges on an engine that keeps it by
+/// merging ([`Engine::current_state_by_merge`]): every change with its
+/// position and operation; the engine keeps the newest per key, deletes as
+/// tombstones, and truncates as deletes of everything older.
+pub fn current_state_changes_sql(source_ref: &str, schema: &DatasetSchema) -> String {
+    let cols: Vec<String> = schema
+        .columns
+        .iter()
+        .map(|c| quote_ident(&c.name))
+        .collect();
+    format!(
+        "SELECT {}, \"_event_time\", \"_position\", \"_op\"\nFROM {source_ref}",
+        cols.join(", ")
+    )
 }
 
 /// Generates a `current_state` model's SQL: newest change per key, deletes
@@ -351,11 +379,14 @@ pub fn model_sql(
             model: model.name.clone(),
             message: format!("source `{source}` has no primary key declared"),
         })?;
-        return Ok(Some(current_state_sql(
-            &engine.source_ref(source),
-            schema,
-            pk,
-        )));
+        let src = match dates.and_then(|f| f.get(source)) {
+            Some(d) => filtered_source(&engine.source_ref(source), d),
+            None => engine.source_ref(source),
+        };
+        if engine.current_state_by_merge() {
+            return Ok(Some(current_state_changes_sql(&src, schema)));
+        }
+        return Ok(Some(current_state_sql(&src, schema, pk)));
     }
     render(&model.body, &model.name, |p| match (p, dates) {
         (Placeholder::Source(s), Some(filter)) => match filter.get(s) {
@@ -499,6 +530,7 @@ pub fn route_in_process(
     model: &Model,
     estimated_bytes: u64,
     routing: &Routing,
+    current_state_merged: bool,
 ) -> std::result::Result<(), String> {
     if !routing.enabled {
         return Err("routing is off".into());
@@ -509,18 +541,20 @@ pub fn route_in_process(
             routing.max_input_bytes
         ));
     }
+    // A merged current state is an Iceberg table: DataFusion cannot read it.
     let plain = |m: &Model| {
-        matches!(
-            m.materialized,
-            Materialized::Table | Materialized::CurrentState
-        ) && m.partitioned_by.is_empty()
+        (m.materialized == Materialized::Table
+            || (m.materialized == Materialized::CurrentState && !current_state_merged))
+            && m.partitioned_by.is_empty()
     };
     if !plain(model) {
-        return Err("only unpartitioned table and current_state models are routed".into());
+        return Err(
+            "only unpartitioned table (and rebuilt current_state) models are routed".into(),
+        );
     }
     if let Some(r) = model.refs.iter().find(|r| !graph.get(r).is_some_and(plain)) {
         return Err(format!(
-            "it reads `{r}`, which is not an unpartitioned table or current_state model"
+            "it reads `{r}`, which is not an unpartitioned table or rebuilt current_state model"
         ));
     }
     Ok(())
@@ -679,8 +713,11 @@ pub async fn run(
                 continue;
             }
         };
-        let incremental =
-            model.materialized == Materialized::Incremental && engine.supports_incremental();
+        let incremental = match model.materialized {
+            Materialized::Incremental => engine.supports_incremental(),
+            Materialized::CurrentState => engine.current_state_by_merge(),
+            Materialized::Table | Materialized::View => false,
+        };
         let no_sources = BTreeMap::new();
         // An incremental model's definition leaves out its sources' data: what
         // it has read is tracked per partition instead.
@@ -784,6 +821,20 @@ pub async fn run(
             mode: plan.mode,
             read: &plan.read,
             estimated_bytes,
+            merge_keys: match (model.materialized, model.strategy) {
+                (Materialized::CurrentState, _) if incremental => model
+                    .source
+                    .as_ref()
+                    .and_then(|s| primary_keys.get(s))
+                    .map(Vec::as_slice),
+                (_, Some(crate::model::Strategy::Merge)) => Some(model.unique_key.as_slice()),
+                _ => None,
+            },
+            current_state: if model.materialized == Materialized::CurrentState && incremental {
+                model.source.as_ref().and_then(|s| schemas.get(s))
+            } else {
+                None
+            },
         };
         let mut stats = match engine.materialize(model, &build).await {
             Ok(s) => s,

@@ -4,7 +4,8 @@
 //!
 //! [`RoutedEngine`] is one [`Engine`] for the runner. Per model it asks
 //! [`route_in_process`] (routing on, estimated input under the threshold,
-//! an unpartitioned table or current-state model reading only such models).
+//! an unpartitioned table reading only such models; current-state models are
+//! Iceberg merges on Athena, which DataFusion does not read).
 //! A routed model is planned with the same SQL text the Athena path would
 //! run (tables are registered under the Athena database's name), written
 //! as Parquet to a fresh S3 location, registered in Glue by DDL (free on
@@ -213,6 +214,7 @@ impl RoutedEngine {
                     location,
                     iceberg: false,
                     columns: Vec::new(),
+                    truncated_below: None,
                 },
             )
             .await?;
@@ -307,6 +309,10 @@ impl Engine for RoutedEngine {
         self.athena.supports_incremental()
     }
 
+    fn current_state_by_merge(&self) -> bool {
+        self.athena.current_state_by_merge()
+    }
+
     async fn register_sources(&self, schemas: &[DatasetSchema]) -> Result<()> {
         self.athena.register_sources(schemas).await?;
         if let Some(ctx) = &self.ctx {
@@ -335,7 +341,13 @@ impl Engine for RoutedEngine {
 
     async fn materialize(&self, model: &Model, build: &Build<'_>) -> Result<ModelStats> {
         if let Some(ctx) = &self.ctx {
-            match route_in_process(&self.graph, model, build.estimated_bytes, &self.routing) {
+            match route_in_process(
+                &self.graph,
+                model,
+                build.estimated_bytes,
+                &self.routing,
+                self.athena.current_state_by_merge(),
+            ) {
                 Ok(()) => {
                     if let Some(stats) = self.build_here(ctx, model, build).await? {
                         return Ok(stats);

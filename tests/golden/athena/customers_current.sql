@@ -1,16 +1,24 @@
 -- customers_current: a full build
 DROP TABLE IF EXISTS `silt_shop`.`customers_current__643fc2e7fc577bf8`;
 
-CREATE TABLE "silt_shop"."customers_current__643fc2e7fc577bf8" WITH (format = 'PARQUET', write_compression = 'ZSTD', external_location = 's3://example-lake/shop/curated/customers_current/build=643fc2e7fc577bf8/') AS
-SELECT "country", "created_at", "customer_id", "email", "full_name", "updated_at", "_event_time", "_position"
+CREATE TABLE "silt_shop"."customers_current__643fc2e7fc577bf8" WITH (table_type = 'ICEBERG', is_external = false, location = 's3://example-lake/shop/curated/customers_current/build=643fc2e7fc577bf8/', format = 'PARQUET', write_compression = 'ZSTD') AS
+SELECT "country", "created_at", "customer_id", "email", "full_name", "updated_at", "_event_time", "_position", COALESCE("_op" = 'd', false) AS "_deleted"
 FROM (
-  SELECT *, ROW_NUMBER() OVER (PARTITION BY "customer_id" ORDER BY "_position" DESC, "_record_id" DESC) AS "_rn"
-  FROM "silt_shop"."raw__shop__public__customers" WHERE "_op" <> 't'
-) ranked
-WHERE "_rn" = 1 AND "_op" <> 'd'
-  AND "_position" > COALESCE((SELECT MAX("_position") FROM "silt_shop"."raw__shop__public__customers" WHERE "_op" = 't'), '');
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY "customer_id" ORDER BY "_position" DESC) AS "_silt_rn"
+  FROM (
+SELECT "country", "created_at", "customer_id", "email", "full_name", "updated_at", "_event_time", "_position", "_op"
+FROM "silt_shop"."raw__shop__public__customers"
+  ) silt_delta
+  WHERE "_op" IS DISTINCT FROM 't'
+) silt_latest
+WHERE "_silt_rn" = 1;
 
-SELECT COUNT(*) FROM "silt_shop"."customers_current__643fc2e7fc577bf8";
+SELECT MAX("_position") FROM (
+SELECT "country", "created_at", "customer_id", "email", "full_name", "updated_at", "_event_time", "_position", "_op"
+FROM "silt_shop"."raw__shop__public__customers"
+) silt_truncates WHERE "_op" = 't';
 
-CREATE OR REPLACE VIEW "silt_shop"."customers_current" AS SELECT * FROM "silt_shop"."customers_current__643fc2e7fc577bf8";
+SELECT COUNT(*) FROM "silt_shop"."customers_current__643fc2e7fc577bf8" WHERE NOT "_deleted";
+
+CREATE OR REPLACE VIEW "silt_shop"."customers_current" AS SELECT "country", "created_at", "customer_id", "email", "full_name", "updated_at", "_event_time", "_position" FROM "silt_shop"."customers_current__643fc2e7fc577bf8" WHERE NOT "_deleted";
 

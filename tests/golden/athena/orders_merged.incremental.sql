@@ -13,6 +13,7 @@ FROM (
   FROM (
 SELECT * FROM "silt_shop"."raw__shop__public__orders" WHERE "_op" <> 't'
   ) silt_delta
+  WHERE "_op" IS DISTINCT FROM 't'
 ) silt_latest
 WHERE "_silt_rn" = 1
 ) s
