@@ -321,6 +321,33 @@ async fn land_reports_only_failed_messages_which_redrive_to_the_dead_letter_queu
     );
 }
 
+/// A transform function over moto with one orders record landed.
+struct TransformSetup {
+    store: S3Store,
+    sqs: aws_sdk_sqs::Client,
+    athena: aws_sdk_athena::Client,
+    transform_q: String,
+    ctx: Transform,
+}
+
+async fn transform_setup(moto: &Moto) -> TransformSetup {
+    let (_, store) = bucket(moto).await;
+    let config = moto.sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let athena = aws_sdk_athena::Client::new(&config);
+    let transform_q = queue(&sqs, "silt-transform", &[]).await;
+    let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
+    lander.land(vec![record("shop.public.orders", 1)]).await;
+    let ctx = transform_ctx(&store, &sqs, &transform_q);
+    TransformSetup {
+        store,
+        sqs,
+        athena,
+        transform_q,
+        ctx,
+    }
+}
+
 fn transform_ctx(store: &S3Store, sqs: &aws_sdk_sqs::Client, transform_url: &str) -> Transform {
     let project = shop_project();
     let models = silt_local::Local::new(
@@ -674,14 +701,13 @@ async fn failed_athena_query_names_model_and_reason_and_skips_dependants() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transform_hands_the_rest_to_a_follow_up_when_time_runs_short() {
     let moto = Moto::start();
-    let (_, store) = bucket(&moto).await;
-    let config = moto.sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let athena = aws_sdk_athena::Client::new(&config);
-    let transform_q = queue(&sqs, "silt-transform", &[]).await;
-    let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
-    lander.land(vec![record("shop.public.orders", 1)]).await;
-    let ctx = transform_ctx(&store, &sqs, &transform_q);
+    let TransformSetup {
+        store,
+        sqs,
+        athena,
+        transform_q,
+        ctx,
+    } = transform_setup(&moto).await;
     let calls = std::sync::atomic::AtomicUsize::new(0);
     let short = move || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1;
     let scheduled: Value = serde_json::from_slice(&fixture("eventbridge/scheduled.json")).unwrap();
@@ -726,14 +752,13 @@ async fn transform_hands_the_rest_to_a_follow_up_when_time_runs_short() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_invoke_runs_windows_and_a_follow_up_finishes_them() {
     let moto = Moto::start();
-    let (_, store) = bucket(&moto).await;
-    let config = moto.sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let athena = aws_sdk_athena::Client::new(&config);
-    let transform_q = queue(&sqs, "silt-transform", &[]).await;
-    let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
-    lander.land(vec![record("shop.public.orders", 1)]).await;
-    let ctx = transform_ctx(&store, &sqs, &transform_q);
+    let TransformSetup {
+        store,
+        sqs,
+        athena,
+        transform_q,
+        ctx,
+    } = transform_setup(&moto).await;
     let payload = json!({"select": ["order_changes_daily"], "backfill": {
         "from": "2026-11-01", "to": "2026-11-10", "window": "1d", "max_concurrency": 2}});
     // Time runs short after four model starts.

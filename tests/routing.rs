@@ -100,19 +100,8 @@ async fn transform(
         .unwrap();
     let pks = project.primary_keys();
     let inputs = RunInputs {
-        graph: &local_models,
-        selected: local_models.order(),
-        schemas: &states.schemas,
-        primary_keys: &pks,
-        source_fingerprints: &states.fingerprints,
         full_refresh: true,
-        run_id,
-        out_of_time: None,
-        partitions: &states.partitions,
-        window: None,
-        force: false,
-        default_budget: None,
-        sources_registered: false,
+        ..states.run_inputs(&local_models, &pks, run_id)
     };
     let record = run(&engine, &inputs, &ManualClock::at(1_767_236_400_000))
         .await

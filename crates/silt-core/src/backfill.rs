@@ -123,6 +123,24 @@ pub struct BackfillOutcome {
     pub peak_concurrency: usize,
 }
 
+impl BackfillOutcome {
+    /// One record spanning the backfill's runs, in the shape the monitor
+    /// reads for the latest backfill's duration.
+    pub fn span(&self, run_id: &str, engine: &str, started_ms: i64, finished_ms: i64) -> RunRecord {
+        RunRecord {
+            run_id: run_id.to_string(),
+            engine: engine.to_string(),
+            started_ms,
+            finished_ms,
+            models: self
+                .runs
+                .iter()
+                .flat_map(|r| r.models.iter().cloned())
+                .collect(),
+        }
+    }
+}
+
 /// Cuts `[from, to)` into windows of `days` days (the last may be shorter).
 pub fn windows(from: &str, to: &str, days: u32) -> Result<Vec<Window>> {
     let parse = |field: &str, v: &str| {

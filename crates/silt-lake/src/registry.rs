@@ -6,9 +6,10 @@
 //! the winner's schema, so no column is ever typed two ways.
 
 use silt_core::keys::{bytes_hash, manifest_prefix, raw_prefix, schema_key, schema_prefix};
+use silt_core::model::ModelGraph;
 use silt_core::ports::{ObjectStore, PutOutcome};
 use silt_core::schema::{DatasetSchema, Evolution, evolve};
-use silt_core::transform::{PartitionState, Partitions};
+use silt_core::transform::{PartitionState, Partitions, RunInputs};
 use silt_core::{ChangeRecord, DatasetId, Error, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,34 @@ pub struct DatasetStates {
     /// Each dataset's raw objects by event date: what incremental models
     /// read and what the cost guard's estimates add up.
     pub partitions: Partitions,
+}
+
+impl DatasetStates {
+    /// What a transform run over these states works from, with the
+    /// defaults of a plain run: every selected model, no refresh, no window,
+    /// no budget, no deadline. Callers set what differs.
+    pub fn run_inputs<'a>(
+        &'a self,
+        graph: &'a ModelGraph,
+        primary_keys: &'a BTreeMap<DatasetId, Vec<String>>,
+        run_id: &'a str,
+    ) -> RunInputs<'a> {
+        RunInputs {
+            graph,
+            selected: graph.order(),
+            schemas: &self.schemas,
+            primary_keys,
+            source_fingerprints: &self.fingerprints,
+            full_refresh: false,
+            run_id,
+            out_of_time: None,
+            partitions: &self.partitions,
+            window: None,
+            force: false,
+            default_budget: None,
+            sources_registered: false,
+        }
+    }
 }
 
 /// Groups a dataset's raw objects by event date (from their Hive-style keys).

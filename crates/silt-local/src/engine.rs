@@ -178,16 +178,7 @@ impl DataFusionEngine {
         schema: Option<SchemaRef>,
         partition_cols: &[String],
     ) -> Result<()> {
-        let mut options =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        if !partition_cols.is_empty() {
-            options = options.with_table_partition_cols(
-                partition_cols
-                    .iter()
-                    .map(|c| (c.clone(), DataType::Utf8))
-                    .collect(),
-            );
-        }
+        let options = parquet_listing(partition_cols);
         let url = format!("{}/", dir.display());
         // Replacing a name is two steps; concurrent windows must not interleave them.
         let _catalog = self.catalog.write().await;
@@ -402,6 +393,22 @@ impl DataFusionEngine {
             Placeholder::This => self.model_ref(&model.name),
         })
     }
+}
+
+/// How Silt's Parquet folders are listed: `*.parquet` files, with Hive
+/// partition columns (read as text, as Athena declares them).
+pub fn parquet_listing(partition_cols: &[impl AsRef<str>]) -> ListingOptions {
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    if partition_cols.is_empty() {
+        return options;
+    }
+    options.with_table_partition_cols(
+        partition_cols
+            .iter()
+            .map(|c| (c.as_ref().to_string(), DataType::Utf8))
+            .collect(),
+    )
 }
 
 /// What one query wrote.
@@ -651,15 +658,15 @@ impl Engine for DataFusionEngine {
         // Appending windows may compute side by side; merges read the table
         // they replace, so they hold the lock throughout.
         let lock = self.commit_lock(name);
-        let mut guard = if merge { Some(lock.lock().await) } else { None };
-        let previous = if build.mode == WriteMode::Incremental {
+        let merge_guard = if merge { Some(lock.lock().await) } else { None };
+        let merge_previous = if merge && build.mode == WriteMode::Incremental {
             self.build_info(name)
         } else {
             None
         };
         let sql = if merge {
-            let has_table = previous.is_some();
-            self.merge_sql(model, build.sql, has_table).await?
+            self.merge_sql(model, build.sql, merge_previous.is_some())
+                .await?
         } else {
             build.sql.to_string()
         };
@@ -686,14 +693,19 @@ impl Engine for DataFusionEngine {
         if let Ok(mut reads) = self.reads.lock() {
             reads.insert(name.to_string(), written.files.clone());
         }
-        if guard.is_none() {
-            guard = Some(lock.lock().await);
-        }
-        // Re-read under the lock: a window that finished meanwhile added to it.
-        let previous = if build.mode == WriteMode::Incremental {
-            self.build_info(name)
-        } else {
-            previous
+        // The state a build adds to is read under the lock: an appending
+        // window that finished while this one computed has added to it.
+        let (guard, previous) = match merge_guard {
+            Some(g) => (g, merge_previous),
+            None => {
+                let g = lock.lock().await;
+                let previous = if build.mode == WriteMode::Incremental {
+                    self.build_info(name)
+                } else {
+                    None
+                };
+                (g, previous)
+            }
         };
         let mut read = previous
             .as_ref()

@@ -15,7 +15,7 @@ pub mod trino;
 
 pub use engine::{
     BUILD_FILE, BuildInfo, DELETED, DataFusionEngine, bytes_scanned, count_of, files_scanned,
-    max_event_time, merge_table, source_table, writer_properties,
+    max_event_time, merge_table, parquet_listing, source_table, writer_properties,
 };
 pub use fs_store::FsStore;
 pub use input::{InputMessage, MessageReader, read_messages};

@@ -495,19 +495,11 @@ impl Local {
         let primary_keys = self.project.primary_keys();
         let run_id = self.run_id();
         let inputs = RunInputs {
-            graph: &graph,
             selected: &selected,
-            schemas: &states.schemas,
-            primary_keys: &primary_keys,
-            source_fingerprints: &states.fingerprints,
             full_refresh: options.full_refresh,
-            run_id: &run_id,
-            out_of_time: None,
-            partitions: &states.partitions,
-            window: None,
             force: options.force,
             default_budget: self.project.models_max_bytes_scanned,
-            sources_registered: false,
+            ..states.run_inputs(&graph, &primary_keys, &run_id)
         };
         let record = run(engine, &inputs, self.clock.as_ref()).await?;
         self.save_run("transform", &record.run_id, &record).await?;
@@ -531,19 +523,9 @@ impl Local {
         let primary_keys = self.project.primary_keys();
         let run_id = format!("{}-backfill", self.run_id());
         let inputs = RunInputs {
-            graph: &graph,
-            selected: &[],
-            schemas: &states.schemas,
-            primary_keys: &primary_keys,
-            source_fingerprints: &states.fingerprints,
-            full_refresh: false,
-            run_id: &run_id,
-            out_of_time: None,
-            partitions: &states.partitions,
-            window: None,
             force,
             default_budget: self.project.models_max_bytes_scanned,
-            sources_registered: false,
+            ..states.run_inputs(&graph, &primary_keys, &run_id)
         };
         let started_ms = self.clock.now_ms();
         let outcome = run_backfill(
@@ -559,17 +541,7 @@ impl Local {
             self.save_run("transform", &r.run_id, r).await?;
         }
         // One record spanning the backfill, in the shape the monitor reads.
-        let span = RunRecord {
-            run_id: run_id.clone(),
-            engine: engine.name().to_string(),
-            started_ms,
-            finished_ms: self.clock.now_ms(),
-            models: outcome
-                .runs
-                .iter()
-                .flat_map(|r| r.models.iter().cloned())
-                .collect(),
-        };
+        let span = outcome.span(&run_id, engine.name(), started_ms, self.clock.now_ms());
         let body =
             serde_json::to_vec_pretty(&span).map_err(|e| Error::encoding("run record", e))?;
         self.store

@@ -21,8 +21,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::datasource::MemTable;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTableUrl};
+use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::physical_plan::collect;
@@ -35,7 +34,7 @@ use silt_core::schema::DatasetSchema;
 use silt_core::sql::quote_literal;
 use silt_core::transform::{Build, Engine, ModelStats, Routing, route_in_process};
 use silt_core::{DatasetId, Error, Result};
-use silt_local::{count_of, max_event_time, writer_properties};
+use silt_local::{count_of, max_event_time, parquet_listing, writer_properties};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -110,16 +109,7 @@ impl RoutedEngine {
         schema: Option<SchemaRef>,
         partition_cols: &[&str],
     ) -> Result<()> {
-        let mut options =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        if !partition_cols.is_empty() {
-            options = options.with_table_partition_cols(
-                partition_cols
-                    .iter()
-                    .map(|c| (c.to_string(), DataType::Utf8))
-                    .collect(),
-            );
-        }
+        let options = parquet_listing(partition_cols);
         let _ = ctx.deregister_table(self.table(name));
         ctx.register_listing_table(self.table(name), location, options, schema, None)
             .await

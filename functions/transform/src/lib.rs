@@ -363,19 +363,9 @@ async fn run_backfill_once<E: Engine>(
         .await?;
     let primary_keys = ctx.project.primary_keys();
     let inputs = RunInputs {
-        graph: &ctx.graph,
-        selected: &[],
-        schemas: &states.schemas,
-        primary_keys: &primary_keys,
-        source_fingerprints: &states.fingerprints,
-        full_refresh: false,
-        run_id,
         out_of_time: Some(out_of_time),
-        partitions: &states.partitions,
-        window: None,
-        force: false,
         default_budget: ctx.project.models_max_bytes_scanned,
-        sources_registered: false,
+        ..states.run_inputs(&ctx.graph, &primary_keys, run_id)
     };
     let started_ms = began.unwrap_or_else(|| ctx.clock.now_ms());
     let done = run_backfill(
@@ -415,17 +405,7 @@ async fn run_backfill_once<E: Engine>(
         outcome.follow_ups.push(work);
     }
     // One record spanning the backfill, for the monitor's backfill duration.
-    let span = RunRecord {
-        run_id: run_id.to_string(),
-        engine: engine.name().to_string(),
-        started_ms,
-        finished_ms: ctx.clock.now_ms(),
-        models: done
-            .runs
-            .iter()
-            .flat_map(|r| r.models.iter().cloned())
-            .collect(),
-    };
+    let span = done.span(run_id, engine.name(), started_ms, ctx.clock.now_ms());
     let body = serde_json::to_vec_pretty(&span).map_err(|e| Error::encoding("run record", e))?;
     ctx.store.put(&run_key("backfill", "latest"), body).await?;
     outcome.runs.push(span);
@@ -454,19 +434,11 @@ async fn run_models<E: Engine>(
         .await?;
     let primary_keys = ctx.project.primary_keys();
     let inputs = RunInputs {
-        graph: &ctx.graph,
         selected,
-        schemas: &states.schemas,
-        primary_keys: &primary_keys,
-        source_fingerprints: &states.fingerprints,
         full_refresh,
-        run_id,
         out_of_time: Some(out_of_time),
-        partitions: &states.partitions,
-        window: None,
-        force: false,
         default_budget: ctx.project.models_max_bytes_scanned,
-        sources_registered: false,
+        ..states.run_inputs(&ctx.graph, &primary_keys, run_id)
     };
     let mut record = run(engine, &inputs, ctx.clock.as_ref()).await?;
     // A follow-up continues a run: its record spans the run from its first invocation.
