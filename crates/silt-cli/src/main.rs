@@ -18,6 +18,8 @@ use std::sync::Arc;
 
 // Decoding allocates many small values: in a perf profile of the benchmark about a
 // fifth of all samples were glibc's malloc and free, so the binary uses mimalloc.
+// Heap profilers (heaptrack) see only malloc: the `system-alloc` feature is for them.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -26,6 +26,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
@@ -43,6 +44,7 @@ use silt_core::transform::{
 };
 use silt_core::{DatasetId, Error, Result};
 use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -62,6 +64,58 @@ pub struct BuildInfo {
 /// Column marking a merge model's deleted keys.
 pub const DELETED: &str = "_deleted";
 
+/// How `engine.memory_limit` is shared out. DataFusion's pool bounds what
+/// operators hold; its caches of Parquet footers and file statistics sit
+/// outside the pool and would otherwise grow with the number of raw objects
+/// (to 70 MiB by default), so they get a fixed slice of the same budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimits {
+    /// The operators' pool (sorts, aggregates, joins, repartitions).
+    pub pool: usize,
+    /// Memory each sort sets aside to merge its spilled runs.
+    pub sort_merge_reserve: usize,
+    /// Cached Parquet footers.
+    pub metadata_cache: usize,
+    /// Cached file statistics.
+    pub statistics_cache: usize,
+    /// How many spilled runs one merge pass reads at once.
+    pub spill_merge_fan_in: usize,
+}
+
+impl MemoryLimits {
+    /// DataFusion's default merge reserve; smaller budgets get a smaller one.
+    const MAX_SORT_MERGE_RESERVE: usize = 10 * 1024 * 1024;
+    /// What a merge holds per spilled run it reads: read-ahead of two
+    /// batches of 8,192 rows, about 2 MiB each for rows of a few hundred
+    /// bytes (the shop's orders, changes with JSON items).
+    const MERGE_BYTES_PER_RUN: usize = 8 * 1024 * 1024;
+
+    /// The shares for the project's engine settings.
+    pub fn of(settings: &EngineSettings) -> Self {
+        let budget = usize::try_from(settings.memory_limit_bytes).unwrap_or(usize::MAX);
+        let partitions = settings.target_partitions.max(1);
+        // Every partition's sort reserves its merge memory up front, and
+        // reserves cannot spill: at 10 MiB each they would take most of a
+        // small pool before any data arrived.
+        let sort_merge_reserve =
+            (budget / 8 / partitions).clamp(1024 * 1024, Self::MAX_SORT_MERGE_RESERVE);
+        let pool = budget - budget / 8;
+        // A merge of spilled runs cannot spill, and left alone it reserves a
+        // buffer for every run that fits in the pool: one partition's merge
+        // took the whole pool and its sibling failed. The number of runs
+        // grows with the input, so the fan-in is what bounds the merges:
+        // more runs than that are merged in several passes.
+        let spill_merge_fan_in = (pool / partitions / Self::MERGE_BYTES_PER_RUN).clamp(2, 16);
+        Self {
+            pool,
+            spill_merge_fan_in,
+            sort_merge_reserve,
+            metadata_cache: budget / 16,
+            statistics_cache: budget / 16,
+        }
+    }
+}
+
 /// The local engine.
 pub struct DataFusionEngine {
     ctx: SessionContext,
@@ -77,16 +131,30 @@ pub struct DataFusionEngine {
 impl DataFusionEngine {
     /// An engine over `warehouse` with the project's settings.
     pub fn new(warehouse: impl Into<PathBuf>, settings: &EngineSettings) -> Result<Self> {
+        let limits = MemoryLimits::of(settings);
+        // A greedy pool lets one partition's sort take the whole budget and
+        // starve its sibling ("Resources exhausted" at small limits); a fair
+        // pool gives each spilling operator its share, so it spills instead.
+        let pool = TrackConsumersPool::new(
+            FairSpillPool::new(limits.pool),
+            // Errors name the five largest consumers, as DataFusion's own pool does.
+            NonZeroUsize::new(5).unwrap_or(NonZeroUsize::MIN),
+        );
         let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(
-                usize::try_from(settings.memory_limit_bytes).unwrap_or(usize::MAX),
-                1.0,
-            )
+            .with_memory_pool(Arc::new(pool))
+            .with_metadata_cache_limit(limits.metadata_cache)
+            .with_file_statistics_cache_limit(limits.statistics_cache)
+            .with_max_spill_merge_fan_in(limits.spill_merge_fan_in)
             .build_arc()
             .map_err(|e| engine_error("(engine)", e))?;
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_target_partitions(settings.target_partitions)
             .with_information_schema(false);
+        config.options_mut().execution.sort_spill_reservation_bytes = limits.sort_merge_reserve;
+        // Raw reads are pruned by their Hive folders (`event_date=`), never by
+        // file statistics; gathering them cost a footer read per file and
+        // about 8 KiB per file in every plan, which grew with the raw zone.
+        config.options_mut().execution.collect_statistics = false;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         crate::trino::register(&ctx);
         Ok(Self {
@@ -825,10 +893,63 @@ pub fn max_event_time(batch: &RecordBatch) -> Option<i64> {
         .max()
 }
 
+/// Upper bound of a model file's row group, encoded.
+pub const ROW_GROUP_BYTES: usize = 32 * 1024 * 1024;
+
 /// How Silt writes Parquet: zstd, marked as Silt's.
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        // A row group is held in memory, encoded, until it is flushed: capped
+        // by bytes, a writer's memory no longer grows with the model's size.
+        .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
         .set_created_by("silt".to_string())
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(limit: u64, partitions: usize) -> EngineSettings {
+        EngineSettings {
+            kind: silt_core::config::EngineKind::Datafusion,
+            target_partitions: partitions,
+            memory_limit_bytes: limit,
+        }
+    }
+
+    #[test]
+    fn memory_limit_is_shared_out_without_exceeding_it() {
+        for (limit, partitions) in [(64u64 << 20, 2), (128 << 20, 8), (2 << 30, 2), (1 << 20, 1)] {
+            let m = MemoryLimits::of(&settings(limit, partitions));
+            assert_eq!(
+                (m.pool + m.metadata_cache + m.statistics_cache) as u64,
+                limit,
+                "{m:?}"
+            );
+            assert!(m.sort_merge_reserve * partitions <= m.pool.max(partitions << 20));
+        }
+    }
+
+    #[test]
+    fn small_budgets_get_a_smaller_sort_merge_reserve() {
+        let small = MemoryLimits::of(&settings(64 << 20, 2));
+        assert_eq!(small.sort_merge_reserve, 4 << 20);
+        let large = MemoryLimits::of(&settings(2 << 30, 2));
+        assert_eq!(large.sort_merge_reserve, 10 << 20);
+        let tiny = MemoryLimits::of(&settings(4 << 20, 4));
+        assert_eq!(tiny.sort_merge_reserve, 1 << 20);
+    }
+
+    #[test]
+    fn spill_merges_read_a_bounded_number_of_runs() {
+        let fan_in = |limit: u64, partitions| {
+            MemoryLimits::of(&settings(limit, partitions)).spill_merge_fan_in
+        };
+        assert_eq!(fan_in(64 << 20, 2), 3);
+        assert_eq!(fan_in(128 << 20, 2), 7);
+        assert_eq!(fan_in(2 << 30, 2), 16, "capped");
+        assert_eq!(fan_in(8 << 20, 8), 2, "a merge needs two runs");
+    }
 }
