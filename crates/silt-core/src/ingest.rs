@@ -97,7 +97,13 @@ impl<'a> Ingestor<'a> {
                 format!("an invalid byte at offset {}", e.valid_up_to()),
             )
         })?;
-        if let Some(literal) = crate::json::integer_beyond_64_bits(text) {
+        // serde_json stops at 128 levels of nesting, so hostile depth cannot overflow the stack.
+        let parsed = crate::json::parse_noting_floats(text);
+        // A too-large integer is the reason given even when the text is also
+        // malformed; without floats in the tree there can be none (see json.rs).
+        if !matches!(parsed, Ok((_, false)))
+            && let Some(literal) = crate::json::integer_beyond_64_bits(text)
+        {
             return Err(Rejection::new(
                 RejectKind::InvalidValue,
                 "(message)",
@@ -105,8 +111,7 @@ impl<'a> Ingestor<'a> {
                 literal,
             ));
         }
-        // serde_json stops at 128 levels of nesting, so hostile depth cannot overflow the stack.
-        let value: Value = crate::json::parse(text).map_err(|e| {
+        let (value, _) = parsed.map_err(|e| {
             Rejection::new(
                 RejectKind::InvalidJson,
                 "(message)",

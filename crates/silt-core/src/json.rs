@@ -7,15 +7,25 @@
 //! nesting cannot overflow the stack.
 
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
+use std::cell::Cell;
 use std::fmt;
 
 /// Parses one JSON value, rejecting duplicate object keys and trailing data.
 pub fn parse(text: &str) -> Result<Value, serde_json::Error> {
+    parse_noting_floats(text).map(|(v, _)| v)
+}
+
+/// Like [`parse`], and says whether any number became a float. serde_json
+/// reads an integer literal beyond 64 bits as a float, so a message without
+/// floats cannot hold one, and [`integer_beyond_64_bits`] need not scan it.
+pub fn parse_noting_floats(text: &str) -> Result<(Value, bool), serde_json::Error> {
+    let floats = Cell::new(false);
     let mut de = serde_json::Deserializer::from_str(text);
-    let v = Strict.deserialize(&mut de)?;
+    let v = Strict { floats: &floats }.deserialize(&mut de)?;
     de.end()?;
-    Ok(v)
+    Ok((v, floats.get()))
 }
 
 /// The first integer literal outside strings that does not fit 64 bits
@@ -66,9 +76,12 @@ pub fn integer_beyond_64_bits(text: &str) -> Option<String> {
     None
 }
 
-struct Strict;
+#[derive(Clone, Copy)]
+struct Strict<'f> {
+    floats: &'f Cell<bool>,
+}
 
-impl<'de> DeserializeSeed<'de> for Strict {
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
     type Value = Value;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
@@ -76,7 +89,7 @@ impl<'de> DeserializeSeed<'de> for Strict {
     }
 }
 
-impl<'de> Visitor<'de> for Strict {
+impl<'de> Visitor<'de> for Strict<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -96,6 +109,7 @@ impl<'de> Visitor<'de> for Strict {
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        self.floats.set(true);
         // JSON text cannot spell NaN or infinity; serde_json rejects overflow itself.
         Number::from_f64(v)
             .map(Value::Number)
@@ -119,12 +133,12 @@ impl<'de> Visitor<'de> for Strict {
     }
 
     fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(Strict)
+        d.deserialize_any(self)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(v) = seq.next_element_seed(Strict)? {
+        while let Some(v) = seq.next_element_seed(self)? {
             out.push(v);
         }
         Ok(Value::Array(out))
@@ -133,12 +147,17 @@ impl<'de> Visitor<'de> for Strict {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                let shown: String = key.chars().take(64).collect();
-                return Err(A::Error::custom(format!("duplicate key `{shown}`")));
+            // One search of the map per key: the entry both detects a
+            // duplicate and holds the slot for the value.
+            match out.entry(key) {
+                Entry::Occupied(o) => {
+                    let shown: String = o.key().chars().take(64).collect();
+                    return Err(A::Error::custom(format!("duplicate key `{shown}`")));
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(map.next_value_seed(self)?);
+                }
             }
-            let v = map.next_value_seed(Strict)?;
-            out.insert(key, v);
         }
         Ok(Value::Object(out))
     }
@@ -157,6 +176,17 @@ mod tests {
             serde_json::from_str::<Value>(text).unwrap()
         );
         assert_eq!(parse(" 7 ").unwrap(), json!(7));
+    }
+
+    #[test]
+    fn notes_floats_so_the_big_integer_scan_can_be_skipped() {
+        assert!(!parse_noting_floats(r#"{"a":[1,-2,"3.5"]}"#).unwrap().1);
+        assert!(parse_noting_floats(r#"{"a":[1,{"b":2.5}]}"#).unwrap().1);
+        // An integer beyond 64 bits arrives as a float, so the scan runs.
+        let (v, floats) = parse_noting_floats(r#"{"a":18446744073709551616}"#).unwrap();
+        assert!(floats, "{v}");
+        let (_, floats) = parse_noting_floats("[-9223372036854775809]").unwrap();
+        assert!(floats);
     }
 
     #[test]

@@ -178,14 +178,38 @@ impl ChangeRecord {
 /// re-emits the same change with a new `ts_ms`, and it must dedupe.
 pub fn record_id(dataset: &DatasetId, op: Op, key: &[Value], position: &str) -> String {
     let mut h = Sha256::new();
-    h.update(dataset.to_string().as_bytes());
+    // The same bytes as hashing `dataset.to_string()` and the key array's
+    // JSON text, without building either: ids must never change.
+    for (i, part) in [dataset.source(), dataset.schema(), dataset.table()]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            h.update(b".");
+        }
+        h.update(part.as_bytes());
+    }
     h.update([0]);
     h.update(op.code().as_bytes());
     h.update([0]);
     h.update(position.as_bytes());
     h.update([0]);
-    h.update(Value::Array(key.to_vec()).to_string().as_bytes());
+    // Writing JSON into a hasher cannot fail.
+    let _ = serde_json::to_writer(HashWriter(&mut h), key);
     hex::encode(&h.finalize()[..16])
+}
+
+/// Feeds written bytes to a hash.
+struct HashWriter<'h>(&'h mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Pads a decimal digit string to `width`, so text order equals numeric order.
@@ -239,6 +263,20 @@ mod tests {
         assert_eq!(a.record_id, b.record_id);
         assert_ne!(a.record_id, c.record_id);
         assert_eq!(a.record_id.len(), 32);
+    }
+
+    #[test]
+    fn record_id_is_the_hash_it_always_was() {
+        // Ids already landed must keep matching: hash of the dataset name,
+        // op, position and the key array's JSON text, NUL-separated.
+        let d: DatasetId = "shop.public.orders".parse().unwrap();
+        let key = vec![json!(42), json!("a\"b"), json!(null)];
+        let mut h = Sha256::new();
+        h.update(b"shop.public.orders\0u\0");
+        h.update(b"000123\0");
+        h.update(br#"[42,"a\"b",null]"#);
+        let expected = hex::encode(&h.finalize()[..16]);
+        assert_eq!(record_id(&d, Op::Update, &key, "000123"), expected);
     }
 
     #[test]

@@ -10,7 +10,6 @@ use crate::record::{ChangeRecord, DatasetId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 
 /// Silt's own columns in every raw file, ahead of the data columns.
 pub const META_COLUMNS: [&str; 4] = ["_record_id", "_op", "_position", "_event_time"];
@@ -148,42 +147,53 @@ pub struct Evolution {
 /// fix a column's type for everyone after it.
 pub fn evolve(current: &DatasetSchema, records: &[ChangeRecord]) -> Evolution {
     let mut schema = current.clone();
-    let mut index: HashMap<String, ColumnType> = schema
+    // Known columns sorted by name: rows are maps in name order, so one walk
+    // beside them checks a row, without a hash or search per cell.
+    let mut index: Vec<(String, ColumnType)> = schema
         .columns
         .iter()
         .map(|c| (c.name.clone(), c.ty))
         .collect();
+    index.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut added = Vec::new();
     let mut conflicts = Vec::new();
     for (i, r) in records.iter().enumerate() {
         let Some(row) = r.stored_image() else {
             continue;
         };
-        let conflict = row.iter().find_map(|(name, v)| match index.get(name) {
-            Some(ty) if !ty.accepts(v) => Some(Rejection::new(
-                RejectKind::SchemaConflict,
-                name.clone(),
-                format!(
-                    "{} (the type of `{}` in dataset {} since schema v{})",
-                    ty.name(),
-                    name,
-                    schema.dataset,
-                    current.version.max(1)
-                ),
-                describe(v),
-            )),
-            _ => None,
-        });
+        let mut fresh: Vec<(&String, ColumnType)> = Vec::new();
+        let mut conflict = None;
+        let mut known = index.iter().peekable();
+        for (name, v) in row {
+            while known.next_if(|(c, _)| c < name).is_some() {}
+            match known.next_if(|(c, _)| c == name) {
+                Some((_, ty)) if !ty.accepts(v) => {
+                    conflict = Some(Rejection::new(
+                        RejectKind::SchemaConflict,
+                        name.clone(),
+                        format!(
+                            "{} (the type of `{}` in dataset {} since schema v{})",
+                            ty.name(),
+                            name,
+                            schema.dataset,
+                            current.version.max(1)
+                        ),
+                        describe(v),
+                    ));
+                    break;
+                }
+                Some(_) => {}
+                None => fresh.extend(ColumnType::of(v).map(|ty| (name, ty))),
+            }
+        }
         if let Some(c) = conflict {
             conflicts.push((i, c));
             continue;
         }
-        for (name, v) in row {
-            if index.contains_key(name) {
-                continue;
-            }
-            if let Some(ty) = ColumnType::of(v) {
-                index.insert(name.clone(), ty);
+        // A conflicting row adds no columns; the others add theirs in name order.
+        for (name, ty) in fresh {
+            if let Err(at) = index.binary_search_by(|(c, _)| c.cmp(name)) {
+                index.insert(at, (name.clone(), ty));
                 let col = Column {
                     name: name.clone(),
                     ty,

@@ -68,7 +68,13 @@ impl Lander {
     pub async fn land(&self, records: Vec<ChangeRecord>) -> LandOutcome {
         let mut by_dataset: BTreeMap<DatasetId, Vec<ChangeRecord>> = BTreeMap::new();
         for r in records {
-            by_dataset.entry(r.dataset.clone()).or_default().push(r);
+            // Batches are mostly one or two datasets: clone an id only for a new one.
+            match by_dataset.get_mut(&r.dataset) {
+                Some(group) => group.push(r),
+                None => {
+                    by_dataset.insert(r.dataset.clone(), vec![r]);
+                }
+            }
         }
         let mut out = LandOutcome::default();
         for (dataset, mut recs) in by_dataset {
@@ -108,7 +114,10 @@ impl Lander {
         let counts = out.counts.entry(dataset.to_string()).or_default();
         counts.read = recs.len() as u64;
 
-        let conflicted: HashSet<usize> = evo.conflicts.iter().map(|(i, _)| *i).collect();
+        let mut conflicted = vec![false; recs.len()];
+        evo.conflicts
+            .iter()
+            .for_each(|(i, _)| conflicted[*i] = true);
         for (i, reason) in evo.conflicts {
             let r = &recs[i];
             let payload = serde_json::to_string(r).unwrap_or_default();
@@ -134,7 +143,7 @@ impl Lander {
         };
         let mut buckets: BTreeMap<i64, Vec<&ChangeRecord>> = BTreeMap::new();
         for (i, r) in recs.iter().enumerate() {
-            if !conflicted.contains(&i) {
+            if !conflicted[i] {
                 buckets
                     .entry(r.event_time_ms.div_euclid(grain_ms))
                     .or_default()
