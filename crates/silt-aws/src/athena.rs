@@ -17,7 +17,7 @@ use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultCo
 use sha2::{Digest, Sha256};
 use silt_core::model::{Materialized, Model, Strategy};
 use silt_core::ports::ObjectStore;
-use silt_core::schema::{ColumnType, DatasetSchema};
+use silt_core::schema::DatasetSchema;
 use silt_core::sql::quote_ident;
 use silt_core::transform::{
     Build, Engine, ModelStats, WriteMode, incremental_fingerprint, merge_read,
@@ -71,13 +71,7 @@ fn current_state_columns(schema: &DatasetSchema) -> Vec<Column> {
         .iter()
         .map(|c| Column {
             name: c.name.clone(),
-            ty: match c.ty {
-                ColumnType::Boolean => "boolean",
-                ColumnType::Int64 => "bigint",
-                ColumnType::Float64 => "double",
-                ColumnType::String | ColumnType::Json => "varchar",
-            }
-            .to_string(),
+            ty: c.ty.sql().to_ascii_lowercase(),
         })
         .collect();
     for (name, ty) in [
@@ -386,13 +380,7 @@ impl AthenaEngine {
             "`_event_time` timestamp".to_string(),
         ];
         for c in &schema.columns {
-            let ty = match c.ty {
-                ColumnType::Boolean => "boolean",
-                ColumnType::Int64 => "bigint",
-                ColumnType::Float64 => "double",
-                ColumnType::String | ColumnType::Json => "string",
-            };
-            cols.push(format!("`{}` {ty}", c.name));
+            cols.push(format!("`{}` {}", c.name, athena_sql::ddl_type(c.ty.sql())));
         }
         format!(
             "CREATE EXTERNAL TABLE IF NOT EXISTS `{table}` (\n  {}\n)\nPARTITIONED BY (`event_date` string, `event_hour` string)\nSTORED AS PARQUET\nLOCATION '{location}'\nTBLPROPERTIES (\n  'projection.enabled'='true',\n  'projection.event_date.type'='date',\n  'projection.event_date.format'='yyyy-MM-dd',\n  'projection.event_date.range'='2000-01-01,NOW',\n  'projection.event_date.interval'='1',\n  'projection.event_date.interval.unit'='DAYS',\n  'projection.event_hour.type'='integer',\n  'projection.event_hour.range'='0,23',\n  'projection.event_hour.digits'='2',\n  'storage.location.template'='{location}event_date=${{event_date}}/event_hour=${{event_hour}}',\n  'silt.schema_version'='{}'\n)",
