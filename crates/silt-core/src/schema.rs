@@ -141,14 +141,28 @@ pub struct Evolution {
     pub conflicts: Vec<(usize, Rejection)>,
 }
 
+/// Pairs each cell of `row` with its entry in `columns` (sorted by name),
+/// or `None` for a column `columns` lacks. Rows are maps in name order, so
+/// one walk beside the columns replaces a search or hash per cell.
+pub fn align<'r, 'c, S: AsRef<str>, T>(
+    row: &'r crate::record::Row,
+    columns: &'c [(S, T)],
+) -> impl Iterator<Item = (&'r String, &'r Value, Option<&'c T>)> {
+    let mut known = columns.iter().peekable();
+    row.iter().map(move |(name, v)| {
+        while known.next_if(|(c, _)| c.as_ref() < name.as_str()).is_some() {}
+        let entry = known.next_if(|(c, _)| c.as_ref() == name.as_str());
+        (name, v, entry.map(|(_, t)| t))
+    })
+}
+
 /// Checks `records` (in landing order) against `current`, adding columns they introduce.
 ///
 /// A record that conflicts contributes no columns, so one bad record cannot
 /// fix a column's type for everyone after it.
 pub fn evolve(current: &DatasetSchema, records: &[ChangeRecord]) -> Evolution {
     let mut schema = current.clone();
-    // Known columns sorted by name: rows are maps in name order, so one walk
-    // beside them checks a row, without a hash or search per cell.
+    // Known columns sorted by name, for `align`.
     let mut index: Vec<(String, ColumnType)> = schema
         .columns
         .iter()
@@ -163,11 +177,9 @@ pub fn evolve(current: &DatasetSchema, records: &[ChangeRecord]) -> Evolution {
         };
         let mut fresh: Vec<(&String, ColumnType)> = Vec::new();
         let mut conflict = None;
-        let mut known = index.iter().peekable();
-        for (name, v) in row {
-            while known.next_if(|(c, _)| c < name).is_some() {}
-            match known.next_if(|(c, _)| c == name) {
-                Some((_, ty)) if !ty.accepts(v) => {
+        for (name, v, known) in align(row, &index) {
+            match known {
+                Some(ty) if !ty.accepts(v) => {
                     conflict = Some(Rejection::new(
                         RejectKind::SchemaConflict,
                         name.clone(),
@@ -218,6 +230,20 @@ mod tests {
     use super::*;
     use crate::record::Op;
     use serde_json::json;
+
+    #[test]
+    fn align_pairs_each_cell_with_its_column_or_none() {
+        let row = json!({"a": 1, "c": "x", "d": null, "zz": true});
+        let row = row.as_object().unwrap();
+        let columns = [("b", 0), ("c", 1), ("d", 2), ("e", 3)];
+        let got: Vec<(&str, Option<i32>)> = align(row, &columns)
+            .map(|(name, _, col)| (name.as_str(), col.copied()))
+            .collect();
+        assert_eq!(
+            got,
+            [("a", None), ("c", Some(1)), ("d", Some(2)), ("zz", None)]
+        );
+    }
 
     fn rec(pos: &str, row: Value) -> ChangeRecord {
         ChangeRecord::new(

@@ -13,7 +13,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use serde_json::Value;
-use silt_core::schema::{ColumnType, DatasetSchema};
+use silt_core::schema::{ColumnType, DatasetSchema, align};
 use silt_core::{ChangeRecord, Error, Result};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -70,9 +70,6 @@ pub fn encode_parquet(schema: &DatasetSchema, records: &[&ChangeRecord]) -> Resu
         Arc::new(pos.finish()),
         Arc::new(ts.finish()),
     ];
-    // Rows are maps in column-name order: walking them beside the columns
-    // sorted by name finds every cell in one pass instead of one map lookup
-    // per cell.
     let mut builders: Vec<ColumnBuilder> = schema
         .columns
         .iter()
@@ -89,12 +86,10 @@ pub fn encode_parquet(schema: &DatasetSchema, records: &[&ChangeRecord]) -> Resu
     for r in records {
         filled.iter_mut().for_each(|f| *f = false);
         if let Some(row) = r.stored_image() {
-            let mut cols = by_name.iter().peekable();
-            for (name, value) in row {
-                while cols.next_if(|(c, _)| *c < name.as_str()).is_some() {}
-                if let Some((_, i)) = cols.next_if(|(c, _)| *c == name.as_str()) {
-                    builders[*i].append(value);
-                    filled[*i] = true;
+            for (_, value, column) in align(row, &by_name) {
+                if let Some(&i) = column {
+                    builders[i].append(value);
+                    filled[i] = true;
                 }
             }
         }
