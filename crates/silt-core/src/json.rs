@@ -12,14 +12,10 @@ use serde_json::{Map, Number, Value};
 use std::cell::Cell;
 use std::fmt;
 
-/// Parses one JSON value, rejecting duplicate object keys and trailing data.
-pub fn parse(text: &str) -> Result<Value, serde_json::Error> {
-    parse_noting_floats(text).map(|(v, _)| v)
-}
-
-/// Like [`parse`], and says whether any number became a float. serde_json
-/// reads an integer literal beyond 64 bits as a float, so a message without
-/// floats cannot hold one, and [`integer_beyond_64_bits`] need not scan it.
+/// Parses one JSON value, rejecting duplicate object keys and trailing data,
+/// and says whether any number became a float. serde_json reads an integer
+/// literal beyond 64 bits as a float, so a message without floats cannot
+/// hold one, and [`integer_beyond_64_bits`] need not scan it.
 pub fn parse_noting_floats(text: &str) -> Result<(Value, bool), serde_json::Error> {
     let floats = Cell::new(false);
     let mut de = serde_json::Deserializer::from_str(text);
@@ -167,6 +163,10 @@ impl<'de> Visitor<'de> for Strict<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn parse(text: &str) -> Result<Value, serde_json::Error> {
+        parse_noting_floats(text).map(|(v, _)| v)
+    }
 
     #[test]
     fn parses_like_serde_json() {
