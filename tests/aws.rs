@@ -711,27 +711,19 @@ async fn transform_hands_the_rest_to_a_follow_up_when_time_runs_short() {
     let calls = std::sync::atomic::AtomicUsize::new(0);
     let short = move || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1;
     let scheduled: Value = serde_json::from_slice(&fixture("eventbridge/scheduled.json")).unwrap();
-    let outcome = silt_fn_transform::handle(
-        &ctx,
-        &scheduled,
-        |run| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
-        &short,
-    )
-    .await
-    .unwrap();
+    let engine =
+        |run: &str| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run);
+    let outcome = silt_fn_transform::handle(&ctx, &scheduled, engine, &short)
+        .await
+        .unwrap();
     assert_eq!(outcome.follow_ups.len(), 1);
     let queued = drain(&sqs, &transform_q, true).await;
     assert_eq!(queued.len(), 1);
     // The follow-up message runs the rest under the same run id.
     let never = || false;
-    let next = silt_fn_transform::handle(
-        &ctx,
-        &sqs_event(&queued),
-        |run| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
-        &never,
-    )
-    .await
-    .unwrap();
+    let next = silt_fn_transform::handle(&ctx, &sqs_event(&queued), engine, &never)
+        .await
+        .unwrap();
     assert_eq!(next.runs[0].run_id, outcome.runs[0].run_id);
     let done: Vec<&str> = next.runs[0]
         .models
