@@ -211,7 +211,7 @@ fn record(dataset: &str, id: i64) -> ChangeRecord {
         Op::Create,
         vec![json!(id)],
         None,
-        json!({"order_id": id, "status": "paid", "amount_cents": 100, "currency": "EUR", "customer_id": 1, "created_at": "2026-11-25T07:00:00Z"}).as_object().cloned(),
+        json!({"order_id": id, "status": "paid", "amount_cents": 100, "currency": "EUR", "customer_id": 1, "created_at": "2026-11-25T07:00:00Z"}).as_object().map(|m| silt_core::Row::from_map(m).unwrap()),
         format!("{id:020}"),
         1_795_590_000_000,
     )

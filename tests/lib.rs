@@ -416,7 +416,8 @@ pub fn queue_contract_records() -> Vec<silt_core::ChangeRecord> {
                 silt_core::Op::Update,
                 vec![serde_json::json!(i)],
                 None,
-                row.as_object().cloned(),
+                row.as_object()
+                    .map(|m| silt_core::Row::from_map(m).unwrap()),
                 format!("{i:020}"),
                 1_795_590_000_000 + i,
             )

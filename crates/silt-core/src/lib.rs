@@ -24,6 +24,7 @@ pub mod pack;
 pub mod ports;
 pub mod record;
 pub mod retry;
+pub mod row;
 pub mod schema;
 pub mod slo;
 pub mod sql;
@@ -31,3 +32,4 @@ pub mod transform;
 
 pub use error::{Error, Result};
 pub use record::{ChangeRecord, DatasetId, Op};
+pub use row::{Cell, Row};

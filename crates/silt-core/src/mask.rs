@@ -6,6 +6,7 @@
 
 use crate::config::{Dataset, PiiPolicy};
 use crate::record::{ChangeRecord, Row, record_id};
+use crate::row::Cell;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
@@ -16,14 +17,16 @@ pub const REDACTED: &str = "REDACTED";
 /// Applies PII policies with a secret key.
 #[derive(Clone)]
 pub struct Masker {
-    key: Option<Vec<u8>>,
+    /// The MAC already keyed: each value clones it rather than deriving the
+    /// key's inner and outer pads again.
+    mac: Option<Hmac<Sha256>>,
 }
 
 impl std::fmt::Debug for Masker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The key itself must never reach a log line.
         f.debug_struct("Masker")
-            .field("has_key", &self.key.is_some())
+            .field("has_key", &self.mac.is_some())
             .finish()
     }
 }
@@ -35,23 +38,38 @@ pub struct MissingKey;
 impl Masker {
     /// A masker with the given HMAC key (`None` when no dataset hashes).
     pub fn new(key: Option<Vec<u8>>) -> Self {
-        Self { key }
+        // HMAC takes a key of any length, so keying cannot fail.
+        let mac = key.and_then(|k| Hmac::<Sha256>::new_from_slice(&k).ok());
+        Self { mac }
     }
 
     /// Whether a key is present.
     pub fn has_key(&self) -> bool {
-        self.key.is_some()
+        self.mac.is_some()
+    }
+
+    fn hash_bytes(&self, bytes: &[u8]) -> Result<String, MissingKey> {
+        let mut mac = self.mac.clone().ok_or(MissingKey)?;
+        mac.update(bytes);
+        Ok(hex::encode(mac.finalize().into_bytes()))
     }
 
     /// Keyed HMAC-SHA256 of a value's text, hex encoded.
     pub fn hash_value(&self, v: &Value) -> Result<Value, MissingKey> {
-        let key = self.key.as_ref().ok_or(MissingKey)?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(|_| MissingKey)?;
+        let hex = match v {
+            Value::String(s) => self.hash_bytes(s.as_bytes())?,
+            other => self.hash_bytes(other.to_string().as_bytes())?,
+        };
+        Ok(Value::String(hex))
+    }
+
+    /// [`Masker::hash_value`] of a cell: the same text hashed, so a value
+    /// masked in a row and in a key hashes alike.
+    pub fn hash_cell(&self, v: &Cell<'_>) -> Result<String, MissingKey> {
         match v {
-            Value::String(s) => mac.update(s.as_bytes()),
-            other => mac.update(other.to_string().as_bytes()),
+            Cell::Text(s) => self.hash_bytes(s.as_bytes()),
+            other => self.hash_bytes(other.to_string().as_bytes()),
         }
-        Ok(Value::String(hex::encode(mac.finalize().into_bytes())))
     }
 
     /// Masks a record's images (and key, if a key column is hashed) in place.
@@ -88,18 +106,16 @@ impl Masker {
                     row.remove(col);
                 }
                 PiiPolicy::Redact => {
-                    if let Some(v) = row.get_mut(col)
-                        && !v.is_null()
-                    {
-                        *v = Value::String(REDACTED.to_string());
+                    if row.get(col).is_some_and(|v| !v.is_null()) {
+                        row.set_text(col, REDACTED);
                     }
                 }
                 PiiPolicy::Hash => {
-                    if let Some(v) = row.get_mut(col)
-                        && !v.is_null()
-                    {
-                        *v = self.hash_value(v)?;
-                    }
+                    let hashed = match row.get(col) {
+                        Some(v) if !v.is_null() => self.hash_cell(&v)?,
+                        _ => continue,
+                    };
+                    row.set_text(col, &hashed);
                 }
             }
         }
@@ -116,9 +132,15 @@ pub fn suspected_pii<'r>(record: &'r ChangeRecord, dataset: &Dataset) -> Vec<&'r
         return Vec::new();
     };
     row.iter()
-        .filter(|(col, _)| !dataset.pii.contains_key(col.as_str()))
-        .filter(|(_, v)| contains_email(v, 0))
-        .map(|(col, _)| col.as_str())
+        .filter(|(col, _)| !dataset.pii.contains_key(*col))
+        .filter(|(_, v)| match v {
+            Cell::Text(s) => looks_like_email(s),
+            // Nested text without an `@` holds no address; with one, it is
+            // walked as the values it holds, never its keys.
+            Cell::Json(s) => s.contains('@') && contains_email(&v.to_value(), 0),
+            _ => false,
+        })
+        .map(|(col, _)| col)
         .collect()
 }
 
@@ -169,6 +191,10 @@ mod tests {
     use serde_json::json;
     use std::collections::BTreeMap;
 
+    fn row(v: Value) -> Row {
+        Row::from_map(v.as_object().unwrap()).unwrap()
+    }
+
     fn dataset() -> Dataset {
         Dataset {
             primary_key: vec!["id".into()],
@@ -212,16 +238,13 @@ mod tests {
             Op::Create,
             vec![json!(1)],
             None,
-            Some(
-                [
-                    ("email".to_string(), json!("a@b.co")),
-                    ("note".to_string(), json!("call c@d.com")),
-                    ("tags".to_string(), json!([{"owner": "e@f.net"}])),
-                    ("amount".to_string(), json!(3)),
-                ]
-                .into_iter()
-                .collect(),
-            ),
+            Some(row(json!({
+                "email": "a@b.co",
+                "note": "call c@d.com",
+                "tags": [{"owner": "e@f.net"}],
+                "keys": {"a@b.co": 1},
+                "amount": 3
+            }))),
             "1".into(),
             0,
         );
@@ -238,13 +261,8 @@ mod tests {
             "s.p.t".parse().unwrap(),
             Op::Create,
             vec![json!(1)],
-            Some(
-                json!({"id": 1, "email": null, "name": null})
-                    .as_object()
-                    .unwrap()
-                    .clone(),
-            ),
-            Some(row.as_object().unwrap().clone()),
+            Some(self::row(json!({"id": 1, "email": null, "name": null}))),
+            Some(self::row(row)),
             "1".into(),
             0,
         );
@@ -252,15 +270,31 @@ mod tests {
         let after = r.after.as_ref().unwrap();
         // HMAC-SHA256(key="k", "a@b.c"), computed independently with Python's hmac module.
         assert_eq!(
-            after["email"],
-            json!("72077525838fddbe8c57329dc1f6f5281bf1bb1971ad103b382cef944af7c7fa")
+            after.get("email"),
+            Some(Cell::Text(
+                "72077525838fddbe8c57329dc1f6f5281bf1bb1971ad103b382cef944af7c7fa"
+            ))
         );
-        assert_eq!(after["name"], json!("REDACTED"));
-        assert!(!after.contains_key("phone"));
-        assert_eq!(after["city"], json!("Oslo"));
+        assert_eq!(after.get("name"), Some(Cell::Text("REDACTED")));
+        assert!(!after.contains("phone"));
+        assert_eq!(after.get("city"), Some(Cell::Text("Oslo")));
         let before = r.before.as_ref().unwrap();
-        assert_eq!(before["email"], json!(null));
-        assert_eq!(before["name"], json!(null));
+        assert_eq!(before.get("email"), Some(Cell::Null));
+        assert_eq!(before.get("name"), Some(Cell::Null));
+    }
+
+    #[test]
+    fn cells_hash_as_their_values_do() {
+        let m = Masker::new(Some(b"k".to_vec()));
+        let r = row(json!({"s": "a@b.c", "n": 42, "j": {"b": [1, "x"], "a": null}, "t": true}));
+        for (name, cell) in r.iter() {
+            let expected = m.hash_value(&cell.to_value()).unwrap();
+            assert_eq!(
+                Value::String(m.hash_cell(&cell).unwrap()),
+                expected,
+                "{name}"
+            );
+        }
     }
 
     #[test]
@@ -284,13 +318,16 @@ mod tests {
             Op::Create,
             vec![json!("x@y.z")],
             None,
-            Some(json!({"id": "x@y.z"}).as_object().unwrap().clone()),
+            Some(row(json!({"id": "x@y.z"}))),
             "1".into(),
             0,
         );
         let before_id = r.record_id.clone();
         m.mask(&mut r, &d).unwrap();
         assert_ne!(r.record_id, before_id);
-        assert_eq!(r.key[0], r.after.as_ref().unwrap()["id"]);
+        assert_eq!(
+            r.key[0],
+            r.after.as_ref().unwrap().get("id").unwrap().to_value()
+        );
     }
 }

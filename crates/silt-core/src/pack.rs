@@ -115,7 +115,7 @@ mod tests {
             None,
             json!({"id": i, "pad": "x".repeat(pad)})
                 .as_object()
-                .cloned(),
+                .map(|m| crate::Row::from_map(m).unwrap()),
             format!("{i:020}"),
             0,
         )

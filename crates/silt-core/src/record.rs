@@ -7,17 +7,23 @@
 //! source order, which works unchanged in Parquet, DataFusion and Athena.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::sync::Arc;
 
-/// A row image: column name to JSON value, in sorted column order.
-pub type Row = Map<String, Value>;
+pub use crate::row::Row;
 
 /// Identifies a dataset as `source.schema.table`.
+///
+/// Every record carries one, so the parts sit behind one shared pointer:
+/// cloning an id is a reference count, not three strings.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct DatasetId {
+pub struct DatasetId(Arc<Parts>);
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Parts {
     source: String,
     schema: String,
     table: String,
@@ -29,34 +35,34 @@ impl DatasetId {
         for (what, part) in [("source", source), ("schema", schema), ("table", table)] {
             crate::sql::check_identifier(part).map_err(|e| format!("{what} name {e}"))?;
         }
-        Ok(Self {
+        Ok(Self(Arc::new(Parts {
             source: source.to_string(),
             schema: schema.to_string(),
             table: table.to_string(),
-        })
+        })))
     }
 
     /// The source part.
     pub fn source(&self) -> &str {
-        &self.source
+        &self.0.source
     }
     /// The schema part.
     pub fn schema(&self) -> &str {
-        &self.schema
+        &self.0.schema
     }
     /// The table part.
     pub fn table(&self) -> &str {
-        &self.table
+        &self.0.table
     }
     /// A single identifier for engines that cannot take dots: `source__schema__table`.
     pub fn table_name(&self) -> String {
-        format!("{}__{}__{}", self.source, self.schema, self.table)
+        format!("{}__{}__{}", self.source(), self.schema(), self.table())
     }
 }
 
 impl fmt::Display for DatasetId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.source, self.schema, self.table)
+        write!(f, "{}.{}.{}", self.source(), self.schema(), self.table())
     }
 }
 

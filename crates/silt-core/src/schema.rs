@@ -7,8 +7,8 @@
 
 use crate::decode::{RejectKind, Rejection, describe};
 use crate::record::{ChangeRecord, DatasetId};
+use crate::row::{Cell, Row};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Silt's own columns in every raw file, ahead of the data columns.
@@ -43,15 +43,15 @@ impl ColumnType {
         }
     }
 
-    /// The type of a JSON value, or `None` for null (which fits any column).
-    pub fn of(v: &Value) -> Option<ColumnType> {
+    /// The type of a cell, or `None` for null (which fits any column).
+    pub fn of(v: &Cell<'_>) -> Option<ColumnType> {
         match v {
-            Value::Null => None,
-            Value::Bool(_) => Some(ColumnType::Boolean),
-            Value::Number(n) if n.is_i64() => Some(ColumnType::Int64),
-            Value::Number(_) => Some(ColumnType::Float64),
-            Value::String(_) => Some(ColumnType::String),
-            Value::Array(_) | Value::Object(_) => Some(ColumnType::Json),
+            Cell::Null => None,
+            Cell::Bool(_) => Some(ColumnType::Boolean),
+            Cell::Number(n) if n.is_i64() => Some(ColumnType::Int64),
+            Cell::Number(_) => Some(ColumnType::Float64),
+            Cell::Text(_) => Some(ColumnType::String),
+            Cell::Json(_) => Some(ColumnType::Json),
         }
     }
 
@@ -59,13 +59,14 @@ impl ColumnType {
     ///
     /// The one widening allowed is an integer into a double column, because
     /// JSON writers print `3.0` as `3`; it is exact below 2^53.
-    pub fn accepts(self, value: &Value) -> bool {
+    pub fn accepts(self, value: &Cell<'_>) -> bool {
         match ColumnType::of(value) {
             None => true,
             Some(t) if t == self => true,
-            Some(ColumnType::Int64) if self == ColumnType::Float64 => {
-                value.as_i64().is_some_and(|i| i.unsigned_abs() <= 1 << 53)
-            }
+            Some(ColumnType::Int64) if self == ColumnType::Float64 => match value {
+                Cell::Number(n) => n.as_i64().is_some_and(|i| i.unsigned_abs() <= 1 << 53),
+                _ => false,
+            },
             _ => false,
         }
     }
@@ -142,16 +143,16 @@ pub struct Evolution {
 }
 
 /// Pairs each cell of `row` with its entry in `columns` (sorted by name),
-/// or `None` for a column `columns` lacks. Rows are maps in name order, so
-/// one walk beside the columns replaces a search or hash per cell.
+/// or `None` for a column `columns` lacks. Rows are in name order, so one
+/// walk beside the columns replaces a search or hash per cell.
 pub fn align<'r, 'c, S: AsRef<str>, T>(
-    row: &'r crate::record::Row,
+    row: &'r Row,
     columns: &'c [(S, T)],
-) -> impl Iterator<Item = (&'r String, &'r Value, Option<&'c T>)> {
+) -> impl Iterator<Item = (&'r str, Cell<'r>, Option<&'c T>)> {
     let mut known = columns.iter().peekable();
     row.iter().map(move |(name, v)| {
-        while known.next_if(|(c, _)| c.as_ref() < name.as_str()).is_some() {}
-        let entry = known.next_if(|(c, _)| c.as_ref() == name.as_str());
+        while known.next_if(|(c, _)| c.as_ref() < name).is_some() {}
+        let entry = known.next_if(|(c, _)| c.as_ref() == name);
         (name, v, entry.map(|(_, t)| t))
     })
 }
@@ -175,14 +176,14 @@ pub fn evolve(current: &DatasetSchema, records: &[ChangeRecord]) -> Evolution {
         let Some(row) = r.stored_image() else {
             continue;
         };
-        let mut fresh: Vec<(&String, ColumnType)> = Vec::new();
+        let mut fresh: Vec<(&str, ColumnType)> = Vec::new();
         let mut conflict = None;
         for (name, v, known) in align(row, &index) {
             match known {
-                Some(ty) if !ty.accepts(v) => {
+                Some(ty) if !ty.accepts(&v) => {
                     conflict = Some(Rejection::new(
                         RejectKind::SchemaConflict,
-                        name.clone(),
+                        name,
                         format!(
                             "{} (the type of `{}` in dataset {} since schema v{})",
                             ty.name(),
@@ -190,12 +191,12 @@ pub fn evolve(current: &DatasetSchema, records: &[ChangeRecord]) -> Evolution {
                             schema.dataset,
                             current.version.max(1)
                         ),
-                        describe(v),
+                        describe(&v.to_value()),
                     ));
                     break;
                 }
                 Some(_) => {}
-                None => fresh.extend(ColumnType::of(v).map(|ty| (name, ty))),
+                None => fresh.extend(ColumnType::of(&v).map(|ty| (name, ty))),
             }
         }
         if let Some(c) = conflict {
@@ -204,10 +205,10 @@ pub fn evolve(current: &DatasetSchema, records: &[ChangeRecord]) -> Evolution {
         }
         // A conflicting row adds no columns; the others add theirs in name order.
         for (name, ty) in fresh {
-            if let Err(at) = index.binary_search_by(|(c, _)| c.cmp(name)) {
-                index.insert(at, (name.clone(), ty));
+            if let Err(at) = index.binary_search_by(|(c, _)| c.as_str().cmp(name)) {
+                index.insert(at, (name.to_string(), ty));
                 let col = Column {
-                    name: name.clone(),
+                    name: name.to_string(),
                     ty,
                 };
                 schema.columns.push(col.clone());
@@ -229,15 +230,15 @@ pub fn evolve(current: &DatasetSchema, records: &[ChangeRecord]) -> Evolution {
 mod tests {
     use super::*;
     use crate::record::Op;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[test]
     fn align_pairs_each_cell_with_its_column_or_none() {
         let row = json!({"a": 1, "c": "x", "d": null, "zz": true});
-        let row = row.as_object().unwrap();
+        let row = Row::from_map(row.as_object().unwrap()).unwrap();
         let columns = [("b", 0), ("c", 1), ("d", 2), ("e", 3)];
-        let got: Vec<(&str, Option<i32>)> = align(row, &columns)
-            .map(|(name, _, col)| (name.as_str(), col.copied()))
+        let got: Vec<(&str, Option<i32>)> = align(&row, &columns)
+            .map(|(name, _, col)| (name, col.copied()))
             .collect();
         assert_eq!(
             got,
@@ -251,7 +252,7 @@ mod tests {
             Op::Update,
             vec![json!(1)],
             None,
-            row.as_object().cloned(),
+            row.as_object().map(|m| Row::from_map(m).unwrap()),
             pos.into(),
             0,
         )
@@ -305,7 +306,7 @@ mod tests {
         assert!(e.conflicts[0].1.expected.starts_with("int64"));
         // The conflicting record's new column is not adopted.
         assert!(e.schema.column("new_col").is_none());
-        assert!(ColumnType::Float64.accepts(&json!(2)));
-        assert!(!ColumnType::Float64.accepts(&json!(9_007_199_254_740_993_i64)));
+        assert!(ColumnType::Float64.accepts(&Cell::Number(2.into())));
+        assert!(!ColumnType::Float64.accepts(&Cell::Number(9_007_199_254_740_993_i64.into())));
     }
 }

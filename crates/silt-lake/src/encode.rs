@@ -12,11 +12,9 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
-use serde_json::Value;
 use silt_core::schema::{ColumnType, DatasetSchema, align};
-use silt_core::{ChangeRecord, Error, Result};
+use silt_core::{Cell, ChangeRecord, Error, Result};
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 /// The Arrow schema of a raw file for a dataset schema.
@@ -88,13 +86,13 @@ pub fn encode_parquet(schema: &DatasetSchema, records: &[&ChangeRecord]) -> Resu
         if let Some(row) = r.stored_image() {
             for (_, value, column) in align(row, &by_name) {
                 if let Some(&i) = column {
-                    builders[i].append(value);
+                    builders[i].append(&value);
                     filled[i] = true;
                 }
             }
         }
         for (b, _) in builders.iter_mut().zip(&filled).filter(|(_, f)| !**f) {
-            b.append(&Value::Null);
+            b.append(&Cell::Null);
         }
     }
     columns.extend(builders.into_iter().map(ColumnBuilder::finish));
@@ -121,8 +119,8 @@ pub fn encode_parquet(schema: &DatasetSchema, records: &[&ChangeRecord]) -> Resu
     Ok(out)
 }
 
-/// One column being built; a value of another JSON type than the column's
-/// is stored as null (the schema check before encoding rejects those).
+/// One column being built; a value of another type than the column's is
+/// stored as null (the schema check before encoding rejects those).
 enum ColumnBuilder {
     Boolean(BooleanBuilder),
     Int64(Int64Builder),
@@ -142,19 +140,18 @@ impl ColumnBuilder {
         }
     }
 
-    fn append(&mut self, v: &Value) {
-        match self {
-            Self::Boolean(b) => b.append_option(v.as_bool()),
-            Self::Int64(b) => b.append_option(v.as_i64()),
-            Self::Float64(b) => b.append_option(v.as_f64()),
-            Self::String(b) => b.append_option(v.as_str()),
-            Self::Json(b) if v.is_null() => b.append_null(),
-            Self::Json(b) => {
-                // Written straight into the column's buffer: no String per cell.
-                // Writing into a growable buffer cannot fail.
-                let _ = write!(b, "{v}");
-                b.append_value("");
-            }
+    fn append(&mut self, v: &Cell<'_>) {
+        match (self, v) {
+            (Self::Boolean(b), Cell::Bool(x)) => b.append_value(*x),
+            (Self::Int64(b), Cell::Number(n)) => b.append_option(n.as_i64()),
+            (Self::Float64(b), Cell::Number(n)) => b.append_option(n.as_f64()),
+            (Self::String(b), Cell::Text(s)) => b.append_value(s),
+            // Nested cells already hold their canonical JSON text.
+            (Self::Json(b), Cell::Json(s)) => b.append_value(s),
+            (Self::Boolean(b), _) => b.append_null(),
+            (Self::Int64(b), _) => b.append_null(),
+            (Self::Float64(b), _) => b.append_null(),
+            (Self::String(b) | Self::Json(b), _) => b.append_null(),
         }
     }
 
@@ -174,7 +171,7 @@ mod tests {
     use arrow::array::Array;
     use bytes::Bytes;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    use serde_json::json;
+    use serde_json::{Value, json};
     use silt_core::Op;
     use silt_core::schema::evolve;
 
@@ -184,7 +181,8 @@ mod tests {
             Op::Create,
             vec![row["id"].clone()],
             None,
-            row.as_object().cloned(),
+            row.as_object()
+                .map(|m| silt_core::Row::from_map(m).unwrap()),
             pos.into(),
             1_000,
         )

@@ -7,13 +7,12 @@
 
 use crate::encode::encode_parquet;
 use crate::registry::SchemaRegistry;
-use serde_json::Value;
 use silt_core::config::Project;
 use silt_core::ingest::QuarantineEntry;
 use silt_core::keys::{Partition, content_hash, manifest_key, manifest_prefix, raw_key};
 use silt_core::manifest::{Counts, Manifest};
 use silt_core::ports::{ObjectStore, PutOutcome};
-use silt_core::{ChangeRecord, DatasetId, Error, Result};
+use silt_core::{Cell, ChangeRecord, DatasetId, Error, Result};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
@@ -259,23 +258,15 @@ fn chunks<'a>(records: &'a [&'a ChangeRecord], target: u64) -> Vec<&'a [&'a Chan
 }
 
 fn approx_size(r: &ChangeRecord) -> u64 {
-    fn value(v: &Value) -> u64 {
-        match v {
-            Value::Null | Value::Bool(_) => 1,
-            Value::Number(_) => 8,
-            Value::String(s) => s.len() as u64 + 4,
-            Value::Array(a) => a.iter().map(value).sum::<u64>() + 2,
-            Value::Object(o) => {
-                o.iter()
-                    .map(|(k, v)| k.len() as u64 + value(v))
-                    .sum::<u64>()
-                    + 2
-            }
-        }
-    }
-    let row = r
-        .stored_image()
-        .map_or(0, |row| row.values().map(value).sum());
+    let row = r.stored_image().map_or(0, |row| {
+        row.iter()
+            .map(|(_, v)| match v {
+                Cell::Null | Cell::Bool(_) => 1,
+                Cell::Number(_) => 8,
+                Cell::Text(s) | Cell::Json(s) => s.len() as u64 + 4,
+            })
+            .sum()
+    });
     row + 80
 }
 

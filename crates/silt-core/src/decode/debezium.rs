@@ -5,8 +5,10 @@
 //! Each connector reports its source position differently; all are reduced to
 //! one fixed-width text position whose order is the source's commit order.
 
-use super::{DecodeContext, Decoded, RejectKind, Rejection, key_values, req_obj, req_str};
-use crate::record::{ChangeRecord, Op, Row, pad_decimal};
+use super::{
+    DecodeContext, Decoded, Image, RejectKind, Rejection, key_values, record, req_obj, req_str,
+};
+use crate::record::{Op, pad_decimal};
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
@@ -102,7 +104,7 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
     } else {
         after
     };
-    Ok(Decoded::Records(vec![ChangeRecord::new(
+    Ok(Decoded::Records(vec![record(
         dataset,
         op,
         key,
@@ -110,7 +112,7 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
         after,
         position,
         event_time_ms,
-    )]))
+    )?]))
 }
 
 /// Reduces a connector's source block to one fixed-width, text-ordered position.
@@ -262,7 +264,7 @@ fn image(
     name: &str,
     path: &str,
     types: &FieldTypes,
-) -> Result<Option<Row>, Rejection> {
+) -> Result<Option<Image>, Rejection> {
     let mut obj = match payload.remove(name) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Object(o)) => o,

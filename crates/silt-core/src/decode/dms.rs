@@ -4,8 +4,10 @@
 //! DMS gives no log position in its JSON output, so the commit timestamp (in
 //! microseconds) orders changes; the transaction id breaks ties when numeric.
 
-use super::{DecodeContext, Decoded, RejectKind, Rejection, key_values, opt_obj, req_obj, req_str};
-use crate::record::{ChangeRecord, Op};
+use super::{
+    DecodeContext, Decoded, RejectKind, Rejection, key_values, opt_obj, record, req_obj, req_str,
+};
+use crate::record::Op;
 use serde_json::Value;
 
 pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
@@ -79,7 +81,7 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
         Op::Delete => (Some(data), None),
         _ => (before, Some(data)),
     };
-    Ok(Decoded::Records(vec![ChangeRecord::new(
+    Ok(Decoded::Records(vec![record(
         dataset,
         op,
         key,
@@ -87,5 +89,5 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
         after,
         position,
         micros / 1000,
-    )]))
+    )?]))
 }

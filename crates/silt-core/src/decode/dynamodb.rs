@@ -5,8 +5,8 @@
 //! The dataset is `<source>.dynamodb.<table>`, the table taken from the stream
 //! ARN with characters outside `[A-Za-z0-9_]` replaced by `_`.
 
-use super::{DecodeContext, Decoded, RejectKind, Rejection, req_obj, req_str};
-use crate::record::{ChangeRecord, Op, Row, pad_decimal};
+use super::{DecodeContext, Decoded, Image, RejectKind, Rejection, record, req_obj, req_str};
+use crate::record::{ChangeRecord, Op, pad_decimal};
 use serde_json::{Map, Value};
 
 pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
@@ -115,22 +115,14 @@ fn one(value: &Value, ctx: &DecodeContext<'_>, path: &str) -> Result<ChangeRecor
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(ChangeRecord::new(
-        dataset,
-        op,
-        key,
-        before,
-        after,
-        position,
-        event_time_ms,
-    ))
+    record(dataset, op, key, before, after, position, event_time_ms)
 }
 
-fn image(v: Option<&Value>, path: &str) -> Result<Option<Row>, Rejection> {
+fn image(v: Option<&Value>, path: &str) -> Result<Option<Image>, Rejection> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => {
-            let mut row = Row::new();
+            let mut row = Image::new();
             for (k, av) in m {
                 row.insert(
                     k.clone(),

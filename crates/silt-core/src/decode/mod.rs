@@ -11,7 +11,7 @@ mod dynamodb;
 mod plain;
 
 use crate::config::{Dataset, Format, Project, Source};
-use crate::record::{ChangeRecord, DatasetId};
+use crate::record::{ChangeRecord, DatasetId, Op, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -304,12 +304,38 @@ pub(crate) fn as_u64(v: &Value) -> Option<u64> {
     }
 }
 
+/// A row image as the decoders read it, before it becomes a record's [`Row`].
+pub(crate) type Image = serde_json::Map<String, Value>;
+
+/// Builds a record from decoded images.
+pub(crate) fn record(
+    dataset: DatasetId,
+    op: Op,
+    key: Vec<Value>,
+    before: Option<Image>,
+    after: Option<Image>,
+    position: String,
+    event_time_ms: i64,
+) -> Result<ChangeRecord, Rejection> {
+    let row = |image: Option<Image>, field: &str| {
+        image
+            .map(|m| Row::from_map(&m))
+            .transpose()
+            .map_err(|e| Rejection::new(RejectKind::TooLarge, field, "a smaller row image", e))
+    };
+    Ok(ChangeRecord::new(
+        dataset,
+        op,
+        key,
+        row(before, "before")?,
+        row(after, "after")?,
+        position,
+        event_time_ms,
+    ))
+}
+
 /// Extracts primary-key values from a row image, rejecting absent or null keys.
-pub(crate) fn key_values(
-    row: &crate::record::Row,
-    key: &[String],
-    path: &str,
-) -> Result<Vec<Value>, Rejection> {
+pub(crate) fn key_values(row: &Image, key: &[String], path: &str) -> Result<Vec<Value>, Rejection> {
     key.iter()
         .map(|k| match row.get(k) {
             Some(Value::Null) | None => Err(Rejection::missing(

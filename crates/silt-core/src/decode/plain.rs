@@ -5,8 +5,8 @@
 //! Without a position field the event time (in microseconds) orders rows, so
 //! two versions of a row in the same microsecond cannot be told apart.
 
-use super::{DecodeContext, Decoded, Rejection, key_values};
-use crate::record::{ChangeRecord, Op};
+use super::{DecodeContext, Decoded, Rejection, key_values, record};
+use crate::record::Op;
 use serde_json::Value;
 
 pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
@@ -72,7 +72,7 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
         // A plain row is an upsert: current-state models treat it like an update.
         (Op::Update, None, Some(row))
     };
-    Ok(Decoded::Records(vec![ChangeRecord::new(
+    Ok(Decoded::Records(vec![record(
         spec.dataset.clone(),
         op,
         key,
@@ -80,5 +80,5 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
         after,
         position,
         micros / 1000,
-    )]))
+    )?]))
 }

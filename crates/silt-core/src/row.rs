@@ -1,0 +1,517 @@
+//! Row images in a compact form: one text buffer and a name-sorted list of
+//! typed cells.
+//!
+//! Every record carries one or two row images, and landing walks them cell by
+//! cell, so their shape decides the cost per record. A `serde_json::Map` of
+//! `Value`s spends an allocation on every key, every text value and every
+//! tree node. Here a row is two allocations. Names and text values sit side
+//! by side in one `String`, and each cell holds offsets into it.
+//!
+//! Nested values (arrays, objects) are kept as canonical JSON text: compact,
+//! object keys sorted, numbers and strings written as `serde_json` writes
+//! them. That is the text a `Value` prints and the text the raw zone stores,
+//! so the bytes landed are the same whichever way a row was built.
+
+use serde::de::{Error as _, MapAccess, Visitor};
+use serde::ser::{Error as _, SerializeMap};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Number, Value};
+use std::fmt::{self, Write as _};
+
+/// One cell's value, borrowed from its row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'r> {
+    /// JSON null.
+    Null,
+    /// true or false.
+    Bool(bool),
+    /// A number as JSON gave it (a signed or unsigned integer, or a double).
+    Number(Number),
+    /// Text.
+    Text(&'r str),
+    /// An array or object, as canonical JSON text.
+    Json(&'r str),
+}
+
+impl Cell<'_> {
+    /// Whether the cell is null.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Cell::Null)
+    }
+
+    /// The text of a text cell.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Cell::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The cell as a `serde_json::Value` (nested text is parsed back).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Bool(b) => Value::Bool(*b),
+            Cell::Number(n) => Value::Number(n.clone()),
+            Cell::Text(s) => Value::String((*s).to_string()),
+            // Canonical text this module wrote: it parses. Null is the
+            // total answer should that ever not hold.
+            Cell::Json(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+        }
+    }
+}
+
+impl fmt::Display for Cell<'_> {
+    /// The cell as JSON text, as `Value`'s `Display` would print it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cell::Null => f.write_str("null"),
+            Cell::Bool(b) => write!(f, "{b}"),
+            Cell::Number(n) => write!(f, "{n}"),
+            Cell::Text(s) => {
+                let mut out = String::with_capacity(s.len() + 2);
+                write_json_str(&mut out, s);
+                f.write_str(&out)
+            }
+            Cell::Json(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Offsets of a piece of the row's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Stored {
+    Null,
+    Bool(bool),
+    Number(Number),
+    Text(Span),
+    Json(Span),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Slot {
+    name: Span,
+    value: Stored,
+}
+
+/// A row image: cells in column-name order, each name unique.
+#[derive(Clone, Default)]
+pub struct Row {
+    text: String,
+    cells: Vec<Slot>,
+}
+
+/// Why a row could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowError {
+    /// The same column name twice.
+    DuplicateColumn(String),
+    /// More than 4 GiB of text in one row.
+    TooLarge,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RowError::DuplicateColumn(name) => {
+                let shown: String = name.chars().take(64).collect();
+                write!(f, "duplicate key `{shown}`")
+            }
+            RowError::TooLarge => f.write_str("a row image of more than 4 GiB"),
+        }
+    }
+}
+
+impl Row {
+    /// An empty row.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Whether the row has no cells.
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    fn str_at(&self, span: Span) -> &str {
+        self.text
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or_default()
+    }
+
+    fn cell_of(&self, stored: &Stored) -> Cell<'_> {
+        match stored {
+            Stored::Null => Cell::Null,
+            Stored::Bool(b) => Cell::Bool(*b),
+            Stored::Number(n) => Cell::Number(n.clone()),
+            Stored::Text(s) => Cell::Text(self.str_at(*s)),
+            Stored::Json(s) => Cell::Json(self.str_at(*s)),
+        }
+    }
+
+    /// Cells in column-name order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, Cell<'_>)> + '_ {
+        self.cells
+            .iter()
+            .map(|slot| (self.str_at(slot.name), self.cell_of(&slot.value)))
+    }
+
+    /// Column names in order.
+    pub fn names(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.cells.iter().map(|slot| self.str_at(slot.name))
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.cells
+            .binary_search_by(|slot| self.str_at(slot.name).cmp(name))
+    }
+
+    /// The cell of column `name`, if the row has it.
+    pub fn get(&self, name: &str) -> Option<Cell<'_>> {
+        let i = self.position(name).ok()?;
+        Some(self.cell_of(&self.cells[i].value))
+    }
+
+    /// Whether the row has column `name` (null or not).
+    pub fn contains(&self, name: &str) -> bool {
+        self.position(name).is_ok()
+    }
+
+    /// Replaces the value of column `name` with text; false if the row has no such column.
+    pub fn set_text(&mut self, name: &str, value: &str) -> bool {
+        let Ok(i) = self.position(name) else {
+            return false;
+        };
+        // The old value's bytes stay behind unused: rows are short-lived,
+        // and masking replaces a few cells at most.
+        match push_span(&mut self.text, value) {
+            Some(span) => {
+                self.cells[i].value = Stored::Text(span);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes column `name`; false if the row has no such column.
+    pub fn remove(&mut self, name: &str) -> bool {
+        match self.position(name) {
+            Ok(i) => {
+                self.cells.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// A row with the cells of a JSON object (fails only past 4 GiB of text).
+    pub fn from_map(map: &Map<String, Value>) -> Result<Self, RowError> {
+        let mut b = RowBuilder::with_capacity(map.len() * 16, map.len());
+        for (name, v) in map {
+            b.value(name, v);
+        }
+        b.finish()
+    }
+
+    /// The row as a JSON object (nested text parsed back).
+    pub fn to_map(&self) -> Map<String, Value> {
+        self.iter()
+            .map(|(name, cell)| (name.to_string(), cell.to_value()))
+            .collect()
+    }
+
+    /// Bytes of text the row holds: names, text values and nested JSON.
+    pub fn text_bytes(&self) -> usize {
+        self.text.len()
+    }
+}
+
+impl PartialEq for Row {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl fmt::Debug for Row {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+fn push_span(text: &mut String, s: &str) -> Option<Span> {
+    let start = u32::try_from(text.len()).ok()?;
+    let end = u32::try_from(text.len() + s.len()).ok()?;
+    text.push_str(s);
+    Some(Span { start, end })
+}
+
+/// Builds a [`Row`] cell by cell, in any order.
+#[derive(Debug, Default)]
+pub struct RowBuilder {
+    row: Row,
+    too_large: bool,
+}
+
+impl RowBuilder {
+    /// A builder expecting about `text` bytes of names and values in `cells` cells.
+    pub fn with_capacity(text: usize, cells: usize) -> Self {
+        Self {
+            row: Row {
+                text: String::with_capacity(text),
+                cells: Vec::with_capacity(cells),
+            },
+            too_large: false,
+        }
+    }
+
+    fn push(&mut self, name: &str, value: impl FnOnce(&mut String) -> Option<Stored>) {
+        let Some(name) = push_span(&mut self.row.text, name) else {
+            self.too_large = true;
+            return;
+        };
+        match value(&mut self.row.text) {
+            Some(value) => self.row.cells.push(Slot { name, value }),
+            None => self.too_large = true,
+        }
+    }
+
+    /// Adds a null cell.
+    pub fn null(&mut self, name: &str) {
+        self.push(name, |_| Some(Stored::Null));
+    }
+
+    /// Adds a boolean cell.
+    pub fn bool(&mut self, name: &str, b: bool) {
+        self.push(name, |_| Some(Stored::Bool(b)));
+    }
+
+    /// Adds a number cell.
+    pub fn number(&mut self, name: &str, n: Number) {
+        self.push(name, |_| Some(Stored::Number(n)));
+    }
+
+    /// Adds a text cell.
+    pub fn text(&mut self, name: &str, s: &str) {
+        self.push(name, |text| push_span(text, s).map(Stored::Text));
+    }
+
+    /// Adds a nested cell whose canonical JSON text `write` appends to the
+    /// buffer it is given (see [`write_json_str`] and [`write_canonical`]).
+    pub fn json_with(&mut self, name: &str, write: impl FnOnce(&mut String)) {
+        self.push(name, |text| {
+            let start = u32::try_from(text.len()).ok()?;
+            write(text);
+            let end = u32::try_from(text.len()).ok()?;
+            Some(Stored::Json(Span { start, end }))
+        });
+    }
+
+    /// Adds a cell holding a JSON value.
+    pub fn value(&mut self, name: &str, v: &Value) {
+        match v {
+            Value::Null => self.null(name),
+            Value::Bool(b) => self.bool(name, *b),
+            Value::Number(n) => self.number(name, n.clone()),
+            Value::String(s) => self.text(name, s),
+            nested => self.json_with(name, |text| write_canonical(text, nested)),
+        }
+    }
+
+    /// The row, cells sorted by name; fails on a name given twice.
+    pub fn finish(self) -> Result<Row, RowError> {
+        if self.too_large {
+            return Err(RowError::TooLarge);
+        }
+        let Row { text, mut cells } = self.row;
+        let name = |slot: &Slot| {
+            text.get(slot.name.start as usize..slot.name.end as usize)
+                .unwrap_or_default()
+        };
+        // Producers mostly send columns in one order; sorted input skips the sort.
+        if !cells.is_sorted_by(|a, b| name(a) < name(b)) {
+            cells.sort_by(|a, b| name(a).cmp(name(b)));
+            if let Some(pair) = cells.windows(2).find(|w| name(&w[0]) == name(&w[1])) {
+                return Err(RowError::DuplicateColumn(name(&pair[0]).to_string()));
+            }
+        }
+        Ok(Row { text, cells })
+    }
+}
+
+/// Appends `s` as a JSON string literal, escaped exactly as `serde_json`
+/// escapes it (so canonical text is the same whoever writes it).
+pub fn write_json_str(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            0x08 => Some("\\b"),
+            0x0c => Some("\\f"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0..=0x1f => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match escape {
+            Some(e) => out.push_str(e),
+            None => {
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Appends a value as canonical JSON text: compact, object keys in order.
+pub fn write_canonical(out: &mut String, v: &Value) {
+    // A `Value` prints itself compactly with its (sorted) keys in order;
+    // writing into a `String` cannot fail.
+    let _ = write!(out, "{v}");
+}
+
+impl Serialize for Row {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.len()))?;
+        for (name, cell) in self.iter() {
+            match cell {
+                Cell::Null => map.serialize_entry(name, &())?,
+                Cell::Bool(b) => map.serialize_entry(name, &b)?,
+                Cell::Number(n) => map.serialize_entry(name, &n)?,
+                Cell::Text(t) => map.serialize_entry(name, t)?,
+                Cell::Json(t) => {
+                    // Emitted as the JSON it already is, not as a string.
+                    let raw: &serde_json::value::RawValue =
+                        serde_json::from_str(t).map_err(S::Error::custom)?;
+                    map.serialize_entry(name, raw)?
+                }
+            }
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Row {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct RowVisitor;
+        impl<'de> Visitor<'de> for RowVisitor {
+            type Value = Row;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a row image object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row, A::Error> {
+                let mut b = RowBuilder::with_capacity(256, map.size_hint().unwrap_or(8));
+                while let Some(name) = map.next_key::<String>()? {
+                    let value: Value = map.next_value()?;
+                    b.value(&name, &value);
+                }
+                b.finish().map_err(A::Error::custom)
+            }
+        }
+        d.deserialize_map(RowVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn builds_sorted_rows_and_reads_cells_back() {
+        let mut b = RowBuilder::default();
+        b.text("status", "paid");
+        b.number("amount", 12.into());
+        b.json_with("items", |t| {
+            write_canonical(t, &json!([{"b": 1, "a": "x"}]))
+        });
+        b.null("note");
+        b.bool("gift", true);
+        let row = b.finish().unwrap();
+        let names: Vec<&str> = row.names().collect();
+        assert_eq!(names, ["amount", "gift", "items", "note", "status"]);
+        assert_eq!(row.get("status"), Some(Cell::Text("paid")));
+        assert_eq!(row.get("items"), Some(Cell::Json(r#"[{"a":"x","b":1}]"#)));
+        assert_eq!(row.get("missing"), None);
+        assert!(row.contains("note") && row.get("note").unwrap().is_null());
+    }
+
+    #[test]
+    fn duplicate_names_are_refused() {
+        let mut b = RowBuilder::default();
+        b.text("b", "1");
+        b.text("a", "1");
+        b.number("b", 2.into());
+        assert_eq!(
+            b.finish().unwrap_err(),
+            RowError::DuplicateColumn("b".into())
+        );
+    }
+
+    #[test]
+    fn round_trips_through_maps_and_json_text() {
+        let v = json!({"id": 7, "big": 18446744073709551615u64, "price": 1.5,
+            "name": "a \"quoted\"\nline", "tags": ["x", {"z": null, "k": [1, 2.5]}],
+            "none": null, "ok": false});
+        let map = v.as_object().unwrap();
+        let row = Row::from_map(map).unwrap();
+        assert_eq!(&row.to_map(), map);
+        // Serialised as the object it is, the same text a map gives.
+        let text = serde_json::to_string(&row).unwrap();
+        assert_eq!(text, serde_json::to_string(map).unwrap());
+        let back: Row = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, row);
+        assert!(serde_json::from_str::<Row>(r#"{"a":1,"a":2}"#).is_err());
+    }
+
+    #[test]
+    fn cells_print_as_their_values_do() {
+        let v = json!({"n": -3, "f": 1e300, "s": "é\u{1}", "j": {"b": [true]}, "t": true});
+        let row = Row::from_map(v.as_object().unwrap()).unwrap();
+        for (name, cell) in row.iter() {
+            assert_eq!(cell.to_string(), v[name].to_string(), "{name}");
+        }
+    }
+
+    #[test]
+    fn strings_escape_exactly_as_serde_json_does() {
+        let mut all: String = (0u32..0x80).filter_map(char::from_u32).collect();
+        all.push_str("é📦\u{2028}\u{7f}");
+        for s in [all.as_str(), "", "plain", "\"\\", "tail\u{1f}"] {
+            let mut ours = String::new();
+            write_json_str(&mut ours, s);
+            assert_eq!(ours, serde_json::to_string(s).unwrap());
+        }
+    }
+
+    #[test]
+    fn masking_edits_replace_and_remove_cells() {
+        let mut row =
+            Row::from_map(json!({"a": 1, "email": "x@y.z"}).as_object().unwrap()).unwrap();
+        assert!(row.set_text("email", "REDACTED"));
+        assert!(!row.set_text("missing", "x"));
+        assert_eq!(row.get("email"), Some(Cell::Text("REDACTED")));
+        assert!(row.remove("a"));
+        assert!(!row.remove("a"));
+        assert_eq!(row.len(), 1);
+    }
+}
