@@ -1,6 +1,7 @@
 //! What every fuzz target runs: one message through the ingest step of a
 //! source (decode, validate, mask), or one text through config validation.
-//! Any outcome is fine except a panic, a hang or unbounded memory.
+//! Any outcome is fine except a panic, a hang, unbounded memory, or the
+//! Debezium fast path answering differently from the general path.
 
 use silt_core::config::Project;
 use silt_core::ingest::Ingestor;
@@ -27,6 +28,14 @@ pub fn ingest(source: &str, data: &[u8]) {
     let Ok(ingestor) = Ingestor::new(project, src, masker) else {
         panic!("ingestor");
     };
+    // Where the fast path answers, it must answer what the general path does.
+    if let Some(fast) = ingestor.ingest_fast(data) {
+        let general = ingestor.ingest_general(data);
+        assert!(
+            fast == general,
+            "fast path {fast:?}\ngeneral path {general:?}"
+        );
+    }
     if let Err(reason) = ingestor.ingest(data) {
         // Building the quarantine entry parses and scrubs the message again.
         let _ = ingestor.quarantine_entry("fuzz", data, reason);

@@ -37,21 +37,15 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
         }
     };
 
-    let op = match req_str(&payload, "op", path)? {
-        "c" => Op::Create,
-        "u" => Op::Update,
-        "d" => Op::Delete,
-        "r" => Op::Read,
-        "t" => Op::Truncate,
-        other => {
-            return Err(Rejection::new(
-                RejectKind::UnknownOp,
-                format!("{path}op"),
-                "one of \"c\", \"u\", \"d\", \"r\", \"t\"",
-                format!("{other:?}"),
-            ));
-        }
-    };
+    let code = req_str(&payload, "op", path)?;
+    let op = op_of(code).ok_or_else(|| {
+        Rejection::new(
+            RejectKind::UnknownOp,
+            format!("{path}op"),
+            "one of \"c\", \"u\", \"d\", \"r\", \"t\"",
+            format!("{code:?}"),
+        )
+    })?;
     let source = req_obj(&payload, "source", path)?;
     let spath = format!("{path}source.");
     let connector = source
@@ -77,7 +71,7 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
             .ok_or_else(|| Rejection::missing(format!("{spath}ts_ms"), expected_time))?,
     };
 
-    let types = schema.as_ref().map(field_types).unwrap_or_default();
+    let types = FieldTypes::of_value(schema.as_ref());
     let before = image(&mut payload, "before", path, &types)?;
     let after = image(&mut payload, "after", path, &types)?;
 
@@ -134,41 +128,32 @@ fn position(
     match connector {
         "postgresql" => {
             let lsn = need_u64("lsn", "the WAL position (lsn) as an unsigned integer")?;
-            Ok(format!("{lsn:020}"))
+            Ok(postgres_position(lsn))
         }
         "mysql" => {
             let file = req_str(source, "file", spath)?;
-            let seq = file
-                .rsplit('.')
-                .next()
-                .and_then(|s| pad_decimal(s, 10))
-                .ok_or_else(|| {
-                    Rejection::invalid(
-                        format!("{spath}file"),
-                        "a binlog file name ending in a sequence number",
-                        &Value::String(file.into()),
-                    )
-                })?;
+            let seq = mysql_file_seq(file).ok_or_else(|| {
+                Rejection::invalid(
+                    format!("{spath}file"),
+                    "a binlog file name ending in a sequence number",
+                    &Value::String(file.into()),
+                )
+            })?;
             let pos = need_u64("pos", "the binlog position as an unsigned integer")?;
             let row = source.get("row").and_then(super::as_u64).unwrap_or(0);
-            Ok(format!("{seq}{pos:020}{row:010}"))
+            Ok(mysql_position(&seq, pos, row))
         }
         "sqlserver" => {
             let lsn = |name: &str| -> Result<String, Rejection> {
                 match source.get(name) {
-                    None | Some(Value::Null) => Ok("0".repeat(20)),
-                    Some(Value::String(s)) => {
-                        let hex: String = s.split(':').collect();
-                        if hex.len() == 20 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                            Ok(hex.to_ascii_lowercase())
-                        } else {
-                            Err(Rejection::invalid(
-                                format!("{spath}{name}"),
-                                "an LSN like \"0000002b:00000d98:0002\"",
-                                &source[name],
-                            ))
-                        }
-                    }
+                    None | Some(Value::Null) => Ok(SQLSERVER_NO_LSN.to_string()),
+                    Some(Value::String(s)) => sqlserver_lsn(s).ok_or_else(|| {
+                        Rejection::invalid(
+                            format!("{spath}{name}"),
+                            "an LSN like \"0000002b:00000d98:0002\"",
+                            &source[name],
+                        )
+                    }),
                     Some(other) => Err(Rejection::invalid(
                         format!("{spath}{name}"),
                         "an LSN string",
@@ -180,16 +165,16 @@ fn position(
                 .get("event_serial_no")
                 .and_then(super::as_u64)
                 .unwrap_or(0);
-            Ok(format!(
-                "{}{}{serial:010}",
-                lsn("commit_lsn")?,
-                lsn("change_lsn")?
+            Ok(sqlserver_position(
+                &lsn("commit_lsn")?,
+                &lsn("change_lsn")?,
+                serial,
             ))
         }
         "oracle" => {
             let scn = match source.get("scn") {
-                Some(Value::String(s)) => pad_decimal(s, 30),
-                Some(Value::Number(n)) => n.as_u64().map(|n| format!("{n:030}")),
+                Some(Value::String(s)) => oracle_scn_text(s),
+                Some(Value::Number(n)) => n.as_u64().map(oracle_scn),
                 _ => None,
             }
             .ok_or_else(|| {
@@ -209,54 +194,129 @@ fn position(
     }
 }
 
-/// Column types declared by the `schema` part of a wrapped message.
-#[derive(Default)]
-struct FieldTypes {
-    columns: std::collections::HashMap<String, FieldType>,
-}
-
-struct FieldType {
-    kind: String,
-    logical: Option<String>,
-    scale: Option<u32>,
-}
-
-fn field_types(schema: &Value) -> FieldTypes {
-    let mut out = FieldTypes::default();
-    let fields = schema.get("fields").and_then(Value::as_array);
-    for f in fields.into_iter().flatten() {
-        let name = f.get("field").and_then(Value::as_str);
-        if !matches!(name, Some("after") | Some("before")) {
-            continue;
-        }
-        for col in f
-            .get("fields")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(cname) = col.get("field").and_then(Value::as_str) else {
-                continue;
-            };
-            let kind = col
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let logical = col.get("name").and_then(Value::as_str).map(str::to_string);
-            let scale = col
-                .get("parameters")
-                .and_then(|p| p.get("scale"))
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse().ok());
-            out.columns.entry(cname.to_string()).or_insert(FieldType {
-                kind,
-                logical,
-                scale,
-            });
-        }
+/// The operation a Debezium `op` code names.
+pub(super) fn op_of(code: &str) -> Option<Op> {
+    match code {
+        "c" => Some(Op::Create),
+        "u" => Some(Op::Update),
+        "d" => Some(Op::Delete),
+        "r" => Some(Op::Read),
+        "t" => Some(Op::Truncate),
+        _ => None,
     }
-    out
+}
+
+/// PostgreSQL: the WAL position.
+pub(super) fn postgres_position(lsn: u64) -> String {
+    format!("{lsn:020}")
+}
+
+/// MySQL: the binlog file's sequence number (`mysql-bin.000003` → 3), padded.
+pub(super) fn mysql_file_seq(file: &str) -> Option<String> {
+    file.rsplit('.').next().and_then(|s| pad_decimal(s, 10))
+}
+
+/// MySQL: binlog file, position in it, row within the event.
+pub(super) fn mysql_position(seq: &str, pos: u64, row: u64) -> String {
+    format!("{seq}{pos:020}{row:010}")
+}
+
+/// SQL Server's stand-in for an absent LSN: before every real one.
+pub(super) const SQLSERVER_NO_LSN: &str = "00000000000000000000";
+
+/// SQL Server: an LSN like `0000002b:00000d98:0002` as 20 lowercase hex digits.
+pub(super) fn sqlserver_lsn(text: &str) -> Option<String> {
+    let hex: String = text.split(':').collect();
+    (hex.len() == 20 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_lowercase())
+}
+
+/// SQL Server: commit LSN, change LSN, event serial number.
+pub(super) fn sqlserver_position(commit: &str, change: &str, serial: u64) -> String {
+    format!("{commit}{change}{serial:010}")
+}
+
+/// Oracle: the system change number given as decimal text.
+pub(super) fn oracle_scn_text(scn: &str) -> Option<String> {
+    pad_decimal(scn, 30)
+}
+
+/// Oracle: the system change number given as a number.
+pub(super) fn oracle_scn(scn: u64) -> String {
+    format!("{scn:030}")
+}
+
+/// Column types declared by the `schema` part of a wrapped message,
+/// borrowed from the message.
+#[derive(Default)]
+pub(super) struct FieldTypes<'s> {
+    columns: std::collections::HashMap<&'s str, FieldType<'s>>,
+}
+
+/// One declared column type.
+pub(super) struct FieldType<'s> {
+    /// Kafka Connect type: `int64`, `string`, `bytes`, `struct`, ...
+    pub kind: &'s str,
+    /// Logical type name, such as `org.apache.kafka.connect.data.Decimal`.
+    pub logical: Option<&'s str>,
+    /// A Decimal's scale.
+    pub scale: Option<u32>,
+}
+
+/// The logical type of a fixed-scale decimal sent as base64 bytes.
+pub(super) const DECIMAL: &str = "org.apache.kafka.connect.data.Decimal";
+/// The logical type of a decimal sent with its own scale.
+pub(super) const VARIABLE_SCALE_DECIMAL: &str = "io.debezium.data.VariableScaleDecimal";
+/// Kafka Connect types that hold doubles: kept doubles even when written as `3`.
+pub(super) const FLOAT_KINDS: [&str; 4] = ["float", "float32", "double", "float64"];
+/// Kafka Connect types that hold integers.
+pub(super) const INT_KINDS: [&str; 4] = ["int8", "int16", "int32", "int64"];
+
+impl<'s> FieldTypes<'s> {
+    /// Adds a column's type unless the column already has one (`before` and
+    /// `after` declare the same columns; the first declaration holds).
+    pub(super) fn declare(&mut self, column: &'s str, ty: FieldType<'s>) {
+        self.columns.entry(column).or_insert(ty);
+    }
+
+    /// The declared type of `column`.
+    pub(super) fn get(&self, column: &str) -> Option<&FieldType<'s>> {
+        self.columns.get(column)
+    }
+
+    fn of_value(schema: Option<&'s Value>) -> Self {
+        let mut out = FieldTypes::default();
+        let fields = schema
+            .and_then(|s| s.get("fields"))
+            .and_then(Value::as_array);
+        for f in fields.into_iter().flatten() {
+            let name = f.get("field").and_then(Value::as_str);
+            if !matches!(name, Some("after") | Some("before")) {
+                continue;
+            }
+            for col in f
+                .get("fields")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let Some(cname) = col.get("field").and_then(Value::as_str) else {
+                    continue;
+                };
+                let ty = FieldType {
+                    kind: col.get("type").and_then(Value::as_str).unwrap_or(""),
+                    logical: col.get("name").and_then(Value::as_str),
+                    scale: col
+                        .get("parameters")
+                        .and_then(|p| p.get("scale"))
+                        .and_then(Value::as_str)
+                        .and_then(|s| s.parse().ok()),
+                };
+                out.declare(cname, ty);
+            }
+        }
+        out
+    }
 }
 
 fn image(
@@ -277,7 +337,7 @@ fn image(
         }
     };
     for (col, v) in obj.iter_mut() {
-        if let Some(t) = types.columns.get(col) {
+        if let Some(t) = types.get(col) {
             *v = typed(v, t).map_err(|expected| {
                 Rejection::invalid(format!("{path}{name}.{col}"), expected, v)
             })?;
@@ -292,8 +352,8 @@ fn typed(v: &Value, t: &FieldType) -> Result<Value, &'static str> {
     if v.is_null() {
         return Ok(Value::Null);
     }
-    match (t.kind.as_str(), t.logical.as_deref()) {
-        ("bytes", Some("org.apache.kafka.connect.data.Decimal")) => {
+    match (t.kind, t.logical) {
+        ("bytes", Some(DECIMAL)) => {
             let s = v
                 .as_str()
                 .ok_or("base64 text of a Decimal's unscaled value")?;
@@ -301,7 +361,7 @@ fn typed(v: &Value, t: &FieldType) -> Result<Value, &'static str> {
                 .map(Value::String)
                 .ok_or("base64 text of a Decimal's unscaled value")
         }
-        ("struct", Some("io.debezium.data.VariableScaleDecimal")) => {
+        ("struct", Some(VARIABLE_SCALE_DECIMAL)) => {
             let scale = v
                 .get("scale")
                 .and_then(Value::as_u64)
@@ -314,13 +374,13 @@ fn typed(v: &Value, t: &FieldType) -> Result<Value, &'static str> {
                 .map(Value::String)
                 .ok_or("a VariableScaleDecimal with scale and value")
         }
-        ("float" | "float32" | "double" | "float64", _) => {
+        (kind, _) if FLOAT_KINDS.contains(&kind) => {
             let f = v.as_f64().ok_or("a number")?;
             serde_json::Number::from_f64(f)
                 .map(Value::Number)
                 .ok_or("a finite number")
         }
-        ("int8" | "int16" | "int32" | "int64", _) => {
+        (kind, _) if INT_KINDS.contains(&kind) => {
             if v.as_i64().is_some() {
                 Ok(v.clone())
             } else {
@@ -346,7 +406,7 @@ fn typed(v: &Value, t: &FieldType) -> Result<Value, &'static str> {
 }
 
 /// Decodes Kafka Connect's Decimal: big-endian two's-complement unscaled value, base64.
-fn decimal_from_base64(text: &str, scale: u32) -> Option<String> {
+pub(super) fn decimal_from_base64(text: &str, scale: u32) -> Option<String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
         .ok()?;

@@ -8,6 +8,7 @@
 mod debezium;
 mod dms;
 mod dynamodb;
+mod fast;
 mod plain;
 
 use crate::config::{Dataset, Format, Project, Source};
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 pub use dynamodb::attribute_to_json;
+pub use fast::FastDebezium;
 
 /// Why a message (or a record in it) was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

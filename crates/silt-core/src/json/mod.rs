@@ -5,6 +5,14 @@
 //!
 //! serde_json's own recursion limit (128 levels) still applies, so hostile
 //! nesting cannot overflow the stack.
+//!
+//! Two shapes come out: a `Value` tree ([`parse_noting_floats`]), which the
+//! decoders of every format read, and a flat [`Tape`] of nodes borrowing the
+//! message text, which the Debezium fast path reads without building a tree.
+
+mod tape;
+
+pub use tape::{Contents, Entries, Node, Tape};
 
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::map::Entry;

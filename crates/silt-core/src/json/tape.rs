@@ -1,0 +1,504 @@
+//! A message parsed into a flat list of nodes that borrow its text.
+//!
+//! Building a `serde_json::Value` costs an allocation per key, per string and
+//! per container, and most of a message (the envelope, the source block) is
+//! read once and thrown away. A [`Tape`] is one vector: each value is a node,
+//! a container records where its last descendant ends, and strings without
+//! escapes point into the message. It is as strict as the `Value` parser
+//! beside it: the same tokenizer, the same 128-level nesting cap, duplicate
+//! keys and trailing data refused, and floats noted so the caller knows
+//! whether an integer beyond 64 bits could have become one.
+
+use crate::row::write_json_str;
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
+
+/// One value of a [`Tape`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node<'a> {
+    /// null.
+    Null,
+    /// true or false.
+    Bool(bool),
+    /// A number as serde_json read it.
+    Number(Number),
+    /// A string (or an object key): borrowed unless it had escapes.
+    Str(Cow<'a, str>),
+    /// An array of `len` items, which end just before node `end`.
+    Array {
+        /// Number of items.
+        len: u32,
+        /// Index just past the last descendant.
+        end: u32,
+    },
+    /// An object of `len` entries, each a key node followed by its value,
+    /// which end just before node `end`.
+    Object {
+        /// Number of entries.
+        len: u32,
+        /// Index just past the last descendant.
+        end: u32,
+    },
+}
+
+/// A parsed message: nodes in document order, the root at index 0.
+#[derive(Debug, Clone)]
+pub struct Tape<'a> {
+    nodes: Vec<Node<'a>>,
+    floats: bool,
+}
+
+/// What a nested value holds, for the checks a row's values must pass.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Contents {
+    /// Length in bytes of its longest string value (keys not counted).
+    pub longest_text: usize,
+    /// Whether it holds an integer above `i64::MAX`.
+    pub wide_integer: bool,
+}
+
+impl<'a> Tape<'a> {
+    /// Parses one JSON value, refusing duplicate keys and trailing data.
+    pub fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
+        // About one node per dozen bytes in CDC messages: one allocation, mostly.
+        let mut nodes = Vec::with_capacity(text.len() / 12 + 4);
+        let mut floats = false;
+        let mut de = serde_json::Deserializer::from_str(text);
+        Seed {
+            nodes: &mut nodes,
+            floats: &mut floats,
+        }
+        .deserialize(&mut de)?;
+        de.end()?;
+        Ok(Tape { nodes, floats })
+    }
+
+    /// Number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether any number was read as a float (see `parse_noting_floats`).
+    pub fn floats(&self) -> bool {
+        self.floats
+    }
+
+    /// The node at index `i`.
+    pub fn node(&self, i: usize) -> Option<&Node<'a>> {
+        self.nodes.get(i)
+    }
+
+    /// The index just past the value at `i` and everything in it.
+    pub fn skip(&self, i: usize) -> usize {
+        match self.nodes.get(i) {
+            Some(Node::Array { end, .. } | Node::Object { end, .. }) => *end as usize,
+            _ => i + 1,
+        }
+    }
+
+    /// The text of a string node.
+    pub fn str_at(&self, i: usize) -> Option<&str> {
+        match self.nodes.get(i) {
+            Some(Node::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The entries of the object at `obj`: each key and the index of its
+    /// value. Empty if `obj` is not an object.
+    pub fn entries(&self, obj: usize) -> Entries<'_, 'a> {
+        let (next, left) = match self.nodes.get(obj) {
+            Some(Node::Object { len, .. }) => (obj + 1, *len),
+            _ => (obj, 0),
+        };
+        Entries {
+            tape: self,
+            next,
+            left,
+        }
+    }
+
+    /// The index of the value of `key` in the object at `obj`.
+    pub fn get(&self, obj: usize, key: &str) -> Option<usize> {
+        self.entries(obj).find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// The indexes of the items of the array at `arr`.
+    pub fn items(&self, arr: usize) -> impl Iterator<Item = usize> + '_ {
+        let (mut next, len) = match self.nodes.get(arr) {
+            Some(Node::Array { len, .. }) => (arr + 1, *len),
+            _ => (arr, 0),
+        };
+        (0..len).map(move |_| {
+            let at = next;
+            next = self.skip(at);
+            at
+        })
+    }
+
+    /// The value at `i` as a `serde_json::Value`.
+    pub fn to_value(&self, i: usize) -> Value {
+        match self.nodes.get(i) {
+            None | Some(Node::Null) => Value::Null,
+            Some(Node::Bool(b)) => Value::Bool(*b),
+            Some(Node::Number(n)) => Value::Number(n.clone()),
+            Some(Node::Str(s)) => Value::String(s.to_string()),
+            Some(Node::Array { .. }) => {
+                Value::Array(self.items(i).map(|at| self.to_value(at)).collect())
+            }
+            Some(Node::Object { .. }) => {
+                let mut m = Map::new();
+                for (k, v) in self.entries(i) {
+                    m.insert(k.to_string(), self.to_value(v));
+                }
+                Value::Object(m)
+            }
+        }
+    }
+
+    /// Appends the value at `i` as canonical JSON text (compact, object keys
+    /// in order: what its `Value` prints) and says what it holds.
+    pub fn write_canonical(&self, i: usize, out: &mut String) -> Contents {
+        let mut contents = Contents::default();
+        self.write_node(i, out, &mut contents);
+        contents
+    }
+
+    fn write_node(&self, i: usize, out: &mut String, seen: &mut Contents) {
+        match self.nodes.get(i) {
+            None | Some(Node::Null) => out.push_str("null"),
+            Some(Node::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
+            Some(Node::Number(n)) => {
+                seen.wide_integer |= n.is_u64() && !n.is_i64();
+                // Writing into a String cannot fail.
+                let _ = write!(out, "{n}");
+            }
+            Some(Node::Str(s)) => {
+                seen.longest_text = seen.longest_text.max(s.len());
+                write_json_str(out, s);
+            }
+            Some(Node::Array { .. }) => {
+                out.push('[');
+                for (n, at) in self.items(i).enumerate() {
+                    if n > 0 {
+                        out.push(',');
+                    }
+                    self.write_node(at, out, seen);
+                }
+                out.push(']');
+            }
+            Some(Node::Object { .. }) => {
+                out.push('{');
+                let sorted = self
+                    .entries(i)
+                    .zip(self.entries(i).skip(1))
+                    .all(|((a, _), (b, _))| a < b);
+                if sorted {
+                    self.write_entries(self.entries(i), out, seen);
+                } else {
+                    let mut entries: Vec<(&str, usize)> = self.entries(i).collect();
+                    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                    self.write_entries(entries.into_iter(), out, seen);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    fn write_entries<'k>(
+        &self,
+        entries: impl Iterator<Item = (&'k str, usize)>,
+        out: &mut String,
+        seen: &mut Contents,
+    ) {
+        for (n, (k, v)) in entries.enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            write_json_str(out, k);
+            out.push(':');
+            self.write_node(v, out, seen);
+        }
+    }
+}
+
+/// The entries of one object of a [`Tape`].
+pub struct Entries<'t, 'a> {
+    tape: &'t Tape<'a>,
+    next: usize,
+    left: u32,
+}
+
+impl<'t> Iterator for Entries<'t, '_> {
+    type Item = (&'t str, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let key = self.tape.str_at(self.next).unwrap_or_default();
+        let value = self.next + 1;
+        self.next = self.tape.skip(value);
+        Some((key, value))
+    }
+}
+
+/// Parses a value onto the tape.
+struct Seed<'t, 'a> {
+    nodes: &'t mut Vec<Node<'a>>,
+    floats: &'t mut bool,
+}
+
+impl<'a> Seed<'_, 'a> {
+    fn child(&mut self) -> Seed<'_, 'a> {
+        Seed {
+            nodes: &mut *self.nodes,
+            floats: &mut *self.floats,
+        }
+    }
+}
+
+/// Index as stored in a container node; a tape is bounded by its message.
+fn index<E: serde::de::Error>(i: usize) -> Result<u32, E> {
+    u32::try_from(i).map_err(|_| E::custom("a message of more than 4 billion values"))
+}
+
+impl<'de> DeserializeSeed<'de> for Seed<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Seed<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.nodes.push(Node::Bool(v));
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.nodes.push(Node::Number(v.into()));
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.nodes.push(Node::Number(v.into()));
+        Ok(())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        *self.floats = true;
+        let n = Number::from_f64(v).ok_or_else(|| E::custom("a number that is not finite"))?;
+        self.nodes.push(Node::Number(n));
+        Ok(())
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<(), E> {
+        self.nodes.push(Node::Str(Cow::Borrowed(v)));
+        Ok(())
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.nodes.push(Node::Str(Cow::Owned(v.to_owned())));
+        Ok(())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<(), E> {
+        self.nodes.push(Node::Str(Cow::Owned(v)));
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.nodes.push(Node::Null);
+        Ok(())
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        self.nodes.push(Node::Null);
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        let at = self.nodes.len();
+        self.nodes.push(Node::Array { len: 0, end: 0 });
+        let mut len = 0u32;
+        while seq.next_element_seed(self.child())?.is_some() {
+            len = len.saturating_add(1);
+        }
+        let end = index(self.nodes.len())?;
+        self.nodes[at] = Node::Array { len, end };
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        let at = self.nodes.len();
+        self.nodes.push(Node::Object { len: 0, end: 0 });
+        let mut len = 0u32;
+        while map.next_key_seed(Key(&mut *self.nodes))?.is_some() {
+            map.next_value_seed(self.child())?;
+            len = len.saturating_add(1);
+        }
+        let end = index(self.nodes.len())?;
+        self.nodes[at] = Node::Object { len, end };
+        let tape = Tape {
+            nodes: std::mem::take(self.nodes),
+            floats: false,
+        };
+        let duplicate = duplicate_key(&tape, at);
+        *self.nodes = tape.nodes;
+        match duplicate {
+            Some(key) => Err(A::Error::custom(format!("duplicate key `{key}`"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The first key the object at `obj` holds twice, shortened for messages.
+fn duplicate_key(tape: &Tape<'_>, obj: usize) -> Option<String> {
+    let shown = |k: &str| k.chars().take(64).collect::<String>();
+    let keys = tape.entries(obj).map(|(k, _)| k);
+    let Some(Node::Object { len, .. }) = tape.node(obj) else {
+        return None;
+    };
+    // Rows are a few dozen columns: pairwise is cheapest there, sorting
+    // keeps a hostile object of a million keys from being quadratic.
+    if *len <= 16 {
+        for (n, k) in keys.enumerate() {
+            if tape.entries(obj).take(n).any(|(prev, _)| prev == k) {
+                return Some(shown(k));
+            }
+        }
+        return None;
+    }
+    let mut sorted: Vec<&str> = keys.collect();
+    sorted.sort_unstable();
+    sorted
+        .windows(2)
+        .find(|w| w[0] == w[1])
+        .map(|w| shown(w[0]))
+}
+
+/// Parses an object key onto the tape.
+struct Key<'t, 'a>(&'t mut Vec<Node<'a>>);
+
+impl<'de> DeserializeSeed<'de> for Key<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<(), E> {
+        self.0.push(Node::Str(Cow::Borrowed(v)));
+        Ok(())
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.0.push(Node::Str(Cow::Owned(v.to_owned())));
+        Ok(())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<(), E> {
+        self.0.push(Node::Str(Cow::Owned(v)));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::parse_noting_floats;
+
+    #[test]
+    fn reads_like_the_value_parser() {
+        let text = r#"{"b":[1,-2,3.5,"x\ny",null,true,{"d":{},"c":[]}],"a":18446744073709551615}"#;
+        let tape = Tape::parse(text).unwrap();
+        let (value, floats) = parse_noting_floats(text).unwrap();
+        assert_eq!(tape.to_value(0), value);
+        assert_eq!(tape.floats(), floats);
+        // Key "b" is node 1, its array node 2; key "a" follows the array.
+        assert_eq!(tape.get(0, "a"), Some(tape.skip(2) + 1));
+        assert_eq!(tape.str_at(tape.get(0, "b").unwrap()), None);
+        let items: Vec<usize> = tape.items(2).collect();
+        assert_eq!(items.len(), 7);
+        assert_eq!(tape.str_at(items[3]), Some("x\ny"));
+        assert_eq!(tape.skip(0), tape.node_count());
+    }
+
+    #[test]
+    fn writes_what_a_value_prints() {
+        for text in [
+            r#"{"z":1,"a":{"y":[2.50,"é\u0001\"",false],"b":null}}"#,
+            r#"[{"sku":"A","qty":2},{"qty":1,"sku":"B"}]"#,
+            "[1e300,-0,0.1,123456789012345678]",
+            r#"{"k":"\ud83d\udce6"}"#,
+            "[]",
+            "{}",
+        ] {
+            let tape = Tape::parse(text).unwrap();
+            let mut out = String::new();
+            tape.write_canonical(0, &mut out);
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(out, value.to_string(), "{text}");
+        }
+    }
+
+    #[test]
+    fn reports_long_text_and_wide_integers_inside() {
+        let tape =
+            Tape::parse(r#"[{"key-not-counted-at-all":"abc"},18446744073709551615]"#).unwrap();
+        let contents = tape.write_canonical(0, &mut String::new());
+        assert_eq!(
+            contents,
+            Contents {
+                longest_text: 3,
+                wide_integer: true
+            }
+        );
+    }
+
+    #[test]
+    fn refuses_what_the_value_parser_refuses() {
+        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+        let many: String = (0..40).map(|i| format!("\"k{i}\":1,")).collect();
+        let wide_dup = format!("{{{many}\"k7\":2}}");
+        for bad in [
+            "{",
+            "[1,]",
+            "NaN",
+            "1e400",
+            "{} x",
+            r#""\ud800""#,
+            r#"{"op":"c","op":"d"}"#,
+            r#"{"a":[{"k":1,"k":1}]}"#,
+            deep.as_str(),
+            wide_dup.as_str(),
+        ] {
+            assert!(Tape::parse(bad).is_err(), "{bad:.40}");
+            assert!(parse_noting_floats(bad).is_err(), "{bad:.40}");
+        }
+        assert!(Tape::parse(r#"{"a":{"k":1},"b":{"k":1}}"#).is_ok());
+    }
+}
