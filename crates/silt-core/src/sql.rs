@@ -9,8 +9,7 @@ pub const MAX_IDENTIFIER_LEN: usize = 128;
 
 /// Checks that `name` is a plain identifier: a letter or `_`, then letters, digits or `_`.
 pub fn check_identifier(name: &str) -> Result<(), String> {
-    let mut chars = name.chars();
-    let Some(first) = chars.next() else {
+    let Some(first) = name.chars().next() else {
         return Err("must not be empty".to_string());
     };
     if name.len() > MAX_IDENTIFIER_LEN {
@@ -19,8 +18,9 @@ pub fn check_identifier(name: &str) -> Result<(), String> {
             &name[..16]
         ));
     }
+    // Bytes, not chars: every byte of a non-ASCII character fails the test too.
     if !(first.is_ascii_alphabetic() || first == '_')
-        || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
     {
         return Err(format!(
             "`{}` may only hold ASCII letters, digits and `_`, and must not start with a digit",

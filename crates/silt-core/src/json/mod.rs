@@ -10,6 +10,7 @@
 //! decoders of every format read, and a flat [`Tape`] of nodes borrowing the
 //! message text, which the Debezium fast path reads without building a tree.
 
+mod scan;
 mod tape;
 
 pub use tape::{Contents, Entries, Node, Tape};

@@ -64,6 +64,19 @@ impl<'a> Tape<'a> {
     pub fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
         // About one node per dozen bytes in CDC messages: one allocation, mostly.
         let mut nodes = Vec::with_capacity(text.len() / 12 + 4);
+        if let Some(floats) = super::scan::scan(text, &mut nodes) {
+            return Ok(Tape { nodes, floats });
+        }
+        // What the byte reader left to serde_json: read it all again there.
+        nodes.clear();
+        Self::parse_serde(text, nodes)
+    }
+
+    /// [`Tape::parse`] by serde_json alone, onto `nodes`.
+    pub(super) fn parse_serde(
+        text: &'a str,
+        mut nodes: Vec<Node<'a>>,
+    ) -> Result<Self, serde_json::Error> {
         let mut floats = false;
         let mut de = serde_json::Deserializer::from_str(text);
         Seed {
@@ -348,18 +361,33 @@ impl<'de> Visitor<'de> for Seed<'_, 'de> {
         let at = self.nodes.len();
         self.nodes.push(Node::Object { len: 0, end: 0 });
         let mut len = 0u32;
-        while map.next_key_seed(Key(&mut *self.nodes))?.is_some() {
+        // Where the first keys sit, so checking them for duplicates need not walk the values again.
+        let mut keys = [0usize; SMALL_OBJECT];
+        loop {
+            let key_at = self.nodes.len();
+            if map.next_key_seed(Key(&mut *self.nodes))?.is_none() {
+                break;
+            }
+            if let Some(slot) = keys.get_mut(len as usize) {
+                *slot = key_at;
+            }
             map.next_value_seed(self.child())?;
             len = len.saturating_add(1);
         }
         let end = index(self.nodes.len())?;
         self.nodes[at] = Node::Object { len, end };
-        let tape = Tape {
-            nodes: std::mem::take(self.nodes),
-            floats: false,
+        let duplicate = if len as usize <= SMALL_OBJECT {
+            duplicate_in(self.nodes, &keys[..len as usize])
+        } else {
+            let tape = Tape {
+                nodes: std::mem::take(self.nodes),
+                floats: false,
+            };
+            let keys: Vec<usize> = tape.entries(at).map(|(_, v)| v - 1).collect();
+            let duplicate = duplicate_in(&tape.nodes, &keys);
+            *self.nodes = tape.nodes;
+            duplicate
         };
-        let duplicate = duplicate_key(&tape, at);
-        *self.nodes = tape.nodes;
         match duplicate {
             Some(key) => Err(A::Error::custom(format!("duplicate key `{key}`"))),
             None => Ok(()),
@@ -367,24 +395,39 @@ impl<'de> Visitor<'de> for Seed<'_, 'de> {
     }
 }
 
-/// The first key the object at `obj` holds twice, shortened for messages.
-fn duplicate_key(tape: &Tape<'_>, obj: usize) -> Option<String> {
-    let shown = |k: &str| k.chars().take(64).collect::<String>();
-    let keys = tape.entries(obj).map(|(k, _)| k);
-    let Some(Node::Object { len, .. }) = tape.node(obj) else {
-        return None;
+/// Objects of at most this many keys are checked for duplicates pairwise:
+/// rows are a few dozen columns, and pairwise is cheapest there, while
+/// sorting keeps a hostile object of a million keys from being quadratic.
+pub(super) const SMALL_OBJECT: usize = 16;
+
+/// The first key given twice among the key nodes at `keys` (in any order
+/// past [`SMALL_OBJECT`] keys), shortened for messages.
+pub(super) fn duplicate_in(nodes: &[Node<'_>], keys: &[usize]) -> Option<String> {
+    let key = |i: usize| match nodes.get(i) {
+        Some(Node::Str(s)) => s.as_ref(),
+        _ => "",
     };
-    // Rows are a few dozen columns: pairwise is cheapest there, sorting
-    // keeps a hostile object of a million keys from being quadratic.
-    if *len <= 16 {
-        for (n, k) in keys.enumerate() {
-            if tape.entries(obj).take(n).any(|(prev, _)| prev == k) {
-                return Some(shown(k));
+    let shown = |k: &str| k.chars().take(64).collect::<String>();
+    if keys.len() <= SMALL_OBJECT {
+        // Length and end bytes first: most pairs differ there, without a memcmp.
+        let mut marks = [0u32; SMALL_OBJECT];
+        for (mark, &k) in marks.iter_mut().zip(keys) {
+            let b = key(k).as_bytes();
+            let len = (b.len() as u32) & 0xffff;
+            *mark = len << 16
+                | u32::from(b.first().copied().unwrap_or(0)) << 8
+                | u32::from(b.last().copied().unwrap_or(0));
+        }
+        for n in 1..keys.len() {
+            for prev in 0..n {
+                if marks[prev] == marks[n] && key(keys[prev]) == key(keys[n]) {
+                    return Some(shown(key(keys[n])));
+                }
             }
         }
         return None;
     }
-    let mut sorted: Vec<&str> = keys.collect();
+    let mut sorted: Vec<&str> = keys.iter().map(|&k| key(k)).collect();
     sorted.sort_unstable();
     sorted
         .windows(2)
