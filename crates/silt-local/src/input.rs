@@ -8,16 +8,37 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 /// One message read from an input file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputMessage {
-    /// Where it came from: `file:line` or `file#Records[i]`.
-    pub reference: String,
+    /// Where it came from, spelt out only when asked: most messages are
+    /// never rejected, and a formatted reference per line showed in
+    /// profiles of ingest.
+    place: Place,
     /// Its bytes (cut just past the limit if longer).
     pub bytes: Vec<u8>,
     /// Its full length, which may exceed `bytes.len()`.
     pub len: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Place {
+    /// Line `line` of the file named `file`.
+    Line { file: Arc<str>, line: u64 },
+    /// Spelt out already (documents and their records).
+    Text(String),
+}
+
+impl InputMessage {
+    /// Where the message came from: `file:line` or `file#Records[i] (message id)`.
+    pub fn reference(&self) -> String {
+        match &self.place {
+            Place::Line { file, line } => format!("{file}:{line}"),
+            Place::Text(t) => t.clone(),
+        }
+    }
 }
 
 /// Opens `path` as a stream of messages. Lines longer than `limit` come cut
@@ -52,28 +73,28 @@ pub fn read_messages(path: &Path, limit: usize) -> std::io::Result<MessageReader
                         .to_vec();
                     let id = r.get("messageId").and_then(|m| m.as_str()).unwrap_or("");
                     messages.push(InputMessage {
-                        reference: format!("{name}#Records[{i}] (message {id})"),
+                        place: Place::Text(format!("{name}#Records[{i}] (message {id})")),
                         len: body.len(),
                         bytes: body,
                     });
                 }
             }
             None => messages.push(InputMessage {
-                reference: name.clone(),
+                place: Place::Text(name.clone()),
                 len: bytes.len(),
                 bytes,
             }),
         }
         messages.reverse();
         return Ok(MessageReader {
-            name,
+            name: name.into(),
             limit,
             inner: Inner::Document(messages),
             line_no: 0,
         });
     }
     Ok(MessageReader {
-        name,
+        name: name.into(),
         limit,
         inner: Inner::Lines(BufReader::with_capacity(1 << 20, file)),
         line_no: 0,
@@ -82,7 +103,7 @@ pub fn read_messages(path: &Path, limit: usize) -> std::io::Result<MessageReader
 
 /// Messages of one input file, read lazily.
 pub struct MessageReader {
-    name: String,
+    name: Arc<str>,
     limit: usize,
     inner: Inner,
     line_no: u64,
@@ -137,7 +158,10 @@ impl Iterator for MessageReader {
             }
             if len > buf.len() || !buf.iter().all(u8::is_ascii_whitespace) {
                 return Some(Ok(InputMessage {
-                    reference: format!("{}:{}", self.name, self.line_no),
+                    place: Place::Line {
+                        file: self.name.clone(),
+                        line: self.line_no,
+                    },
                     bytes: buf,
                     len,
                 }));
@@ -159,11 +183,11 @@ mod tests {
         let got: Vec<InputMessage> = read_messages(&p, 10).unwrap().map(Result::unwrap).collect();
         assert_eq!(got.len(), 3);
         assert_eq!(got[0].bytes, b"{\"a\":1}");
-        assert!(got[0].reference.ends_with(":1"));
-        assert!(got[1].reference.ends_with(":3"));
+        assert!(got[0].reference().ends_with(":1"));
+        assert!(got[1].reference().ends_with(":3"));
         assert_eq!(got[1].len, 101);
         assert!(got[1].bytes.len() <= 11);
-        assert!(got[2].reference.ends_with(":4"));
+        assert!(got[2].reference().ends_with(":4"));
         assert_eq!(got[2].bytes, b"{\"b\":2}");
     }
 
@@ -182,6 +206,6 @@ mod tests {
             .collect();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].bytes, b"{\"x\":1}");
-        assert!(got[0].reference.contains("message m1"));
+        assert!(got[0].reference().contains("message m1"));
     }
 }

@@ -300,16 +300,13 @@ impl Local {
                         if reason.kind == RejectKind::SuspectedPii {
                             source_counts.pii_suspected += 1;
                         }
-                        tracing::warn!(reference = %m.reference, reason = %reason, "Message rejected.");
-                        let entry =
-                            ingestor.quarantine_entry(&m.reference, &m.bytes, reason.clone());
+                        let reference = m.reference();
+                        tracing::warn!(reference = %reference, reason = %reason, "Message rejected.");
+                        let entry = ingestor.quarantine_entry(&reference, &m.bytes, reason.clone());
                         let body = serde_json::to_vec_pretty(&entry)
                             .map_err(|e| Error::encoding("quarantine entry", e))?;
                         self.store.put_if_absent(&entry.key(), body).await?;
-                        rejected.push(RejectedInput {
-                            reference: m.reference,
-                            reason,
-                        });
+                        rejected.push(RejectedInput { reference, reason });
                     }
                 }
             }
