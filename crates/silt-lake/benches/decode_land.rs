@@ -1,0 +1,159 @@
+//! `make bench` (first part): the CPU cost of decode and of land, apart,
+//! without DataFusion and without disk or queue I/O.
+//!
+//! It reads a JSON-lines file of shop events (`SILT_BENCH_INPUT`, written
+//! by `silt generate`), decodes every line with the example project's
+//! ingestor (masking included), then lands the records in batches of
+//! `SILT_BENCH_BATCH` (default 10000) into an in-memory store, on one
+//! thread. The pipeline benchmark in silt-local measures the same work end
+//! to end with files and queues; this one says where its time goes.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark aborts on any failure"
+)]
+
+use async_trait::async_trait;
+use silt_core::config::Project;
+use silt_core::decode::Decoded;
+use silt_core::ingest::Ingestor;
+use silt_core::mask::Masker;
+use silt_core::ports::{ObjectMeta, ObjectStore, PutOutcome};
+use silt_core::{ChangeRecord, Result};
+use silt_lake::Lander;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+// The `silt` binary's allocator, so the figures are what users get.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Objects kept in memory: landing's conditional creates need to see
+/// existing keys, and the bodies are only counted.
+#[derive(Default)]
+struct MemoryStore {
+    objects: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+#[async_trait]
+impl ObjectStore for MemoryStore {
+    fn location(&self) -> String {
+        "memory".into()
+    }
+    async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<PutOutcome> {
+        let mut objects = self.objects.lock().unwrap();
+        if objects.contains_key(key) {
+            return Ok(PutOutcome::AlreadyExists);
+        }
+        objects.insert(key.to_string(), body);
+        Ok(PutOutcome::Created)
+    }
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<()> {
+        self.objects.lock().unwrap().insert(key.to_string(), body);
+        Ok(())
+    }
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.objects.lock().unwrap().get(key).cloned())
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        Ok(self
+            .objects
+            .lock()
+            .unwrap()
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| ObjectMeta {
+                key: k.clone(),
+                size: v.len() as u64,
+            })
+            .collect())
+    }
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
+        Ok(self.objects.lock().unwrap().get(key).map(|v| ObjectMeta {
+            key: key.to_string(),
+            size: v.len() as u64,
+        }))
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.objects.lock().unwrap().remove(key);
+        Ok(())
+    }
+}
+
+fn main() {
+    let Ok(input) = std::env::var("SILT_BENCH_INPUT") else {
+        println!(
+            "decode_land: set SILT_BENCH_INPUT to a file from `silt generate` (make bench does)"
+        );
+        return;
+    };
+    let batch: usize = std::env::var("SILT_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let shop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop");
+    let text = std::fs::read_to_string(shop.join("silt.toml")).unwrap();
+    let project = Project::parse(&text, "silt.toml").unwrap();
+    let source = project.sources.values().next().unwrap().clone();
+    let masker = Masker::new(Some(b"bench-key".to_vec()));
+    let ingestor = Ingestor::new(&project, &source, &masker).unwrap();
+
+    let input_bytes = std::fs::read(&input).unwrap();
+    let lines: Vec<&[u8]> = input_bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let bytes: usize = lines.iter().map(|l| l.len()).sum();
+
+    // Batch by batch, as the pipeline does: memory is reused, not grown.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store = Arc::new(MemoryStore::default());
+    let lander = Lander::new(store.clone(), Arc::new(project.clone()));
+    let (mut decode_secs, mut land_secs) = (0.0, 0.0);
+    let (mut decoded, mut rejected, mut objects, mut landed) = (0usize, 0usize, 0u64, 0u64);
+    for chunk in lines.chunks(batch) {
+        let t0 = Instant::now();
+        let mut records: Vec<ChangeRecord> = Vec::with_capacity(chunk.len());
+        for line in chunk {
+            match ingestor.ingest(line) {
+                Ok(Decoded::Records(r)) => records.extend(r),
+                Ok(Decoded::Skip(_)) => {}
+                Err(_) => rejected += 1,
+            }
+        }
+        decode_secs += t0.elapsed().as_secs_f64();
+        decoded += records.len();
+        let t1 = Instant::now();
+        let out = runtime.block_on(lander.land(records));
+        land_secs += t1.elapsed().as_secs_f64();
+        assert!(out.failed.is_empty(), "landing failed");
+        for c in out.counts.values() {
+            objects += c.objects_created;
+            landed += c.landed;
+        }
+    }
+    let per = |secs: f64| decoded as f64 / secs;
+    println!(
+        "input:                {} messages, {:.1} MiB, {decoded} records, {rejected} rejected",
+        lines.len(),
+        bytes as f64 / 1048576.0
+    );
+    println!(
+        "decode (one thread):  {decode_secs:.2} s, {:.0} events/s, {:.2} µs per event",
+        per(decode_secs),
+        decode_secs * 1e6 / decoded as f64
+    );
+    println!(
+        "land (in memory):     {land_secs:.2} s, {:.0} events/s, {:.2} µs per event, {objects} objects, {landed} rows",
+        per(land_secs),
+        land_secs * 1e6 / decoded as f64
+    );
+    println!(
+        "decode+land:          {:.0} events/s",
+        per(decode_secs + land_secs)
+    );
+}
