@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod alloc;
+
 // Decoding allocates many small values: in a perf profile of the benchmark about a
 // fifth of all samples were glibc's malloc and free, so the binary uses mimalloc.
 // Heap profilers (heaptrack) see only malloc: the `system-alloc` feature is for them.
@@ -225,6 +227,7 @@ async fn write_html(
 }
 
 fn main() -> ExitCode {
+    alloc::apply();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(format!(
         "warn,silt={0},silt_core={0},silt_lake={0},silt_local={0}",
@@ -235,6 +238,7 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    tracing::debug!(settings = ?alloc::in_force(), "Allocator settings.");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -38,6 +38,34 @@ fn validate_prints_the_dag() {
 }
 
 #[test]
+fn starts_with_the_allocator_settings_unless_the_user_chose_others() {
+    let settings = |env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_silt"));
+        cmd.args(["--log", "debug", "validate", "--project"])
+            .arg(shop())
+            .env_remove("MIMALLOC_ARENA_EAGER_COMMIT")
+            .env_remove("MIMALLOC_PURGE_DELAY")
+            .env_remove("SILT_ALLOCATOR_SETTINGS")
+            .env("NO_COLOR", "1");
+        cmd.envs(env.iter().copied());
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        stderr
+            .lines()
+            .find(|l| l.contains("Allocator settings"))
+            .unwrap_or_else(|| panic!("no settings logged: {stderr}"))
+            .to_string()
+    };
+    let line = settings(&[]);
+    assert!(line.contains("MIMALLOC_ARENA_EAGER_COMMIT=0"), "{line}");
+    assert!(line.contains("MIMALLOC_PURGE_DELAY=0"), "{line}");
+    let line = settings(&[("MIMALLOC_PURGE_DELAY", "250")]);
+    assert!(line.contains("MIMALLOC_PURGE_DELAY=250"), "{line}");
+    assert!(line.contains("MIMALLOC_ARENA_EAGER_COMMIT=0"), "{line}");
+}
+
+#[test]
 fn generate_run_and_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");

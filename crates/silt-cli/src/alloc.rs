@@ -1,0 +1,114 @@
+//! The allocator settings the `silt` process runs with.
+//!
+//! mimalloc's defaults keep freed memory committed for a while and commit
+//! whole arenas eagerly (backed by transparent huge pages). For Silt's
+//! transform that made peak memory follow the work done instead of
+//! `engine.memory_limit`: DataFusion frees and allocates in waves on several
+//! threads, and the kept memory added up (README, "Load"). With arenas
+//! committed on demand and freed memory returned at once, the peak follows
+//! the configured limit.
+//!
+//! mimalloc reads its options once, from the environment, while the process
+//! loads, before `main`. Setting them from Rust afterwards needs its C API
+//! (`unsafe`, which this workspace forbids) and would come too late for the
+//! first arena anyway. So `silt` starts itself again, in place (`exec`),
+//! with the settings it is missing. Settings already in the environment are
+//! left as they are, so a user can still choose others.
+
+use std::ffi::OsString;
+
+/// mimalloc's options and the values `silt` runs with.
+pub const SETTINGS: [(&str, &str); 2] = [
+    // Commit arena memory as it is used, not the whole arena up front.
+    ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
+    // Return freed memory to the system at once instead of after a delay.
+    ("MIMALLOC_PURGE_DELAY", "0"),
+];
+
+/// Present in the environment of a `silt` that already started itself
+/// again, so a failed or repeated start can never loop.
+pub const MARK: &str = "SILT_ALLOCATOR_SETTINGS";
+
+/// The settings missing from an environment (`None` once `silt` started itself again).
+pub fn missing(
+    var: impl Fn(&str) -> Option<OsString>,
+) -> Option<Vec<(&'static str, &'static str)>> {
+    if var(MARK).is_some() {
+        return None;
+    }
+    let missing: Vec<_> = SETTINGS
+        .into_iter()
+        .filter(|(name, _)| var(name).is_none())
+        .collect();
+    (!missing.is_empty()).then_some(missing)
+}
+
+/// Starts this process again with the missing settings; returns only when
+/// nothing is missing or the start failed (then the defaults stay).
+pub fn apply() {
+    #[cfg(all(unix, not(feature = "system-alloc")))]
+    {
+        use std::os::unix::process::CommandExt;
+        let Some(missing) = missing(|name| std::env::var_os(name)) else {
+            return;
+        };
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        let mut args = std::env::args_os();
+        let mut command = std::process::Command::new(exe);
+        if let Some(arg0) = args.next() {
+            command.arg0(arg0);
+        }
+        // `exec` replaces this process: the same pid, terminal, signals and exit code.
+        let error = command.args(args).envs(missing).env(MARK, "1").exec();
+        // Still here: the start failed. Running with the defaults beats not running.
+        eprintln!("warning: running with the allocator's default settings ({error})");
+    }
+}
+
+/// The settings in force, as `NAME=value` (`NAME` alone where unset), for the log.
+pub fn in_force() -> Vec<String> {
+    SETTINGS
+        .iter()
+        .map(|(name, _)| match std::env::var(name) {
+            Ok(v) => format!("{name}={v}"),
+            Err(_) => (*name).to_string(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let pairs: Vec<(String, OsString)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn adds_only_what_is_missing_and_never_twice() {
+        assert_eq!(missing(env(&[])), Some(SETTINGS.to_vec()));
+        assert_eq!(
+            missing(env(&[("MIMALLOC_PURGE_DELAY", "1000")])),
+            Some(vec![("MIMALLOC_ARENA_EAGER_COMMIT", "0")])
+        );
+        assert_eq!(
+            missing(env(&[
+                ("MIMALLOC_PURGE_DELAY", "10"),
+                ("MIMALLOC_ARENA_EAGER_COMMIT", "1")
+            ])),
+            None
+        );
+        assert_eq!(missing(env(&[(MARK, "1")])), None);
+    }
+}
