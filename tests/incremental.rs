@@ -453,7 +453,17 @@ async fn a_thirty_day_backfill_runs_two_windows_at_once_and_resumes_where_it_fai
         .backfill_with(&engine, &spec, true, false)
         .await
         .unwrap();
-    assert!(again.state.complete());
+    assert!(
+        again.state.complete(),
+        "the restarted backfill did not finish: {:?}",
+        again
+            .state
+            .windows
+            .iter()
+            .filter(|w| w.status != WindowStatus::Done)
+            .map(|w| (&w.window.from, w.status, w.reason.as_deref()))
+            .collect::<Vec<_>>()
+    );
     assert_eq!(content(&engine, CHANGES).await, backfilled);
     assert_eq!(content(&engine, MERGED).await, merged);
     let full = f
