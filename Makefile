@@ -115,14 +115,24 @@ deploy-sam: build $(SAM_VENV)/bin/sam ## Deploy with AWS SAM (needs AWS credenti
 deploy-tf: build ## Deploy with Terraform (needs AWS credentials and the registry): infra/terraform/examples/complete.
 	cd infra/terraform/examples/complete && terraform init && terraform apply -var region=$(REGION)
 
-bench: ## Throughput and peak memory of the local pipeline (release build).
+# The allocator settings `silt` starts itself with (crates/silt-cli/src/alloc.rs),
+# so the benchmarks measure what users get.
+SILT_ALLOCATOR := MIMALLOC_ARENA_EAGER_COMMIT=0 MIMALLOC_PURGE_DELAY=0
+BENCH_INPUT := target/bench/events-200000.jsonl
+
+bench: ## Throughput and peak memory of the local pipeline, and decode and land apart (release build).
 	$(CARGO) bench -p silt-local --bench pipeline --no-run
+	$(CARGO) bench -p silt-lake --bench decode_land --no-run
 	@for batch in 50000 10000; do for n in 100000 200000; do \
 	  echo "== $$n events, one core, batches of $$batch"; \
-	  SILT_BENCH_EVENTS=$$n SILT_BENCH_THREADS=1 SILT_BENCH_BATCH=$$batch $(CARGO) bench -q -p silt-local --bench pipeline; \
+	  $(SILT_ALLOCATOR) SILT_BENCH_EVENTS=$$n SILT_BENCH_THREADS=1 SILT_BENCH_BATCH=$$batch $(CARGO) bench -q -p silt-local --bench pipeline; \
 	done; done
 	@echo "== 200000 events, two cores"
-	@SILT_BENCH_EVENTS=200000 SILT_BENCH_THREADS=2 $(CARGO) bench -q -p silt-local --bench pipeline
+	@$(SILT_ALLOCATOR) SILT_BENCH_EVENTS=200000 SILT_BENCH_THREADS=2 $(CARGO) bench -q -p silt-local --bench pipeline
+	@mkdir -p $(dir $(BENCH_INPUT))
+	@test -s $(BENCH_INPUT) || SILT_BENCH_GENERATE_TO=$(abspath $(BENCH_INPUT)) SILT_BENCH_EVENTS=200000 $(CARGO) bench -q -p silt-local --bench pipeline
+	@echo "== decode and land apart: 200000 events, one thread, batches of 10000, in memory"
+	@$(SILT_ALLOCATOR) SILT_BENCH_INPUT=$(abspath $(BENCH_INPUT)) $(CARGO) bench -q -p silt-lake --bench decode_land
 
 LOAD_EVENTS ?= 1000000
 LOAD_DIR ?= target/load
