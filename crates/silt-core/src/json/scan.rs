@@ -15,7 +15,7 @@
 //! [`Tape`]: super::Tape
 //! [`Tape::parse`]: super::Tape::parse
 
-use super::tape::{Node, SMALL_OBJECT, duplicate_in};
+use super::tape::{KeyPositions, Node};
 use serde_json::Number;
 use std::borrow::Cow;
 
@@ -131,9 +131,7 @@ impl<'a> Scanner<'a> {
         self.at += 1;
         let at = nodes.len();
         nodes.push(Node::Object { len: 0, end: 0 });
-        // Where the keys sit, for the duplicate check; past sixteen keys on the heap.
-        let mut keys = [0usize; SMALL_OBJECT];
-        let mut more: Vec<usize> = Vec::new();
+        let mut keys = KeyPositions::default();
         let mut len = 0u32;
         if self.peek()? == b'}' {
             self.at += 1;
@@ -142,10 +140,7 @@ impl<'a> Scanner<'a> {
                 if self.peek()? != b'"' {
                     return None;
                 }
-                match keys.get_mut(len as usize) {
-                    Some(slot) => *slot = nodes.len(),
-                    None => more.push(nodes.len()),
-                }
+                keys.push(nodes.len());
                 let key = self.string()?;
                 nodes.push(Node::Str(key));
                 if self.peek()? != b':' {
@@ -164,13 +159,7 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
-        let duplicate = if more.is_empty() {
-            duplicate_in(nodes, &keys[..len as usize])
-        } else {
-            more.extend_from_slice(&keys);
-            duplicate_in(nodes, &more)
-        };
-        if duplicate.is_some() {
+        if keys.duplicate(nodes).is_some() {
             return None;
         }
         nodes[at] = Node::Object {

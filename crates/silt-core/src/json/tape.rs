@@ -361,34 +361,19 @@ impl<'de> Visitor<'de> for Seed<'_, 'de> {
         let at = self.nodes.len();
         self.nodes.push(Node::Object { len: 0, end: 0 });
         let mut len = 0u32;
-        // Where the first keys sit, so checking them for duplicates need not walk the values again.
-        let mut keys = [0usize; SMALL_OBJECT];
+        let mut keys = KeyPositions::default();
         loop {
             let key_at = self.nodes.len();
             if map.next_key_seed(Key(&mut *self.nodes))?.is_none() {
                 break;
             }
-            if let Some(slot) = keys.get_mut(len as usize) {
-                *slot = key_at;
-            }
+            keys.push(key_at);
             map.next_value_seed(self.child())?;
             len = len.saturating_add(1);
         }
         let end = index(self.nodes.len())?;
         self.nodes[at] = Node::Object { len, end };
-        let duplicate = if len as usize <= SMALL_OBJECT {
-            duplicate_in(self.nodes, &keys[..len as usize])
-        } else {
-            let tape = Tape {
-                nodes: std::mem::take(self.nodes),
-                floats: false,
-            };
-            let keys: Vec<usize> = tape.entries(at).map(|(_, v)| v - 1).collect();
-            let duplicate = duplicate_in(&tape.nodes, &keys);
-            *self.nodes = tape.nodes;
-            duplicate
-        };
-        match duplicate {
+        match keys.duplicate(self.nodes) {
             Some(key) => Err(A::Error::custom(format!("duplicate key `{key}`"))),
             None => Ok(()),
         }
@@ -398,11 +383,47 @@ impl<'de> Visitor<'de> for Seed<'_, 'de> {
 /// Objects of at most this many keys are checked for duplicates pairwise:
 /// rows are a few dozen columns, and pairwise is cheapest there, while
 /// sorting keeps a hostile object of a million keys from being quadratic.
-pub(super) const SMALL_OBJECT: usize = 16;
+const SMALL_OBJECT: usize = 16;
+
+/// Where an object's key nodes sit, noted while it is read (by serde_json
+/// or the scanner), so checking for duplicates need not walk the values
+/// again. The first keys stay on the stack.
+#[derive(Default)]
+pub(super) struct KeyPositions {
+    small: [usize; SMALL_OBJECT],
+    len: usize,
+    /// Every position, once there are more than fit in `small`.
+    all: Vec<usize>,
+}
+
+impl KeyPositions {
+    /// Notes the key node at `at`.
+    pub(super) fn push(&mut self, at: usize) {
+        match self.small.get_mut(self.len) {
+            Some(slot) => *slot = at,
+            None => {
+                if self.all.is_empty() {
+                    self.all.extend_from_slice(&self.small);
+                }
+                self.all.push(at);
+            }
+        }
+        self.len += 1;
+    }
+
+    /// The first key given twice, shortened for messages.
+    pub(super) fn duplicate(&self, nodes: &[Node<'_>]) -> Option<String> {
+        if self.all.is_empty() {
+            duplicate_in(nodes, &self.small[..self.len])
+        } else {
+            duplicate_in(nodes, &self.all)
+        }
+    }
+}
 
 /// The first key given twice among the key nodes at `keys` (in any order
 /// past [`SMALL_OBJECT`] keys), shortened for messages.
-pub(super) fn duplicate_in(nodes: &[Node<'_>], keys: &[usize]) -> Option<String> {
+fn duplicate_in(nodes: &[Node<'_>], keys: &[usize]) -> Option<String> {
     let key = |i: usize| match nodes.get(i) {
         Some(Node::Str(s)) => s.as_ref(),
         _ => "",
