@@ -51,7 +51,7 @@ impl Masker {
     fn hash_bytes(&self, bytes: &[u8]) -> Result<String, MissingKey> {
         let mut mac = self.mac.clone().ok_or(MissingKey)?;
         mac.update(bytes);
-        Ok(hex::encode(mac.finalize().into_bytes()))
+        Ok(crate::keys::hex(&mac.finalize().into_bytes()))
     }
 
     /// Keyed HMAC-SHA256 of a value's text, hex encoded.

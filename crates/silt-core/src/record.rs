@@ -202,7 +202,7 @@ pub fn record_id(dataset: &DatasetId, op: Op, key: &[Value], position: &str) -> 
     h.update([0]);
     // Writing JSON into a hasher cannot fail.
     let _ = serde_json::to_writer(HashWriter(&mut h), key);
-    hex::encode(&h.finalize()[..16])
+    crate::keys::hex(&h.finalize()[..16])
 }
 
 /// Feeds written bytes to a hash.

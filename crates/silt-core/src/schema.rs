@@ -122,7 +122,7 @@ impl DatasetSchema {
             h.update(c.ty.name().as_bytes());
             h.update([0]);
         }
-        hex::encode(&h.finalize()[..8])
+        crate::keys::hex(&h.finalize()[..8])
     }
 
     /// The type of a column, if present.

@@ -125,7 +125,7 @@ pub fn incremental_fingerprint(definition: &str, read: &ReadState) -> String {
             h.update(fp.as_bytes());
         }
     }
-    hex::encode(&h.finalize()[..16])
+    crate::keys::hex(&h.finalize()[..16])
 }
 
 /// Adds `new` into `into`.
@@ -604,7 +604,7 @@ fn fingerprint(
         h.update(r.as_bytes());
         h.update(refs.get(r).map_or("", String::as_str).as_bytes());
     }
-    hex::encode(&h.finalize()[..16])
+    crate::keys::hex(&h.finalize()[..16])
 }
 
 /// Runs the selected models on `engine`, in order.

@@ -185,8 +185,16 @@ impl<'a> Tape<'a> {
             Some(Node::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
             Some(Node::Number(n)) => {
                 seen.wide_integer |= n.is_u64() && !n.is_i64();
-                // Writing into a String cannot fail.
-                let _ = write!(out, "{n}");
+                // Integers as serde_json prints them (by itoa), without the
+                // formatting machinery; doubles through their Display.
+                if let Some(u) = n.as_u64() {
+                    out.push_str(itoa::Buffer::new().format(u));
+                } else if let Some(i) = n.as_i64() {
+                    out.push_str(itoa::Buffer::new().format(i));
+                } else {
+                    // Writing into a String cannot fail.
+                    let _ = write!(out, "{n}");
+                }
             }
             Some(Node::Str(s)) => {
                 seen.longest_text = seen.longest_text.max(s.len());
