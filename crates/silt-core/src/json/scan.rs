@@ -131,7 +131,14 @@ impl<'a> Scanner<'a> {
         self.at += 1;
         let at = nodes.len();
         nodes.push(Node::Object { len: 0, end: 0 });
+        // Duplicate keys are found as the keys are read. Each key's mark
+        // (length and end bytes) sets one bit; only a key whose bit is
+        // already set is compared, and only with the keys of equal mark.
+        // Past `SMALL` keys the sorted check of `KeyPositions` decides.
+        const SMALL: usize = 16;
         let mut keys = KeyPositions::default();
+        let mut marks = [(0u32, 0usize); SMALL];
+        let (mut seen, mut many) = (0u64, false);
         let mut len = 0u32;
         if self.peek()? == b'}' {
             self.at += 1;
@@ -140,8 +147,25 @@ impl<'a> Scanner<'a> {
                 if self.peek()? != b'"' {
                     return None;
                 }
-                keys.push(nodes.len());
+                let at = nodes.len();
+                keys.push(at);
                 let key = self.string()?;
+                let mark = key_mark(&key);
+                let bit = 1u64 << (mark.wrapping_mul(0x9e37_79b9) >> 26);
+                match marks.get_mut(len as usize) {
+                    Some(slot) => *slot = (mark, at),
+                    None => many = true,
+                }
+                if seen & bit != 0 && !many {
+                    let earlier = &marks[..len as usize];
+                    let same = |&&(m, i): &&(u32, usize)| {
+                        m == mark && matches!(nodes.get(i), Some(Node::Str(k)) if *k == key)
+                    };
+                    if earlier.iter().any(|m| same(&m)) {
+                        return None;
+                    }
+                }
+                seen |= bit;
                 nodes.push(Node::Str(key));
                 if self.peek()? != b':' {
                     return None;
@@ -159,7 +183,7 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
-        if keys.duplicate(nodes).is_some() {
+        if many && keys.duplicate(nodes).is_some() {
             return None;
         }
         nodes[at] = Node::Object {
@@ -173,17 +197,15 @@ impl<'a> Scanner<'a> {
     /// decoded by serde_json when it has.
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let start = self.at;
-        let rest = self.bytes.get(start + 1..)?;
-        let n = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        match rest[n] {
+        let stop = special_byte(self.bytes, start + 1)?;
+        match self.bytes[stop] {
             b'"' => {
-                self.at = start + n + 2;
-                self.text.get(start + 1..start + 1 + n).map(Cow::Borrowed)
+                self.at = stop + 1;
+                // Both ends are ASCII quotes, so always on char boundaries.
+                self.text.get(start + 1..stop).map(Cow::Borrowed)
             }
             // serde_json refuses raw control characters in strings.
-            b'\\' => self.escaped_string(start, start + 1 + n),
+            b'\\' => self.escaped_string(start, stop),
             _ => None,
         }
     }
@@ -211,30 +233,69 @@ impl<'a> Scanner<'a> {
     fn number(&mut self) -> Option<Number> {
         let start = self.at;
         let mut i = start;
-        if self.bytes.get(i) == Some(&b'-') {
+        // At most 18 digits always fit a u64: read them while scanning.
+        let mut value = 0u64;
+        while let Some(&d @ b'0'..=b'9') = self.bytes.get(i) {
+            value = value.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
             i += 1;
         }
-        let digits = i;
-        while self.bytes.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
+        let digits = i - start;
+        let plain = matches!(
+            self.bytes.get(i),
+            None | Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+        ) && (1..=18).contains(&digits)
+            && (digits == 1 || self.bytes[start] != b'0');
+        if plain {
+            self.at = i;
+            return Some(Number::from(value));
         }
         while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') = self.bytes.get(i) {
             i += 1;
         }
         self.at = i;
-        let literal = self.text.get(start..i)?;
-        let plain = start == digits
-            && (1..=18).contains(&(i - digits))
-            && (literal == "0" || !literal.starts_with('0'))
-            && literal.bytes().all(|b| b.is_ascii_digit());
-        if plain {
-            // At most 18 digits: always a u64, never an overflow.
-            return literal.parse::<u64>().ok().map(Number::from);
-        }
-        let n = serde_json::from_str::<Number>(literal).ok()?;
+        let n = serde_json::from_str::<Number>(self.text.get(start..i)?).ok()?;
         self.floats |= n.is_f64();
         Some(n)
     }
+}
+
+/// A key's length and end bytes: equal keys have equal marks, and most
+/// unequal keys of one object differ here already.
+fn key_mark(key: &str) -> u32 {
+    let b = key.as_bytes();
+    let first = u32::from(b.first().copied().unwrap_or(0));
+    let last = u32::from(b.last().copied().unwrap_or(0));
+    ((b.len() as u32) << 16) | (first << 8) | last
+}
+
+/// The index of the first `"`, `\` or control character at or after `from`.
+///
+/// Strings are most of a CDC message, and a byte at a time this was the
+/// parser's largest cost. Eight bytes are tested at once: for each test,
+/// `(w - k) & !w & 0x80…` marks bytes below `k` (with `k` = 1 after an XOR,
+/// equality); only marks above the first true one can be spurious (borrows
+/// run upwards), and the first mark is the one taken.
+fn special_byte(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().ok()?);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        let marks = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (w.wrapping_sub(ONES * 0x20) & !w);
+        let marks = marks & HIGHS;
+        if marks != 0 {
+            return Some(i + (marks.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    let rest = bytes.get(i..)?;
+    rest.iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|n| i + n)
 }
 
 #[cfg(test)]
@@ -270,6 +331,8 @@ mod tests {
             r#"[9223372036854775807,9223372036854775808,18446744073709551615,-9223372036854775808]"#,
             r#"[18446744073709551616,-9223372036854775809,1e300,0.1]"#,
             r#""a\\b\/c\"d""#,
+            // Same length and end bytes, different keys.
+            r#"{"axb":1,"ayb":2,"azb":{"axb":[],"ayb":{}}}"#,
             "7",
         ] {
             assert!(agrees(text), "gave up on {text}");
@@ -281,13 +344,87 @@ mod tests {
         assert!(agrees(&format!("{{{wide}}}")));
     }
 
+    fn first_special_bytewise(bytes: &[u8], from: usize) -> Option<usize> {
+        bytes[from..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .map(|n| from + n)
+    }
+
+    #[test]
+    fn finds_the_first_special_byte_in_every_lane() {
+        // Fillers next to the special bytes' values, and both UTF-8 ranges,
+        // where a borrow or a sign could make the word test go wrong.
+        let fillers = [
+            b'a', b' ', b'!', b'#', b'[', b']', 0x21, 0x7f, 0x80, 0xc3, 0xff,
+        ];
+        for len in 1..26 {
+            for at in 0..len {
+                for special in [b'"', b'\\', 0, 0x1f, b'\n'] {
+                    for filler in fillers {
+                        let mut v = vec![filler; len];
+                        v[at] = special;
+                        for from in 0..=at {
+                            assert_eq!(
+                                special_byte(&v, from),
+                                first_special_bytewise(&v, from),
+                                "{v:?} from {from}"
+                            );
+                        }
+                    }
+                }
+            }
+            assert_eq!(special_byte(&vec![b'x'; len], 0), None);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn special_byte_agrees_with_a_byte_at_a_time(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+            from in 0usize..64,
+        ) {
+            let from = from.min(bytes.len());
+            proptest::prop_assert_eq!(
+                special_byte(&bytes, from),
+                first_special_bytewise(&bytes, from)
+            );
+        }
+    }
+
+    #[test]
+    fn reads_numbers_at_every_boundary() {
+        for text in [
+            "[0,1,9,10,99,123456789012345678,1234567890123456789,00]",
+            "[0]",
+            "0",
+            "[18]",
+            "{\"a\":1}",
+            "[1 ,2\n,3\t]",
+            "[-1,-0,0.5,1e2,12x]",
+            "[007]",
+        ] {
+            // Either gives up (malformed) or reads what serde_json reads.
+            let _ = agrees(text);
+        }
+        assert!(agrees(
+            "[0,1,9,10,99,123456789012345678,1234567890123456789]"
+        ));
+        assert!(agrees("[1 ,2\n,3\t]"));
+        assert!(!agrees("[12x]"));
+        assert!(!agrees("[007]"));
+    }
+
     #[test]
     fn gives_up_where_serde_json_must_decide() {
         let deep = "[".repeat(100) + &"]".repeat(100);
         let many: String = (0..40).map(|i| format!("\"k{i}\":1,")).collect();
         let wide_dup = format!("{{{many}\"k7\":2}}");
+        let early_dup = format!("{{\"k1\":0,{many}}}");
         for text in [
             "",
+            early_dup.as_str(),
+            r#"{"axb":1,"ayb":2,"axb":3}"#,
             "{",
             "[1,]",
             "[01]",
