@@ -7,6 +7,19 @@
 /// Longest identifier accepted; Glue and Athena cap names at 255 bytes.
 pub const MAX_IDENTIFIER_LEN: usize = 128;
 
+/// The bytes an identifier may hold after its first: ASCII letters, digits
+/// and `_`. A table, because every column of every change is checked.
+const WORD_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_';
+        b += 1;
+    }
+    table
+};
+
 /// Checks that `name` is a plain identifier: a letter or `_`, then letters, digits or `_`.
 pub fn check_identifier(name: &str) -> Result<(), String> {
     let Some(first) = name.chars().next() else {
@@ -20,7 +33,7 @@ pub fn check_identifier(name: &str) -> Result<(), String> {
     }
     // Bytes, not chars: every byte of a non-ASCII character fails the test too.
     if !(first.is_ascii_alphabetic() || first == '_')
-        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        || !name.bytes().all(|b| WORD_BYTES[usize::from(b)])
     {
         return Err(format!(
             "`{}` may only hold ASCII letters, digits and `_`, and must not start with a digit",
