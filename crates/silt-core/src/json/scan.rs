@@ -195,6 +195,10 @@ impl<'a> Scanner<'a> {
 
     /// A string literal at the cursor: borrowed when it has no escapes,
     /// decoded by serde_json when it has.
+    // Inlined into its two callers: most strings are a word or two long,
+    // and a call's prologue and returning the `Cow` through memory cost as
+    // much as finding the string's end.
+    #[inline(always)]
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let start = self.at;
         let stop = special_byte(self.bytes, start + 1)?;
@@ -211,6 +215,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The rest of a string with an escape at `escape`, decoded by serde_json.
+    #[inline(never)]
     fn escaped_string(&mut self, start: usize, escape: usize) -> Option<Cow<'a, str>> {
         let mut i = escape;
         loop {
@@ -275,6 +280,7 @@ fn key_mark(key: &str) -> u32 {
 /// `(w - k) & !w & 0x80…` marks bytes below `k` (with `k` = 1 after an XOR,
 /// equality); only marks above the first true one can be spurious (borrows
 /// run upwards), and the first mark is the one taken.
+#[inline(always)]
 fn special_byte(bytes: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
