@@ -253,9 +253,9 @@ fn position(tape: &Tape<'_>, connector: &str, source: usize) -> Option<String> {
 
 /// Column types declared by a wrapped message's `schema` (as `FieldTypes::of_value`).
 fn field_types<'t>(tape: &'t Tape<'_>, schema: usize) -> FieldTypes<'t> {
-    let mut out = FieldTypes::default();
+    let mut declared = Vec::new();
     let Some(fields) = tape.get(schema, "fields") else {
-        return out;
+        return FieldTypes::default();
     };
     for f in tape.items(fields) {
         let name = tape.get(f, "field").and_then(|i| tape.str_at(i));
@@ -279,10 +279,10 @@ fn field_types<'t>(tape: &'t Tape<'_>, schema: usize) -> FieldTypes<'t> {
                     .and_then(|i| tape.str_at(i))
                     .and_then(|s| s.parse().ok()),
             };
-            out.declare(cname, ty);
+            declared.push((cname, ty));
         }
     }
-    out
+    FieldTypes::new(declared)
 }
 
 /// The declared type applied to the value at `v` (as `debezium::typed`),
