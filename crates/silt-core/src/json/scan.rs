@@ -136,9 +136,10 @@ impl<'a> Scanner<'a> {
         // already set is compared, and only with the keys of equal mark.
         // Past `SMALL` keys the sorted check of `KeyPositions` decides.
         const SMALL: usize = 16;
-        let mut keys = KeyPositions::default();
         let mut marks = [(0u32, 0usize); SMALL];
-        let (mut seen, mut many) = (0u64, false);
+        let mut seen = 0u64;
+        // Every key's position, once there are more than `SMALL`.
+        let mut many: Option<KeyPositions> = None;
         let mut len = 0u32;
         if self.peek()? == b'}' {
             self.at += 1;
@@ -148,15 +149,20 @@ impl<'a> Scanner<'a> {
                     return None;
                 }
                 let at = nodes.len();
-                keys.push(at);
                 let key = self.string()?;
                 let mark = key_mark(&key);
                 let bit = 1u64 << (mark.wrapping_mul(0x9e37_79b9) >> 26);
-                match marks.get_mut(len as usize) {
-                    Some(slot) => *slot = (mark, at),
-                    None => many = true,
+                match (marks.get_mut(len as usize), &mut many) {
+                    (Some(slot), _) => *slot = (mark, at),
+                    (None, Some(keys)) => keys.push(at),
+                    (None, None) => {
+                        let mut keys = KeyPositions::default();
+                        marks.iter().for_each(|&(_, i)| keys.push(i));
+                        keys.push(at);
+                        many = Some(keys);
+                    }
                 }
-                if seen & bit != 0 && !many {
+                if seen & bit != 0 && many.is_none() {
                     let earlier = &marks[..len as usize];
                     let same = |&&(m, i): &&(u32, usize)| {
                         m == mark && matches!(nodes.get(i), Some(Node::Str(k)) if *k == key)
@@ -183,7 +189,7 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
-        if many && keys.duplicate(nodes).is_some() {
+        if many.is_some_and(|keys| keys.duplicate(nodes).is_some()) {
             return None;
         }
         nodes[at] = Node::Object {
