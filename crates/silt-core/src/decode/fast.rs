@@ -17,7 +17,7 @@ use super::debezium::{
     oracle_scn_text, postgres_position, sqlserver_lsn, sqlserver_position,
 };
 use crate::config::{Dataset, Format, Project, Source};
-use crate::ingest::check_column_name;
+use crate::ingest::is_column_name;
 use crate::json::{Node, Tape};
 use crate::record::{ChangeRecord, DatasetId, Op};
 use crate::row::{Row, RowBuilder};
@@ -163,7 +163,9 @@ impl<'a> FastDebezium<'a> {
         let limit = self.value_limit;
         let mut b = RowBuilder::with_capacity(len * 24 + 64, len);
         for (column, v) in tape.entries(obj) {
-            check_column_name(column).ok()?;
+            if !is_column_name(column) {
+                return None;
+            }
             let typed = match types.get(column) {
                 Some(t) => typed(tape, v, t)?,
                 None => Typed::Node(v),
