@@ -257,10 +257,19 @@ fn push_span(text: &mut String, s: &str) -> Option<Span> {
 }
 
 /// Builds a [`Row`] cell by cell, in any order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RowBuilder {
     row: Row,
     too_large: bool,
+    /// Whether every name so far came after the one before: producers
+    /// mostly send columns in one order, and such rows skip the sort.
+    ascending: bool,
+}
+
+impl Default for RowBuilder {
+    fn default() -> Self {
+        Self::with_capacity(0, 0)
+    }
 }
 
 impl RowBuilder {
@@ -272,10 +281,16 @@ impl RowBuilder {
                 cells: Vec::with_capacity(cells),
             },
             too_large: false,
+            ascending: true,
         }
     }
 
     fn push(&mut self, name: &str, value: impl FnOnce(&mut String) -> Option<Stored>) {
+        if self.ascending
+            && let Some(last) = self.row.cells.last()
+        {
+            self.ascending = self.row.str_at(last.name) < name;
+        }
         let Some(name) = push_span(&mut self.row.text, name) else {
             self.too_large = true;
             return;
@@ -338,8 +353,7 @@ impl RowBuilder {
             text.get(slot.name.start as usize..slot.name.end as usize)
                 .unwrap_or_default()
         };
-        // Producers mostly send columns in one order; sorted input skips the sort.
-        if !cells.is_sorted_by(|a, b| name(a) < name(b)) {
+        if !self.ascending {
             cells.sort_by(|a, b| name(a).cmp(name(b)));
             if let Some(pair) = cells.windows(2).find(|w| name(&w[0]) == name(&w[1])) {
                 return Err(RowError::DuplicateColumn(name(&pair[0]).to_string()));
