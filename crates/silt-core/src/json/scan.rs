@@ -220,9 +220,47 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// The rest of a string with an escape at `escape`, decoded by serde_json.
+    /// The rest of a string with an escape at `escape`. The one-letter
+    /// escapes are decoded here; a string with a `\u` escape (surrogate
+    /// pairs, lone surrogates) is decoded by serde_json.
     #[inline(never)]
     fn escaped_string(&mut self, start: usize, escape: usize) -> Option<Cow<'a, str>> {
+        let mut out = String::with_capacity(escape - start + 16);
+        out.push_str(self.text.get(start + 1..escape)?);
+        let mut i = escape;
+        loop {
+            // `i` is at a backslash.
+            let c = match *self.bytes.get(i + 1)? {
+                b'"' => '"',
+                b'\\' => '\\',
+                b'/' => '/',
+                b'b' => '\u{8}',
+                b'f' => '\u{c}',
+                b'n' => '\n',
+                b'r' => '\r',
+                b't' => '\t',
+                b'u' => return self.serde_string(start, i),
+                _ => return None,
+            };
+            out.push(c);
+            // After an ASCII escape: on a char boundary.
+            let from = i + 2;
+            let stop = special_byte(self.bytes, from)?;
+            out.push_str(self.text.get(from..stop)?);
+            match self.bytes[stop] {
+                b'"' => {
+                    self.at = stop + 1;
+                    return Some(Cow::Owned(out));
+                }
+                b'\\' => i = stop,
+                _ => return None,
+            }
+        }
+    }
+
+    /// The string starting at `start`, with an escape at `escape`, decoded
+    /// by serde_json.
+    fn serde_string(&mut self, start: usize, escape: usize) -> Option<Cow<'a, str>> {
         let mut i = escape;
         loop {
             match *self.bytes.get(i)? {
@@ -343,6 +381,8 @@ mod tests {
             r#"[9223372036854775807,9223372036854775808,18446744073709551615,-9223372036854775808]"#,
             r#"[18446744073709551616,-9223372036854775809,1e300,0.1]"#,
             r#""a\\b\/c\"d""#,
+            r#"["\b\f\n\r\t","x\"","\"","\\\\","é\tü","\n\u00e9\n","\ud83d\udce6 \t"]"#,
+            r#"{"sequence":"[\"16777208\",\"16777216\"]","k\"ey":1}"#,
             // Same length and end bytes, different keys.
             r#"{"axb":1,"ayb":2,"azb":{"axb":[],"ayb":{}}}"#,
             "7",
@@ -448,6 +488,10 @@ mod tests {
             "[1 2]",
             "\"a\nb\"",
             r#""\ud800""#,
+            r#""\x""#,
+            r#""a\"#,
+            "\"a\\\n\"",
+            "\"\\n\u{1}\"",
             r#"{"op":"c","op":"d"}"#,
             r#"{"a":[{"k":1,"k":1}]}"#,
             "{\"a\" 1}",
