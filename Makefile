@@ -38,7 +38,7 @@ STACK ?= silt
 PII_KEY_PARAMETER ?= /silt/pii-key
 REGION ?= eu-west-1
 
-.PHONY: help demo test lint unit lambda-smoke infra-check tools build deploy-sam deploy-tf bench load fuzz clean
+.PHONY: help demo test lint unit lambda-smoke infra-check tools build deploy-sam deploy-tf bench bench-instructions load fuzz clean
 
 help: ## List targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -133,6 +133,15 @@ bench: ## Throughput and peak memory of the local pipeline, and decode and land 
 	@test -s $(BENCH_INPUT) || SILT_BENCH_GENERATE_TO=$(abspath $(BENCH_INPUT)) SILT_BENCH_EVENTS=200000 $(CARGO) bench -q -p silt-local --bench pipeline
 	@echo "== decode and land apart: 200000 events, one thread, batches of 10000, in memory"
 	@$(SILT_ALLOCATOR) SILT_BENCH_INPUT=$(abspath $(BENCH_INPUT)) $(CARGO) bench -q -p silt-lake --bench decode_land
+
+# Timings move 10-20% between runs and more between machines; instruction
+# counts do not, so changes to decode and land are compared with these.
+bench-instructions: ## Instructions per event of decode and land under callgrind (valgrind), 20,000 events.
+	@mkdir -p $(dir $(BENCH_INPUT))
+	@test -s $(BENCH_INPUT) || SILT_BENCH_GENERATE_TO=$(abspath $(BENCH_INPUT)) SILT_BENCH_EVENTS=200000 $(CARGO) bench -q -p silt-local --bench pipeline
+	@bin=$$($(CARGO) bench -p silt-lake --bench decode_land --no-run 2>&1 | sed -n 's/.*Executable.*(\(.*\)).*/\1/p'); \
+	  test -n "$$bin" || { echo "bench-instructions: no decode_land binary"; exit 1; }; \
+	  $(SILT_ALLOCATOR) python3 scripts/bench_instructions.py "$$bin" $(BENCH_INPUT) 20000
 
 LOAD_EVENTS ?= 1000000
 LOAD_DIR ?= target/load
