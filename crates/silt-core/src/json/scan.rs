@@ -9,8 +9,10 @@
 //! again with serde_json, so errors and every edge case stay serde_json's.
 //!
 //! What it does accept it must read as serde_json reads it. Numbers other
-//! than short integers and strings with escapes are handed to serde_json
-//! itself, one literal at a time, so only the plain cases are decided here.
+//! than short integers, and strings with a `\u` escape, are handed to
+//! serde_json itself, one literal at a time, so only the plain cases (and
+//! the one-letter escapes) are decided here; the tests hold each to
+//! serde_json's reading.
 //!
 //! [`Tape`]: super::Tape
 //! [`Tape::parse`]: super::Tape::parse
@@ -200,7 +202,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string literal at the cursor: borrowed when it has no escapes,
-    /// decoded by serde_json when it has.
+    /// decoded into an owned string when it has.
     // Inlined into its two callers: most strings are a word or two long,
     // and a call's prologue and returning the `Cow` through memory cost as
     // much as finding the string's end.
