@@ -13,11 +13,22 @@ custom = ["SELECT event_date, op FROM {{ this }} GROUP BY event_date, op HAVING 
 -- reads only the raw days that received new objects since the last run and
 -- replaces those days here, so a re-run or a backfill never counts twice.
 -- Records are counted by id: a redelivered batch may land a record twice.
+-- Counted in steps (distinct records, then per order, then per day) rather
+-- than with COUNT(DISTINCT ...): a distinct count keeps all of a group's
+-- values in one set, which DataFusion cannot spill, so a busy day's set
+-- outgrew a small `engine.memory_limit`; plain grouping spills.
 SELECT
-    "_op" AS op,
-    COUNT(DISTINCT "_record_id") AS changes,
-    COUNT(DISTINCT order_id) AS orders,
+    op,
+    SUM(changes) AS changes,
+    COUNT(*) AS orders,
     MAX("_event_time") AS "_event_time",
     event_date
-FROM {{ source('shop.public.orders') }}
-GROUP BY event_date, "_op"
+FROM (
+    SELECT event_date, "_op" AS op, order_id, COUNT(*) AS changes, MAX("_event_time") AS "_event_time"
+    FROM (
+        SELECT DISTINCT event_date, "_op", order_id, "_record_id", "_event_time"
+        FROM {{ source('shop.public.orders') }}
+    ) records
+    GROUP BY event_date, "_op", order_id
+) per_order
+GROUP BY event_date, op

@@ -5,14 +5,25 @@ FROM (
 -- reads only the raw days that received new objects since the last run and
 -- replaces those days here, so a re-run or a backfill never counts twice.
 -- Records are counted by id: a redelivered batch may land a record twice.
+-- Counted in steps (distinct records, then per order, then per day) rather
+-- than with COUNT(DISTINCT ...): a distinct count keeps all of a group's
+-- values in one set, which DataFusion cannot spill, so a busy day's set
+-- outgrew a small `engine.memory_limit`; plain grouping spills.
 SELECT
-    "_op" AS op,
-    COUNT(DISTINCT "_record_id") AS changes,
-    COUNT(DISTINCT order_id) AS orders,
+    op,
+    SUM(changes) AS changes,
+    COUNT(*) AS orders,
     MAX("_event_time") AS "_event_time",
     event_date
-FROM "silt_shop"."raw__shop__public__orders"
-GROUP BY event_date, "_op"
+FROM (
+    SELECT event_date, "_op" AS op, order_id, COUNT(*) AS changes, MAX("_event_time") AS "_event_time"
+    FROM (
+        SELECT DISTINCT event_date, "_op", order_id, "_record_id", "_event_time"
+        FROM "silt_shop"."raw__shop__public__orders"
+    ) records
+    GROUP BY event_date, "_op", order_id
+) per_order
+GROUP BY event_date, op
 ) silt_partitions;
 
 DROP TABLE IF EXISTS `silt_shop`.`order_changes_daily__94391d1a06eeb497`;
@@ -22,14 +33,25 @@ CREATE TABLE "silt_shop"."order_changes_daily__94391d1a06eeb497" WITH (table_typ
 -- reads only the raw days that received new objects since the last run and
 -- replaces those days here, so a re-run or a backfill never counts twice.
 -- Records are counted by id: a redelivered batch may land a record twice.
+-- Counted in steps (distinct records, then per order, then per day) rather
+-- than with COUNT(DISTINCT ...): a distinct count keeps all of a group's
+-- values in one set, which DataFusion cannot spill, so a busy day's set
+-- outgrew a small `engine.memory_limit`; plain grouping spills.
 SELECT
-    "_op" AS op,
-    COUNT(DISTINCT "_record_id") AS changes,
-    COUNT(DISTINCT order_id) AS orders,
+    op,
+    SUM(changes) AS changes,
+    COUNT(*) AS orders,
     MAX("_event_time") AS "_event_time",
     event_date
-FROM "silt_shop"."raw__shop__public__orders"
-GROUP BY event_date, "_op";
+FROM (
+    SELECT event_date, "_op" AS op, order_id, COUNT(*) AS changes, MAX("_event_time") AS "_event_time"
+    FROM (
+        SELECT DISTINCT event_date, "_op", order_id, "_record_id", "_event_time"
+        FROM "silt_shop"."raw__shop__public__orders"
+    ) records
+    GROUP BY event_date, "_op", order_id
+) per_order
+GROUP BY event_date, op;
 
 SELECT COUNT(*) FROM "silt_shop"."order_changes_daily__94391d1a06eeb497";
 
