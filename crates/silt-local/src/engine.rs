@@ -67,11 +67,16 @@ pub const DELETED: &str = "_deleted";
 /// How `engine.memory_limit` is shared out. DataFusion's pool bounds what
 /// operators hold; its caches of Parquet footers and file statistics sit
 /// outside the pool and would otherwise grow with the number of raw objects
-/// (to 70 MiB by default), so they get a fixed slice of the same budget.
+/// (to 70 MiB by default), so they get a fixed slice of the same budget, and
+/// so do the writers of model files, which hold a row group's pages until it
+/// is flushed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryLimits {
     /// The operators' pool (sorts, aggregates, joins, repartitions).
     pub pool: usize,
+    /// What a model's open Parquet writers hold together (encoded pages and
+    /// dictionaries of unflushed row groups).
+    pub writers: usize,
     /// Memory each sort sets aside to merge its spilled runs.
     pub sort_merge_reserve: usize,
     /// Cached Parquet footers.
@@ -99,7 +104,8 @@ impl MemoryLimits {
         // small pool before any data arrived.
         let sort_merge_reserve =
             (budget / 8 / partitions).clamp(1024 * 1024, Self::MAX_SORT_MERGE_RESERVE);
-        let pool = budget - budget / 8;
+        let (metadata_cache, statistics_cache, writers) = (budget / 16, budget / 16, budget / 8);
+        let pool = budget - metadata_cache - statistics_cache - writers;
         // A merge of spilled runs cannot spill, and left alone it reserves a
         // buffer for every run that fits in the pool: one partition's merge
         // took the whole pool and its sibling failed. The number of runs
@@ -108,10 +114,11 @@ impl MemoryLimits {
         let spill_merge_fan_in = (pool / partitions / Self::MERGE_BYTES_PER_RUN).clamp(2, 16);
         Self {
             pool,
+            writers,
             spill_merge_fan_in,
             sort_merge_reserve,
-            metadata_cache: budget / 16,
-            statistics_cache: budget / 16,
+            metadata_cache,
+            statistics_cache,
         }
     }
 }
@@ -120,6 +127,8 @@ impl MemoryLimits {
 pub struct DataFusionEngine {
     ctx: SessionContext,
     warehouse: PathBuf,
+    /// Bytes a model's open Parquet writers may hold together.
+    writer_budget: usize,
     /// Files each model's last build opened.
     reads: Mutex<BTreeMap<String, Vec<String>>>,
     /// One writer per incremental model at a time (backfill windows run together).
@@ -160,6 +169,7 @@ impl DataFusionEngine {
         Ok(Self {
             ctx,
             warehouse: warehouse.into(),
+            writer_budget: limits.writers,
             reads: Mutex::default(),
             commits: Mutex::default(),
             catalog: tokio::sync::RwLock::default(),
@@ -332,6 +342,7 @@ impl DataFusionEngine {
                 };
                 writer.write(&part).map_err(|e| engine_error(model, e))?;
             }
+            flush_over_budget(model, &mut writers, self.writer_budget)?;
         }
         let partitions: Vec<String> = writers.keys().cloned().collect();
         for (_, w) in writers {
@@ -494,6 +505,32 @@ fn new_writer(model: &str, dir: &Path, schema: &SchemaRef) -> Result<ArrowWriter
     let out = std::fs::File::create(&file).map_err(|e| io_error(model, &file, e))?;
     ArrowWriter::try_new(out, schema.clone(), Some(writer_properties()))
         .map_err(|e| engine_error(model, e))
+}
+
+/// Flushes the row groups of the writers holding most until together they
+/// hold at most `budget` bytes. A writer keeps a row group's encoded pages
+/// and dictionaries until it flushes them, and a partitioned model has a
+/// writer open per partition: left alone, their memory grew with the
+/// model's size (a current-state model of 4,000,000 events held 46 MB).
+fn flush_over_budget(
+    model: &str,
+    writers: &mut BTreeMap<String, ArrowWriter<std::fs::File>>,
+    budget: usize,
+) -> Result<()> {
+    loop {
+        let held: usize = writers.values().map(ArrowWriter::memory_size).sum();
+        if held <= budget {
+            return Ok(());
+        }
+        let Some(largest) = writers
+            .values_mut()
+            .filter(|w| w.in_progress_rows() > 0)
+            .max_by_key(|w| w.memory_size())
+        else {
+            return Ok(());
+        };
+        largest.flush().map_err(|e| engine_error(model, e))?;
+    }
 }
 
 /// Splits `batch` by the values of its partition columns, returning each
@@ -924,7 +961,7 @@ mod tests {
         for (limit, partitions) in [(64u64 << 20, 2), (128 << 20, 8), (2 << 30, 2), (1 << 20, 1)] {
             let m = MemoryLimits::of(&settings(limit, partitions));
             assert_eq!(
-                (m.pool + m.metadata_cache + m.statistics_cache) as u64,
+                (m.pool + m.writers + m.metadata_cache + m.statistics_cache) as u64,
                 limit,
                 "{m:?}"
             );
@@ -943,12 +980,57 @@ mod tests {
     }
 
     #[test]
+    fn open_writers_are_flushed_down_to_their_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![datafusion::arrow::datatypes::Field::new(
+            "note",
+            DataType::Utf8,
+            false,
+        )]));
+        let batch = |seed: usize| {
+            let notes: Vec<String> = (0..4_096)
+                .map(|i| format!("note {seed} {i} {}", "x".repeat(i % 64)))
+                .collect();
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(notes))]).unwrap()
+        };
+        let mut writers = BTreeMap::new();
+        for p in ["day=1", "day=2", "day=3"] {
+            writers.insert(
+                p.to_string(),
+                new_writer("m", &dir.path().join(p), &schema).unwrap(),
+            );
+        }
+        let budget = 256 * 1024;
+        let mut flushed_any = false;
+        for round in 0..6 {
+            for (i, w) in writers.values_mut().enumerate() {
+                w.write(&batch(round * 3 + i)).unwrap();
+            }
+            let before: usize = writers.values().map(ArrowWriter::memory_size).sum();
+            flush_over_budget("m", &mut writers, budget).unwrap();
+            let after: usize = writers.values().map(ArrowWriter::memory_size).sum();
+            assert!(after <= budget, "{after} > {budget}");
+            flushed_any |= after < before;
+        }
+        assert!(
+            flushed_any,
+            "the writers never went over the budget: the test proves nothing"
+        );
+        // Every row is still written once, in more row groups.
+        for (p, w) in writers {
+            let meta = w.close().unwrap();
+            assert_eq!(meta.file_metadata().num_rows(), 6 * 4_096, "{p}");
+            assert!(meta.num_row_groups() > 1, "{p}");
+        }
+    }
+
+    #[test]
     fn spill_merges_read_a_bounded_number_of_runs() {
         let fan_in = |limit: u64, partitions| {
             MemoryLimits::of(&settings(limit, partitions)).spill_merge_fan_in
         };
         assert_eq!(fan_in(64 << 20, 2), 3);
-        assert_eq!(fan_in(128 << 20, 2), 7);
+        assert_eq!(fan_in(128 << 20, 2), 6);
         assert_eq!(fan_in(2 << 30, 2), 16, "capped");
         assert_eq!(fan_in(8 << 20, 8), 2, "a merge needs two runs");
     }
