@@ -239,8 +239,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     tracing::debug!(settings = ?alloc::in_force(), "Allocator settings.");
+    // DataFusion reads every spilled run and raw file on a blocking thread:
+    // with tokio's default of up to 512 such threads, a transform that
+    // spilled more runs started more threads, each with its own allocator
+    // heap, and peak memory grew with the input. A few per core keep the
+    // disk busy.
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads((2 * cores).clamp(4, 16))
         .build()
     {
         Ok(r) => r,
