@@ -27,9 +27,23 @@ pub const SETTINGS: [(&str, &str); 2] = [
 
 /// Present in the environment of a `silt` that already started itself
 /// again, so a failed or repeated start can never loop.
+#[cfg_attr(
+    any(not(unix), feature = "system-alloc"),
+    allow(
+        dead_code,
+        reason = "only a mimalloc build on Unix starts itself again"
+    )
+)]
 pub const MARK: &str = "SILT_ALLOCATOR_SETTINGS";
 
 /// The settings missing from an environment (`None` once `silt` started itself again).
+#[cfg_attr(
+    any(not(unix), feature = "system-alloc"),
+    allow(
+        dead_code,
+        reason = "only a mimalloc build on Unix starts itself again"
+    )
+)]
 pub fn missing(
     var: impl Fn(&str) -> Option<OsString>,
 ) -> Option<Vec<(&'static str, &'static str)>> {
