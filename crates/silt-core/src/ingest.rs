@@ -8,7 +8,6 @@
 use crate::config::{Project, Source, UndeclaredPii};
 use crate::decode::{DecodeContext, Decoded, FastDebezium, RejectKind, Rejection, decode};
 use crate::error::{Error, Result};
-use crate::json::Tape;
 use crate::keys;
 use crate::mask::Masker;
 use crate::record::ChangeRecord;
@@ -86,7 +85,7 @@ impl<'a> Ingestor<'a> {
     /// Ingests one message.
     ///
     /// Debezium messages go through the fast path, which reads a borrowed
-    /// [`Tape`] instead of a `Value` tree; whatever it does not accept takes
+    /// [`Tape`](crate::json::Tape) instead of a `Value` tree; whatever it does not accept takes
     /// the general path, so rejections always come from the general path.
     pub fn ingest(&self, bytes: &[u8]) -> Result<Decoded, Rejection> {
         self.ingest_fast(bytes)
@@ -101,12 +100,7 @@ impl<'a> Ingestor<'a> {
             return None;
         }
         let text = std::str::from_utf8(bytes).ok()?;
-        let tape = Tape::parse(text).ok()?;
-        // Without floats no integer can have overflowed into one.
-        if tape.floats() && crate::json::integer_beyond_64_bits(text).is_some() {
-            return None;
-        }
-        let decoded = fast.decode(&tape)?;
+        let decoded = fast.decode_text(text)?;
         // The fast path validated as it decoded.
         Some(
             self.check_and_mask(decoded, false)

@@ -281,6 +281,35 @@ pub(super) struct FieldTypes<'s> {
     columns: Vec<(&'s str, FieldType<'s>)>,
 }
 
+/// [`FieldTypes`] with owned text: name, kind, logical type and scale per
+/// column, already sorted and deduplicated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct OwnedFieldTypes {
+    columns: Vec<(String, String, Option<String>, Option<u32>)>,
+}
+
+impl OwnedFieldTypes {
+    /// The declarations as [`FieldTypes`] borrowing this text.
+    pub(super) fn borrow(&self) -> FieldTypes<'_> {
+        FieldTypes {
+            columns: self
+                .columns
+                .iter()
+                .map(|(name, kind, logical, scale)| {
+                    (
+                        name.as_str(),
+                        FieldType {
+                            kind,
+                            logical: logical.as_deref(),
+                            scale: *scale,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One declared column type.
 pub(super) struct FieldType<'s> {
     /// Kafka Connect type: `int64`, `string`, `bytes`, `struct`, ...
@@ -309,6 +338,24 @@ impl<'s> FieldTypes<'s> {
         declared.sort_by(|a, b| a.0.cmp(b.0));
         declared.dedup_by(|later, earlier| later.0 == earlier.0);
         Self { columns: declared }
+    }
+
+    /// The same declarations with their text owned, to keep past the message.
+    pub(super) fn to_owned_types(&self) -> OwnedFieldTypes {
+        OwnedFieldTypes {
+            columns: self
+                .columns
+                .iter()
+                .map(|(name, t)| {
+                    (
+                        (*name).to_string(),
+                        t.kind.to_string(),
+                        t.logical.map(str::to_string),
+                        t.scale,
+                    )
+                })
+                .collect(),
+        }
     }
 
     /// The declared type of `column`.

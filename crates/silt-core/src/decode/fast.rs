@@ -12,7 +12,7 @@
 
 use super::Decoded;
 use super::debezium::{
-    DECIMAL, FLOAT_KINDS, FieldType, FieldTypes, INT_KINDS, SQLSERVER_NO_LSN,
+    DECIMAL, FLOAT_KINDS, FieldType, FieldTypes, INT_KINDS, OwnedFieldTypes, SQLSERVER_NO_LSN,
     VARIABLE_SCALE_DECIMAL, decimal_from_base64, mysql_file_seq, mysql_position, op_of, oracle_scn,
     oracle_scn_text, postgres_position, sqlserver_lsn, sqlserver_position,
 };
@@ -22,6 +22,7 @@ use crate::json::{Node, Tape};
 use crate::record::{ChangeRecord, DatasetId, Op};
 use crate::row::{Row, RowBuilder};
 use serde_json::{Number, Value};
+use std::sync::RwLock;
 
 /// What the fast path needs of a source, prepared once per ingestor.
 pub struct FastDebezium<'a> {
@@ -29,6 +30,19 @@ pub struct FastDebezium<'a> {
     datasets: Vec<(&'a str, &'a str, &'a DatasetId, &'a Dataset)>,
     /// `ingest.max_value_size`.
     value_limit: usize,
+    /// Schemas of `{schema, payload}` messages already read.
+    schemas: RwLock<Vec<CachedSchema>>,
+}
+
+/// At most this many schemas are kept (per ingestor); later ones are parsed each time.
+const MAX_CACHED_SCHEMAS: usize = 64;
+/// Larger schemas are not kept.
+const MAX_CACHED_SCHEMA_BYTES: usize = 256 * 1024;
+
+/// A wrapped message's schema, as its exact text, and the column types it declares.
+struct CachedSchema {
+    text: Box<str>,
+    types: OwnedFieldTypes,
 }
 
 /// One row value after its declared type is applied.
@@ -57,6 +71,7 @@ impl<'a> FastDebezium<'a> {
         Some(Self {
             datasets,
             value_limit: project.ingest.max_value_bytes,
+            schemas: RwLock::new(Vec::new()),
         })
     }
 
@@ -72,22 +87,103 @@ impl<'a> FastDebezium<'a> {
     /// Decodes and validates one message, or `None` for the general path.
     pub fn decode(&self, tape: &Tape<'_>) -> Option<Decoded> {
         let root = 0;
-        let (payload, schema) = match tape.node(root)? {
-            Node::Null => return Some(Decoded::Skip("tombstone")),
+        match tape.node(root)? {
+            Node::Null => Some(Decoded::Skip("tombstone")),
             Node::Object { .. } => {
                 match (tape.get(root, "payload"), tape.get(root, "schema")) {
-                    (Some(p), Some(s)) => match tape.node(p)? {
-                        Node::Null => return Some(Decoded::Skip("tombstone")),
-                        Node::Object { .. } => (p, Some(s)),
-                        _ => return None,
-                    },
+                    (Some(p), Some(s)) => self.wrapped(tape, p, field_types(tape, s)),
                     // `auto` reads this shape as Debezium too (see `detect`);
                     // anything else it leaves to the general path.
-                    (Some(_), None) | (None, _) => (root, None),
+                    (Some(_), None) | (None, _) => self.payload(tape, root, &FieldTypes::default()),
                 }
             }
-            _ => return None,
+            _ => None,
+        }
+    }
+
+    /// The `payload` at `p` of a `{schema, payload}` message whose schema declares `types`.
+    fn wrapped(&self, tape: &Tape<'_>, p: usize, types: FieldTypes<'_>) -> Option<Decoded> {
+        match tape.node(p)? {
+            Node::Null => Some(Decoded::Skip("tombstone")),
+            Node::Object { .. } => self.payload(tape, p, &types),
+            _ => None,
+        }
+    }
+
+    /// Decodes one message's text, reusing the column types of a schema
+    /// seen before. `None` for the general path.
+    ///
+    /// Debezium's JSON converter repeats a table's whole schema in every
+    /// message; in the shop's events it is a fifth of the bytes and a third
+    /// of the parsing. A message that is exactly `{"schema":S,"payload":P}`
+    /// (or the other order), with `S` byte for byte a schema already read,
+    /// has only `P` parsed. Byte equality makes that safe: `S` is one
+    /// complete, valid JSON value, so the message is the two-key object of
+    /// `S` and whatever `P` is, and `P` must then parse on its own.
+    pub fn decode_text(&self, text: &str) -> Option<Decoded> {
+        if let Some(decoded) = self.decode_cached(text) {
+            return decoded;
+        }
+        // No schema matched, or the rest is not a plain payload (another
+        // key after it, say): the whole message is parsed.
+        let tape = Tape::parse(text).ok()?;
+        // Without floats no integer can have overflowed into one.
+        if tape.floats() && crate::json::integer_beyond_64_bits(text).is_some() {
+            return None;
+        }
+        let decoded = self.decode(&tape)?;
+        if matches!(decoded, Decoded::Records(_)) {
+            self.remember_schema(text);
+        }
+        Some(decoded)
+    }
+
+    /// The message decoded by a cached schema (`Some(None)`: for the
+    /// general path), or `None` when no cached schema matches or the rest
+    /// is not one plain JSON value.
+    fn decode_cached(&self, text: &str) -> Option<Option<Decoded>> {
+        // Readers never wait on each other; a writer only adds a schema.
+        let schemas = self.schemas.read().ok()?;
+        let (entry, payload) = split_wrapped(text, &schemas)?;
+        // The byte reader alone: serde_json's depth limit counts from the
+        // whole message, and 64 levels here stay well inside it.
+        let tape = Tape::parse_plain(payload)?;
+        if tape.floats() && crate::json::integer_beyond_64_bits(payload).is_some() {
+            return Some(None);
+        }
+        Some(self.wrapped(&tape, 0, schemas[entry].types.borrow()))
+    }
+
+    /// Keeps the schema of a `{schema, payload}` message that decoded, so
+    /// the next message with the same schema can skip parsing it.
+    fn remember_schema(&self, text: &str) {
+        let Some(schema) = schema_text(text) else {
+            return;
         };
+        if schema.len() > MAX_CACHED_SCHEMA_BYTES {
+            return;
+        }
+        // Parsed on its own, to be sure it is one complete value by itself.
+        let Some(tape) = Tape::parse_plain(schema) else {
+            return;
+        };
+        if !matches!(tape.node(0), Some(Node::Object { .. })) {
+            return;
+        }
+        let types = field_types(&tape, 0).to_owned_types();
+        let Ok(mut schemas) = self.schemas.write() else {
+            return;
+        };
+        if schemas.len() < MAX_CACHED_SCHEMAS && !schemas.iter().any(|c| *c.text == *schema) {
+            schemas.push(CachedSchema {
+                text: schema.into(),
+                types,
+            });
+        }
+    }
+
+    /// The payload at `payload` decoded, its rows typed by `types`.
+    fn payload(&self, tape: &Tape<'_>, payload: usize, types: &FieldTypes<'_>) -> Option<Decoded> {
         if tape.get(payload, "op").is_none() || tape.get(payload, "source").is_none() {
             // Not recognisably Debezium: `auto` may read it as another format.
             return None;
@@ -118,9 +214,8 @@ impl<'a> FastDebezium<'a> {
             return None;
         }
 
-        let types = schema.map_or_else(FieldTypes::default, |s| field_types(tape, s));
-        let before = self.image(tape, payload, "before", &types)?;
-        let after = self.image(tape, payload, "after", &types)?;
+        let before = self.image(tape, payload, "before", types)?;
+        let after = self.image(tape, payload, "after", types)?;
         let key = match op {
             Op::Truncate => Vec::new(),
             Op::Delete => key_values(before.as_ref()?, &spec.primary_key)?,
@@ -253,6 +348,83 @@ fn position(tape: &Tape<'_>, connector: &str, source: usize) -> Option<String> {
     }
 }
 
+const SCHEMA_FIRST: &str = r#"{"schema":"#;
+const PAYLOAD_FIRST: &str = r#"{"payload":"#;
+
+/// A message `{"schema":S,"payload":P}` or `{"payload":P,"schema":S}`
+/// (no spaces) whose `S` is one of `schemas`: that schema's index and `P`'s
+/// text. `P` is not checked.
+fn split_wrapped<'t>(text: &'t str, schemas: &[CachedSchema]) -> Option<(usize, &'t str)> {
+    if let Some(rest) = text.strip_prefix(SCHEMA_FIRST) {
+        schemas.iter().enumerate().find_map(|(i, c)| {
+            let payload = rest
+                .strip_prefix(&*c.text)?
+                .strip_prefix(r#","payload":"#)?
+                .strip_suffix('}')?;
+            Some((i, payload))
+        })
+    } else {
+        let body = text.strip_prefix(PAYLOAD_FIRST)?.strip_suffix('}')?;
+        schemas.iter().enumerate().find_map(|(i, c)| {
+            let payload = body.strip_suffix(&*c.text)?.strip_suffix(r#","schema":"#)?;
+            Some((i, payload))
+        })
+    }
+}
+
+/// The text of the `schema` object of a message (valid JSON, already
+/// parsed) shaped `{"schema":{…},"payload":…}` or `{"payload":{…},"schema":{…}}`.
+fn schema_text(text: &str) -> Option<&str> {
+    if let Some(rest) = text.strip_prefix(SCHEMA_FIRST) {
+        let end = container_end(rest.as_bytes())?;
+        rest.get(end..)?
+            .starts_with(r#","payload":"#)
+            .then(|| rest.get(..end))?
+    } else {
+        let rest = text.strip_prefix(PAYLOAD_FIRST)?;
+        let end = container_end(rest.as_bytes())?;
+        let schema = rest
+            .get(end..)?
+            .strip_prefix(r#","schema":"#)?
+            .strip_suffix('}')?;
+        (container_end(schema.as_bytes())? == schema.len()).then_some(schema)
+    }
+}
+
+/// The end (exclusive) of the object or array at the start of valid JSON
+/// `bytes`: brackets counted outside strings.
+fn container_end(bytes: &[u8]) -> Option<usize> {
+    if !matches!(bytes.first(), Some(b'{' | b'[')) {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => {
+                i += 1;
+                loop {
+                    match *bytes.get(i)? {
+                        b'"' => break,
+                        b'\\' => i += 2,
+                        _ => i += 1,
+                    }
+                }
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Column types declared by a wrapped message's `schema` (as `FieldTypes::of_value`).
 fn field_types<'t>(tape: &'t Tape<'_>, schema: usize) -> FieldTypes<'t> {
     let mut declared = Vec::new();
@@ -326,4 +498,145 @@ fn key_values(row: &Row, key: &[String]) -> Option<Vec<Value>> {
             cell => Some(cell.to_value()),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project() -> Project {
+        Project::parse(
+            r#"
+[project]
+name = "t"
+[[sources]]
+name = "shop"
+[datasets."shop.public.orders"]
+primary_key = ["id"]
+"#,
+            "silt.toml",
+        )
+        .unwrap()
+    }
+
+    const SCHEMA: &str = r#"{"type":"struct","fields":[{"field":"after","type":"struct","fields":[{"field":"id","type":"int64"},{"field":"price","type":"double"},{"field":"tag","type":"string","name":"a \"}]\\ b"}]}],"name":"shop.public.orders.Envelope"}"#;
+
+    fn payload(id: u64, price: &str) -> String {
+        format!(
+            r#"{{"op":"c","source":{{"connector":"postgresql","schema":"public","table":"orders","lsn":{id},"ts_ms":1767225600000}},"before":null,"after":{{"id":{id},"price":{price},"tag":"x"}}}}"#
+        )
+    }
+
+    /// Decodes `text` with the cache, and checks the answer against a fresh
+    /// decoder that parses the whole message; returns whether the cache
+    /// answered.
+    fn same_as_uncached(fast: &FastDebezium<'_>, text: &str) -> bool {
+        let cached = fast
+            .schemas
+            .read()
+            .map(|s| split_wrapped(text, &s).is_some());
+        let got = fast.decode_text(text);
+        let want = Tape::parse(text).ok().and_then(|t| {
+            if t.floats() && crate::json::integer_beyond_64_bits(text).is_some() {
+                return None;
+            }
+            fast.decode(&t)
+        });
+        assert_eq!(got, want, "{text}");
+        cached.unwrap_or(false)
+    }
+
+    #[test]
+    fn a_schema_seen_before_is_not_parsed_again_and_decodes_alike() {
+        let p = project();
+        let fast = FastDebezium::new(&p, &p.sources["shop"]).unwrap();
+        let schema_first = |pl: &str| format!(r#"{{"schema":{SCHEMA},"payload":{pl}}}"#);
+        let payload_first = |pl: &str| format!(r#"{{"payload":{pl},"schema":{SCHEMA}}}"#);
+        // First sight parses all; later messages of either order reuse it.
+        assert!(!same_as_uncached(&fast, &schema_first(&payload(1, "3"))));
+        assert!(same_as_uncached(&fast, &schema_first(&payload(2, "4.5"))));
+        assert!(same_as_uncached(&fast, &payload_first(&payload(3, "7"))));
+        // The declared double is applied from the cache too.
+        let Some(Decoded::Records(r)) = fast.decode_text(&payload_first(&payload(4, "7"))) else {
+            panic!("not decoded");
+        };
+        assert_eq!(
+            r[0].after
+                .as_ref()
+                .unwrap()
+                .get("price")
+                .unwrap()
+                .to_string(),
+            "7.0"
+        );
+        assert_eq!(fast.schemas.read().unwrap().len(), 1);
+        // A tombstone payload, and payloads the general path must judge.
+        for pl in [
+            "null".to_string(),
+            payload(5, "1") + " ",
+            payload(6, "1") + r#","x":1"#,
+            payload(7, "18446744073709551616.5"),
+            format!("{}{}", "[".repeat(70), "]".repeat(70)),
+            r#"{"op":"c","source":{},"after":{"k":"}"#.to_string(),
+        ] {
+            assert!(same_as_uncached(&fast, &schema_first(&pl)), "{pl}");
+        }
+        // Nesting near serde_json's limit, which counts from the whole message.
+        for levels in 124..130 {
+            let deep = format!("{}{}", "[".repeat(levels), "]".repeat(levels));
+            let pl =
+                payload(11, "1").replace(r#""tag":"x""#, &format!(r#""tag":"x","deep":{deep}"#));
+            same_as_uncached(&fast, &schema_first(&pl));
+        }
+        // Payload-first: a payload whose string holds the schema's text parses as what it is.
+        let tricky = format!(
+            r#"{{"payload":{{"op":"c","note":"x\",\"schema\":{}}}"#,
+            SCHEMA.replace('"', "\\\"")
+        );
+        same_as_uncached(&fast, &tricky);
+        // Spaces, another schema, or other keys: parsed in full.
+        for text in [
+            format!(r#"{{"schema": {SCHEMA},"payload":{}}}"#, payload(8, "1")),
+            schema_first(&payload(10, "1")).replace("Envelope", "Envelop"),
+        ] {
+            assert!(!same_as_uncached(&fast, &text), "{text}");
+        }
+        // The schema matches but what follows is not one value alone.
+        same_as_uncached(
+            &fast,
+            &format!(
+                r#"{{"schema":{SCHEMA},"payload":{},"x":1}}"#,
+                payload(9, "1")
+            ),
+        );
+    }
+
+    #[test]
+    fn schema_text_finds_the_schema_in_either_order() {
+        let pl = payload(1, "2");
+        assert_eq!(
+            schema_text(&format!(r#"{{"schema":{SCHEMA},"payload":{pl}}}"#)),
+            Some(SCHEMA)
+        );
+        assert_eq!(
+            schema_text(&format!(r#"{{"payload":{pl},"schema":{SCHEMA}}}"#)),
+            Some(SCHEMA)
+        );
+        assert_eq!(schema_text(&format!(r#"{{"payload":{pl}}}"#)), None);
+        assert_eq!(schema_text(r#"{"schema":"s","payload":{}}"#), None);
+        assert_eq!(container_end(br#"[1,{"a":"]\"}"},[]] tail"#), Some(19));
+        assert_eq!(container_end(br#"{"a":"#), None);
+    }
+
+    #[test]
+    fn the_cache_stops_growing_at_its_limit() {
+        let p = project();
+        let fast = FastDebezium::new(&p, &p.sources["shop"]).unwrap();
+        for i in 0..MAX_CACHED_SCHEMAS + 5 {
+            let schema = SCHEMA.replace("Envelope", &format!("Envelope{i}"));
+            let text = format!(r#"{{"schema":{schema},"payload":{}}}"#, payload(1, "1"));
+            assert!(fast.decode_text(&text).is_some());
+        }
+        assert_eq!(fast.schemas.read().unwrap().len(), MAX_CACHED_SCHEMAS);
+    }
 }

@@ -73,6 +73,15 @@ impl<'a> Tape<'a> {
         Self::parse_serde(text, nodes)
     }
 
+    /// [`Tape::parse`] by the byte reader alone: `None` wherever it would
+    /// hand the text to serde_json (malformed, unusual, or nested deeper
+    /// than 64 levels).
+    pub fn parse_plain(text: &'a str) -> Option<Self> {
+        let mut nodes = Vec::with_capacity(text.len() / 8 + 4);
+        let floats = super::scan::scan(text, &mut nodes)?;
+        Some(Tape { nodes, floats })
+    }
+
     /// [`Tape::parse`] by serde_json alone, onto `nodes`.
     pub(super) fn parse_serde(
         text: &'a str,
