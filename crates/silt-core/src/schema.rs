@@ -10,6 +10,7 @@ use crate::record::{ChangeRecord, DatasetId};
 use crate::row::{Cell, Row};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::borrow::Borrow;
 
 /// Silt's own columns in every raw file, ahead of the data columns.
 pub const META_COLUMNS: [&str; 4] = ["_record_id", "_op", "_position", "_event_time"];
@@ -161,7 +162,7 @@ pub fn align<'r, 'c, S: AsRef<str>, T>(
 ///
 /// A record that conflicts contributes no columns, so one bad record cannot
 /// fix a column's type for everyone after it.
-pub fn evolve(current: &DatasetSchema, records: &[ChangeRecord]) -> Evolution {
+pub fn evolve<R: Borrow<ChangeRecord>>(current: &DatasetSchema, records: &[R]) -> Evolution {
     let mut schema = current.clone();
     // Known columns sorted by name, for `align`.
     let mut index: Vec<(String, ColumnType)> = schema
@@ -173,7 +174,7 @@ pub fn evolve(current: &DatasetSchema, records: &[ChangeRecord]) -> Evolution {
     let mut added = Vec::new();
     let mut conflicts = Vec::new();
     for (i, r) in records.iter().enumerate() {
-        let Some(row) = r.stored_image() else {
+        let Some(row) = r.borrow().stored_image() else {
             continue;
         };
         let mut fresh: Vec<(&str, ColumnType)> = Vec::new();

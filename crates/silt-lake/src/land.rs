@@ -65,15 +65,11 @@ impl Lander {
 
     /// Lands one batch. Never fails as a whole: per-group failures are in `failed`.
     pub async fn land(&self, records: Vec<ChangeRecord>) -> LandOutcome {
-        let mut by_dataset: BTreeMap<DatasetId, Vec<ChangeRecord>> = BTreeMap::new();
-        for r in records {
-            // Batches are mostly one or two datasets: clone an id only for a new one.
-            match by_dataset.get_mut(&r.dataset) {
-                Some(group) => group.push(r),
-                None => {
-                    by_dataset.insert(r.dataset.clone(), vec![r]);
-                }
-            }
+        // Records stay where they are; groups and sorting move references
+        // (a record is some 200 bytes, and a sort moves each many times).
+        let mut by_dataset: BTreeMap<&DatasetId, Vec<&ChangeRecord>> = BTreeMap::new();
+        for r in &records {
+            by_dataset.entry(&r.dataset).or_default().push(r);
         }
         let mut out = LandOutcome::default();
         for (dataset, mut recs) in by_dataset {
@@ -82,14 +78,14 @@ impl Lander {
             let received = recs.len() as u64;
             recs.dedup_by(|a, b| a.record_id == b.record_id);
             let duplicates = received - recs.len() as u64;
-            match self.land_dataset(&dataset, &recs).await {
+            match self.land_dataset(dataset, &recs).await {
                 Ok(mut o) => {
                     o.counts.entry(dataset.to_string()).or_default().skipped += duplicates;
                     out.merge(o)
                 }
                 Err(e) => {
                     tracing::warn!(dataset = %dataset, error = %e, "Landing failed.");
-                    out.failed.push((recs, e));
+                    out.failed.push((recs.into_iter().cloned().collect(), e));
                 }
             }
         }
@@ -99,7 +95,7 @@ impl Lander {
     async fn land_dataset(
         &self,
         dataset: &DatasetId,
-        recs: &[ChangeRecord],
+        recs: &[&ChangeRecord],
     ) -> Result<LandOutcome> {
         let Some(spec) = self.project.datasets.get(dataset) else {
             return Err(Error::Config {
@@ -118,7 +114,7 @@ impl Lander {
             .iter()
             .for_each(|(i, _)| conflicted[*i] = true);
         for (i, reason) in evo.conflicts {
-            let r = &recs[i];
+            let r = recs[i];
             let payload = serde_json::to_string(r).unwrap_or_default();
             let entry = QuarantineEntry::new(
                 "land",
@@ -146,7 +142,7 @@ impl Lander {
                 buckets
                     .entry(r.event_time_ms.div_euclid(grain_ms))
                     .or_default()
-                    .push(r);
+                    .push(*r);
             }
         }
         let target = self.project.landing.target_file_bytes;

@@ -11,6 +11,7 @@ use silt_core::ports::{ObjectStore, PutOutcome};
 use silt_core::schema::{DatasetSchema, Evolution, evolve};
 use silt_core::transform::{PartitionState, Partitions, RunInputs};
 use silt_core::{ChangeRecord, DatasetId, Error, Result};
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -172,7 +173,11 @@ impl SchemaRegistry {
     }
 
     /// Checks `records` against the dataset's schema, storing a new version if they add columns.
-    pub async fn evolve(&self, dataset: &DatasetId, records: &[ChangeRecord]) -> Result<Evolution> {
+    pub async fn evolve<R: Borrow<ChangeRecord>>(
+        &self,
+        dataset: &DatasetId,
+        records: &[R],
+    ) -> Result<Evolution> {
         let mut current = match self.cached(dataset) {
             Some(s) => s,
             None => self.latest(dataset).await?,
