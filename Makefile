@@ -116,8 +116,10 @@ deploy-tf: build ## Deploy with Terraform (needs AWS credentials and the registr
 	cd infra/terraform/examples/complete && terraform init && terraform apply -var region=$(REGION)
 
 # The allocator settings `silt` starts itself with (crates/silt-cli/src/alloc.rs),
-# so the benchmarks measure what users get.
+# so the benchmarks measure what users get: the pipeline benchmark runs what
+# `silt run` runs with, decode_land what `silt ingest` and `silt land` run with.
 SILT_ALLOCATOR := MIMALLOC_ARENA_EAGER_COMMIT=0 MIMALLOC_PURGE_DELAY=0
+SILT_STREAM_ALLOCATOR := MIMALLOC_ARENA_EAGER_COMMIT=0 MIMALLOC_PURGE_DELAY=1000
 BENCH_INPUT := target/bench/events-200000.jsonl
 
 bench: ## Throughput and peak memory of the local pipeline, and decode and land apart (release build).
@@ -132,7 +134,7 @@ bench: ## Throughput and peak memory of the local pipeline, and decode and land 
 	@mkdir -p $(dir $(BENCH_INPUT))
 	@test -s $(BENCH_INPUT) || SILT_BENCH_GENERATE_TO=$(abspath $(BENCH_INPUT)) SILT_BENCH_EVENTS=200000 $(CARGO) bench -q -p silt-local --bench pipeline
 	@echo "== decode and land apart: 200000 events, one thread, batches of 10000, in memory"
-	@$(SILT_ALLOCATOR) SILT_BENCH_INPUT=$(abspath $(BENCH_INPUT)) $(CARGO) bench -q -p silt-lake --bench decode_land
+	@$(SILT_STREAM_ALLOCATOR) SILT_BENCH_INPUT=$(abspath $(BENCH_INPUT)) $(CARGO) bench -q -p silt-lake --bench decode_land
 
 # Timings move 10-20% between runs and more between machines; instruction
 # counts do not, so changes to decode and land are compared with these.
@@ -141,7 +143,7 @@ bench-instructions: ## Instructions per event of decode and land under callgrind
 	@test -s $(BENCH_INPUT) || SILT_BENCH_GENERATE_TO=$(abspath $(BENCH_INPUT)) SILT_BENCH_EVENTS=200000 $(CARGO) bench -q -p silt-local --bench pipeline
 	@bin=$$($(CARGO) bench -p silt-lake --bench decode_land --no-run 2>&1 | sed -n 's/.*Executable.*(\(.*\)).*/\1/p'); \
 	  test -n "$$bin" || { echo "bench-instructions: no decode_land binary"; exit 1; }; \
-	  $(SILT_ALLOCATOR) python3 scripts/bench_instructions.py "$$bin" $(BENCH_INPUT) 20000
+	  $(SILT_STREAM_ALLOCATOR) python3 scripts/bench_instructions.py "$$bin" $(BENCH_INPUT) 20000
 
 LOAD_EVENTS ?= 1000000
 LOAD_DIR ?= target/load

@@ -8,6 +8,12 @@
 //! committed on demand and freed memory returned at once, the peak follows
 //! the configured limit.
 //!
+//! `silt ingest` and `silt land` are another shape of work: one batch after
+//! another, each freeing what the next allocates again. Returning that
+//! memory at once made the kernel zero it afresh for every batch, a quarter
+//! of their time; their peak is bounded by the batch either way. So those
+//! two keep freed memory for mimalloc's own default second.
+//!
 //! mimalloc reads its options once, from the environment, while the process
 //! loads, before `main`. Setting them from Rust afterwards needs its C API
 //! (`unsafe`, which this workspace forbids) and would come too late for the
@@ -17,13 +23,42 @@
 
 use std::ffi::OsString;
 
-/// mimalloc's options and the values `silt` runs with.
-pub const SETTINGS: [(&str, &str); 2] = [
-    // Commit arena memory as it is used, not the whole arena up front.
-    ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
-    // Return freed memory to the system at once instead of after a delay.
-    ("MIMALLOC_PURGE_DELAY", "0"),
-];
+/// mimalloc's options and the values `silt` runs with, by command.
+pub fn settings(command: Option<&str>) -> [(&'static str, &'static str); 2] {
+    let purge_delay = match command {
+        // Streaming stages: freed memory is allocated again by the next batch.
+        Some("ingest" | "land") => "1000",
+        // Return freed memory to the system at once instead of after a delay.
+        _ => "0",
+    };
+    [
+        // Commit arena memory as it is used, not the whole arena up front.
+        ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
+        ("MIMALLOC_PURGE_DELAY", purge_delay),
+    ]
+}
+
+#[cfg_attr(
+    any(not(unix), feature = "system-alloc"),
+    allow(
+        dead_code,
+        reason = "only a mimalloc build on Unix starts itself again"
+    )
+)]
+/// The sub-command of `silt`'s arguments (after the program name): the
+/// first argument that is neither an option nor `--log`'s value.
+pub fn command(args: impl IntoIterator<Item = OsString>) -> Option<String> {
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let arg = arg.to_str()?;
+        if arg == "--log" {
+            args.next();
+        } else if !arg.starts_with('-') {
+            return Some(arg.to_string());
+        }
+    }
+    None
+}
 
 /// Present in the environment of a `silt` that already started itself
 /// again, so a failed or repeated start can never loop.
@@ -45,12 +80,13 @@ pub const MARK: &str = "SILT_ALLOCATOR_SETTINGS";
     )
 )]
 pub fn missing(
+    command: Option<&str>,
     var: impl Fn(&str) -> Option<OsString>,
 ) -> Option<Vec<(&'static str, &'static str)>> {
     if var(MARK).is_some() {
         return None;
     }
-    let missing: Vec<_> = SETTINGS
+    let missing: Vec<_> = settings(command)
         .into_iter()
         .filter(|(name, _)| var(name).is_none())
         .collect();
@@ -63,7 +99,8 @@ pub fn apply() {
     #[cfg(all(unix, not(feature = "system-alloc")))]
     {
         use std::os::unix::process::CommandExt;
-        let Some(missing) = missing(|name| std::env::var_os(name)) else {
+        let command = command(std::env::args_os().skip(1));
+        let Some(missing) = missing(command.as_deref(), |name| std::env::var_os(name)) else {
             return;
         };
         let Ok(exe) = std::env::current_exe() else {
@@ -83,7 +120,7 @@ pub fn apply() {
 
 /// The settings in force, as `NAME=value` (`NAME` alone where unset), for the log.
 pub fn in_force() -> Vec<String> {
-    SETTINGS
+    settings(None)
         .iter()
         .map(|(name, _)| match std::env::var(name) {
             Ok(v) => format!("{name}={v}"),
@@ -111,18 +148,38 @@ mod tests {
 
     #[test]
     fn adds_only_what_is_missing_and_never_twice() {
-        assert_eq!(missing(env(&[])), Some(SETTINGS.to_vec()));
+        assert_eq!(missing(None, env(&[])), Some(settings(None).to_vec()));
         assert_eq!(
-            missing(env(&[("MIMALLOC_PURGE_DELAY", "1000")])),
+            missing(None, env(&[("MIMALLOC_PURGE_DELAY", "1000")])),
             Some(vec![("MIMALLOC_ARENA_EAGER_COMMIT", "0")])
         );
         assert_eq!(
-            missing(env(&[
-                ("MIMALLOC_PURGE_DELAY", "10"),
-                ("MIMALLOC_ARENA_EAGER_COMMIT", "1")
-            ])),
+            missing(
+                Some("land"),
+                env(&[
+                    ("MIMALLOC_PURGE_DELAY", "10"),
+                    ("MIMALLOC_ARENA_EAGER_COMMIT", "1")
+                ])
+            ),
             None
         );
-        assert_eq!(missing(env(&[(MARK, "1")])), None);
+        assert_eq!(missing(None, env(&[(MARK, "1")])), None);
+    }
+
+    #[test]
+    fn streaming_stages_keep_freed_memory_and_the_rest_return_it() {
+        let delay = |c: Option<&str>| settings(c)[1];
+        assert_eq!(delay(Some("ingest")), ("MIMALLOC_PURGE_DELAY", "1000"));
+        assert_eq!(delay(Some("land")), ("MIMALLOC_PURGE_DELAY", "1000"));
+        for c in [None, Some("run"), Some("transform"), Some("backfill")] {
+            assert_eq!(delay(c), ("MIMALLOC_PURGE_DELAY", "0"), "{c:?}");
+        }
+        let args = |a: &[&str]| command(a.iter().map(OsString::from));
+        assert_eq!(
+            args(&["--log", "debug", "land", "--project", "p"]).as_deref(),
+            Some("land")
+        );
+        assert_eq!(args(&["ingest", "--input", "x"]).as_deref(), Some("ingest"));
+        assert_eq!(args(&["--help"]), None);
     }
 }
