@@ -91,7 +91,7 @@ impl<'a> FastDebezium<'a> {
             Node::Null => Some(Decoded::Skip("tombstone")),
             Node::Object { .. } => {
                 match (tape.get(root, "payload"), tape.get(root, "schema")) {
-                    (Some(p), Some(s)) => self.wrapped(tape, p, field_types(tape, s)),
+                    (Some(p), Some(s)) => self.wrapped(tape, p, || field_types(tape, s)),
                     // `auto` reads this shape as Debezium too (see `detect`);
                     // anything else it leaves to the general path.
                     (Some(_), None) | (None, _) => self.payload(tape, root, &FieldTypes::default()),
@@ -101,11 +101,17 @@ impl<'a> FastDebezium<'a> {
         }
     }
 
-    /// The `payload` at `p` of a `{schema, payload}` message whose schema declares `types`.
-    fn wrapped(&self, tape: &Tape<'_>, p: usize, types: FieldTypes<'_>) -> Option<Decoded> {
+    /// The `payload` at `p` of a `{schema, payload}` message whose schema
+    /// declares `types` (read only for a payload that is decoded).
+    fn wrapped<'t>(
+        &self,
+        tape: &Tape<'_>,
+        p: usize,
+        types: impl FnOnce() -> FieldTypes<'t>,
+    ) -> Option<Decoded> {
         match tape.node(p)? {
             Node::Null => Some(Decoded::Skip("tombstone")),
-            Node::Object { .. } => self.payload(tape, p, &types),
+            Node::Object { .. } => self.payload(tape, p, &types()),
             _ => None,
         }
     }
@@ -126,16 +132,20 @@ impl<'a> FastDebezium<'a> {
         }
         // No schema matched, or the rest is not a plain payload (another
         // key after it, say): the whole message is parsed.
-        let tape = Tape::parse(text).ok()?;
-        // Without floats no integer can have overflowed into one.
-        if tape.floats() && crate::json::integer_beyond_64_bits(text).is_some() {
-            return None;
-        }
-        let decoded = self.decode(&tape)?;
+        let decoded = self.decode_whole(text)?;
         if matches!(decoded, Decoded::Records(_)) {
             self.remember_schema(text);
         }
         Some(decoded)
+    }
+
+    /// Decodes one message's text, parsed whole (no cached schema).
+    fn decode_whole(&self, text: &str) -> Option<Decoded> {
+        let tape = Tape::parse(text).ok()?;
+        if integer_overflowed(&tape, text) {
+            return None;
+        }
+        self.decode(&tape)
     }
 
     /// The message decoded by a cached schema (`Some(None)`: for the
@@ -148,10 +158,10 @@ impl<'a> FastDebezium<'a> {
         // The byte reader alone: serde_json's depth limit counts from the
         // whole message, and 64 levels here stay well inside it.
         let tape = Tape::parse_plain(payload)?;
-        if tape.floats() && crate::json::integer_beyond_64_bits(payload).is_some() {
+        if integer_overflowed(&tape, payload) {
             return Some(None);
         }
-        Some(self.wrapped(&tape, 0, schemas[entry].types.borrow()))
+        Some(self.wrapped(&tape, 0, || schemas[entry].types.borrow()))
     }
 
     /// Keeps the schema of a `{schema, payload}` message that decoded, so
@@ -348,6 +358,13 @@ fn position(tape: &Tape<'_>, connector: &str, source: usize) -> Option<String> {
     }
 }
 
+/// Whether `text`, read into `tape`, has an integer too wide for 64 bits
+/// (which serde_json reads as a float, losing digits).
+fn integer_overflowed(tape: &Tape<'_>, text: &str) -> bool {
+    // Without floats no integer can have overflowed into one.
+    tape.floats() && crate::json::integer_beyond_64_bits(text).is_some()
+}
+
 const SCHEMA_FIRST: &str = r#"{"schema":"#;
 const PAYLOAD_FIRST: &str = r#"{"payload":"#;
 
@@ -536,13 +553,7 @@ primary_key = ["id"]
             .read()
             .map(|s| split_wrapped(text, &s).is_some());
         let got = fast.decode_text(text);
-        let want = Tape::parse(text).ok().and_then(|t| {
-            if t.floats() && crate::json::integer_beyond_64_bits(text).is_some() {
-                return None;
-            }
-            fast.decode(&t)
-        });
-        assert_eq!(got, want, "{text}");
+        assert_eq!(got, fast.decode_whole(text), "{text}");
         cached.unwrap_or(false)
     }
 
