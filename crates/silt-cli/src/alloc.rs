@@ -38,28 +38,6 @@ pub fn settings(command: Option<&str>) -> [(&'static str, &'static str); 2] {
     ]
 }
 
-#[cfg_attr(
-    any(not(unix), feature = "system-alloc"),
-    allow(
-        dead_code,
-        reason = "only a mimalloc build on Unix starts itself again"
-    )
-)]
-/// The sub-command of `silt`'s arguments (after the program name): the
-/// first argument that is neither an option nor `--log`'s value.
-pub fn command(args: impl IntoIterator<Item = OsString>) -> Option<String> {
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let arg = arg.to_str()?;
-        if arg == "--log" {
-            args.next();
-        } else if !arg.starts_with('-') {
-            return Some(arg.to_string());
-        }
-    }
-    None
-}
-
 /// Present in the environment of a `silt` that already started itself
 /// again, so a failed or repeated start can never loop.
 #[cfg_attr(
@@ -95,12 +73,13 @@ pub fn missing(
 
 /// Starts this process again with the missing settings; returns only when
 /// nothing is missing or the start failed (then the defaults stay).
-pub fn apply() {
+pub fn apply(command: Option<&str>) {
+    #[cfg(any(not(unix), feature = "system-alloc"))]
+    let _ = command;
     #[cfg(all(unix, not(feature = "system-alloc")))]
     {
         use std::os::unix::process::CommandExt;
-        let command = command(std::env::args_os().skip(1));
-        let Some(missing) = missing(command.as_deref(), |name| std::env::var_os(name)) else {
+        let Some(missing) = missing(command, |name| std::env::var_os(name)) else {
             return;
         };
         let Ok(exe) = std::env::current_exe() else {
@@ -174,12 +153,5 @@ mod tests {
         for c in [None, Some("run"), Some("transform"), Some("backfill")] {
             assert_eq!(delay(c), ("MIMALLOC_PURGE_DELAY", "0"), "{c:?}");
         }
-        let args = |a: &[&str]| command(a.iter().map(OsString::from));
-        assert_eq!(
-            args(&["--log", "debug", "land", "--project", "p"]).as_deref(),
-            Some("land")
-        );
-        assert_eq!(args(&["ingest", "--input", "x"]).as_deref(), Some("ingest"));
-        assert_eq!(args(&["--help"]), None);
     }
 }

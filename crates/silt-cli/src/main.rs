@@ -4,7 +4,7 @@
 //! 2 bad usage; 3 some input was rejected (everything valid still landed).
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use silt_core::backfill::{BackfillSpec, parse_window};
 use silt_core::ports::SystemClock;
@@ -226,8 +226,15 @@ async fn write_html(
     std::fs::write(path, page).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// The sub-command `args` (program name first) name, as clap reads them;
+/// `None` where they do not parse (clap reports that once started).
+fn subcommand(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<String> {
+    let matches = Cli::command().try_get_matches_from(args).ok()?;
+    matches.subcommand_name().map(str::to_owned)
+}
+
 fn main() -> ExitCode {
-    alloc::apply();
+    alloc::apply(subcommand(std::env::args_os()).as_deref());
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(format!(
         "warn,silt={0},silt_core={0},silt_lake={0},silt_local={0}",
@@ -632,6 +639,17 @@ impl Progress for Bar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sub_command_is_read_as_clap_reads_it() {
+        let args = |a: &[&str]| subcommand(["silt"].iter().chain(a).map(std::ffi::OsString::from));
+        assert_eq!(
+            args(&["--log", "debug", "land", "--project", "p"]).as_deref(),
+            Some("land")
+        );
+        assert_eq!(args(&["ingest", "--input", "x"]).as_deref(), Some("ingest"));
+        assert_eq!(args(&["--help"]), None);
+    }
 
     #[test]
     fn start_times() {
