@@ -226,8 +226,8 @@ async fn write_html(
     std::fs::write(path, page).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The sub-command `args` (program name first) name, as clap reads them;
-/// `None` where they do not parse (clap reports that once started).
+/// The sub-command named in `args` (program name first), as clap reads
+/// them; `None` where they do not parse (clap reports that once started).
 fn subcommand(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<String> {
     let matches = Cli::command().try_get_matches_from(args).ok()?;
     matches.subcommand_name().map(str::to_owned)
