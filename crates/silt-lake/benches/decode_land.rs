@@ -19,6 +19,7 @@ use silt_core::config::Project;
 use silt_core::decode::Decoded;
 use silt_core::ingest::Ingestor;
 use silt_core::mask::Masker;
+use silt_core::pack::{MAX_SQS_BYTES, pack, unpack};
 use silt_core::ports::{ObjectMeta, ObjectStore, PutOutcome};
 use silt_core::{ChangeRecord, Result};
 use silt_lake::Lander;
@@ -129,6 +130,7 @@ fn main() {
     let store = Arc::new(MemoryStore::default());
     let lander = Lander::new(store.clone(), Arc::new(project.clone()));
     let (mut decode_secs, mut land_secs) = (0.0, 0.0);
+    let (mut pack_secs, mut unpack_secs, mut packed_bytes) = (0.0, 0.0, 0usize);
     let (mut decode_faults, mut land_faults) = (0u64, 0u64);
     let (mut decoded, mut rejected, mut objects, mut landed) = (0usize, 0usize, 0u64, 0u64);
     for chunk in lines.chunks(batch) {
@@ -143,9 +145,26 @@ fn main() {
             }
         }
         decode_secs += t0.elapsed().as_secs_f64();
-        let f1 = minflt();
-        decode_faults += f1 - f0;
+        decode_faults += minflt() - f0;
         decoded += records.len();
+        // The landing queue between the two Lambdas (and `silt ingest` and
+        // `silt land`) carries records as JSON lines: ingest packs them,
+        // land reads them back. Landed are the records as land reads them.
+        let tp = Instant::now();
+        let (bodies, oversized) = pack(records.iter().map(|r| (0, r)), MAX_SQS_BYTES);
+        pack_secs += tp.elapsed().as_secs_f64();
+        assert!(oversized.is_empty(), "a record did not fit a message");
+        packed_bytes += bodies.iter().map(|b| b.text.len()).sum::<usize>();
+        let tu = Instant::now();
+        let mut unpacked = Vec::with_capacity(records.len());
+        for b in &bodies {
+            unpacked.extend(unpack(&b.text).unwrap());
+        }
+        unpack_secs += tu.elapsed().as_secs_f64();
+        assert!(unpacked == records, "records changed on the landing queue");
+        drop(records);
+        let records = unpacked;
+        let f1 = minflt();
         let t1 = Instant::now();
         let out = runtime.block_on(lander.land(records));
         land_secs += t1.elapsed().as_secs_f64();
@@ -172,9 +191,19 @@ fn main() {
         per(land_secs),
         land_secs * 1e6 / decoded as f64
     );
+    println!(
+        "landing queue:        pack {:.2} µs, unpack {:.2} µs per event, {:.0} bytes per record",
+        pack_secs * 1e6 / decoded as f64,
+        unpack_secs * 1e6 / decoded as f64,
+        packed_bytes as f64 / decoded as f64
+    );
     println!("page faults:          {decode_faults} decode, {land_faults} land");
     println!(
         "decode+land:          {:.0} events/s",
         per(decode_secs + land_secs)
+    );
+    println!(
+        "with the queue:       {:.0} events/s (decode, pack, unpack, land)",
+        per(decode_secs + pack_secs + unpack_secs + land_secs)
     );
 }
