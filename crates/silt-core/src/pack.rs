@@ -1,11 +1,12 @@
 //! Packing records into as few SQS messages as fit.
 //!
-//! A landing-queue message body is JSON lines of change records, at most
+//! A landing-queue message body is JSON lines of change records ([`crate::wire`]), at most
 //! 256 KiB; a `SendMessageBatch` call takes at most 10 entries and 256 KiB in
 //! all. Each body remembers which source messages its records came from, so a
 //! failed send fails exactly those messages and nothing else.
 
 use crate::record::ChangeRecord;
+use crate::wire::{LineReader, write_line};
 use std::collections::BTreeSet;
 use std::ops::Range;
 
@@ -39,32 +40,25 @@ pub fn pack<'a>(
 ) -> (Vec<Body>, Vec<Oversized>) {
     let mut bodies: Vec<Body> = Vec::new();
     let mut oversized = Vec::new();
-    let mut current = Body {
-        text: String::new(),
+    let body = |text: String| Body {
+        text,
         origins: BTreeSet::new(),
     };
+    let mut current = body(String::new());
     for (origin, r) in records {
-        let Ok(mut line) = serde_json::to_string(r) else {
-            continue;
-        };
-        line.push('\n');
-        if line.len() > limit {
-            oversized.push(Oversized {
-                origin,
-                bytes: line.len(),
-            });
+        // Written in place; a line moves only when it opens the next body.
+        let start = current.text.len();
+        write_line(&mut current.text, r);
+        let bytes = current.text.len() - start;
+        if bytes > limit {
+            current.text.truncate(start);
+            oversized.push(Oversized { origin, bytes });
             continue;
         }
-        if current.text.len() + line.len() > limit {
-            bodies.push(std::mem::replace(
-                &mut current,
-                Body {
-                    text: String::new(),
-                    origins: BTreeSet::new(),
-                },
-            ));
+        if start + bytes > limit {
+            let line = current.text.split_off(start);
+            bodies.push(std::mem::replace(&mut current, body(line)));
         }
-        current.text.push_str(&line);
         current.origins.insert(origin);
     }
     if !current.text.is_empty() {
@@ -94,10 +88,11 @@ pub fn batches(bodies: &[Body], limit: usize) -> Vec<Range<usize>> {
 
 /// Reads the records of one body.
 pub fn unpack(body: &str) -> Result<Vec<ChangeRecord>, String> {
+    let mut reader = LineReader::new();
     body.lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
+        .map(|(i, l)| reader.read(l).map_err(|e| format!("line {}: {e}", i + 1)))
         .collect()
 }
 

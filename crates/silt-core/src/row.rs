@@ -59,22 +59,35 @@ impl Cell<'_> {
             Cell::Json(s) => serde_json::from_str(s).unwrap_or(Value::Null),
         }
     }
+
+    /// Appends the cell as JSON text, as `serde_json` writes its value.
+    pub fn write_json(&self, out: &mut String) {
+        match self {
+            Cell::Null => out.push_str("null"),
+            Cell::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Cell::Number(n) => {
+                if let Some(u) = n.as_u64() {
+                    out.push_str(itoa::Buffer::new().format(u));
+                } else if let Some(i) = n.as_i64() {
+                    out.push_str(itoa::Buffer::new().format(i));
+                } else {
+                    // A double prints as serde_json writes it; writing
+                    // into a String cannot fail.
+                    let _ = write!(out, "{n}");
+                }
+            }
+            Cell::Text(s) => write_json_str(out, s),
+            Cell::Json(s) => out.push_str(s),
+        }
+    }
 }
 
 impl fmt::Display for Cell<'_> {
     /// The cell as JSON text, as `Value`'s `Display` would print it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Cell::Null => f.write_str("null"),
-            Cell::Bool(b) => write!(f, "{b}"),
-            Cell::Number(n) => write!(f, "{n}"),
-            Cell::Text(s) => {
-                let mut out = String::with_capacity(s.len() + 2);
-                write_json_str(&mut out, s);
-                f.write_str(&out)
-            }
-            Cell::Json(s) => f.write_str(s),
-        }
+        let mut out = String::new();
+        self.write_json(&mut out);
+        f.write_str(&out)
     }
 }
 
@@ -165,6 +178,21 @@ impl Row {
         self.cells
             .iter()
             .map(|slot| (self.str_at(slot.name), self.cell_of(&slot.value)))
+    }
+
+    /// Appends the row as a JSON object, the text its `Serialize` writes
+    /// (nested cells are canonical JSON already, so they go in as they are).
+    pub fn write_json(&self, out: &mut String) {
+        out.push('{');
+        for (i, (name, cell)) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_json_str(out, name);
+            out.push(':');
+            cell.write_json(out);
+        }
+        out.push('}');
     }
 
     /// Column names in order.
@@ -367,32 +395,42 @@ impl RowBuilder {
 /// escapes it (so canonical text is the same whoever writes it).
 pub fn write_json_str(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    // The bytes serde_json escapes are the ones the JSON scanner stops at,
+    // and text is most of a record: eight bytes are tested at a time, and
+    // text with nothing to escape (nearly all) is copied in one piece.
+    let Some(first) = crate::json::special_byte(bytes, 0) else {
+        out.reserve(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    };
     out.push('"');
     let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let escape: Option<&str> = match b {
-            b'"' => Some("\\\""),
-            b'\\' => Some("\\\\"),
-            0x08 => Some("\\b"),
-            0x0c => Some("\\f"),
-            b'\n' => Some("\\n"),
-            b'\r' => Some("\\r"),
-            b'\t' => Some("\\t"),
-            0..=0x1f => None,
-            _ => continue,
-        };
-        out.push_str(&s[start..i]);
-        match escape {
-            Some(e) => out.push_str(e),
-            None => {
+    let mut next = Some(first);
+    while let Some(i) = next {
+        // `i` is an ASCII byte, so both slices fall on character bounds.
+        out.push_str(s.get(start..i).unwrap_or_default());
+        let b = bytes[i];
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
                 out.push_str("\\u00");
                 out.push(char::from(HEX[usize::from(b >> 4)]));
                 out.push(char::from(HEX[usize::from(b & 0xf)]));
             }
         }
         start = i + 1;
+        next = crate::json::special_byte(bytes, start);
     }
-    out.push_str(&s[start..]);
+    out.push_str(s.get(start..).unwrap_or_default());
     out.push('"');
 }
 

@@ -8,6 +8,7 @@
 
 use async_trait::async_trait;
 use silt_core::ports::{ObjectStore, RecordQueue};
+use silt_core::wire::{LineReader, write_line};
 use silt_core::{ChangeRecord, Error, Result};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -68,9 +69,14 @@ impl FolderQueue {
             return Ok(Vec::new());
         };
         let text = String::from_utf8_lossy(&bytes);
+        let mut reader = LineReader::new();
         text.lines()
             .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_str(l).map_err(|e| Error::encoding(key.to_string(), e)))
+            .map(|l| {
+                reader
+                    .read(l)
+                    .map_err(|e| Error::encoding(key.to_string(), e))
+            })
             .collect()
     }
 
@@ -86,11 +92,11 @@ impl RecordQueue for FolderQueue {
         if records.is_empty() {
             return Ok(());
         }
-        let mut body = Vec::with_capacity(records.len() * 512);
+        let mut body = String::with_capacity(records.len() * 512);
         for r in &records {
-            serde_json::to_writer(&mut body, r).map_err(|e| Error::encoding("queued record", e))?;
-            body.push(b'\n');
+            write_line(&mut body, r);
         }
+        let body = body.into_bytes();
         // Named by content: re-ingesting the same input queues nothing new.
         let key = format!("{QUEUE_PREFIX}{}.jsonl", silt_core::keys::bytes_hash(&body));
         self.store.put_if_absent(&key, body).await?;

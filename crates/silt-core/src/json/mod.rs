@@ -13,6 +13,7 @@
 mod scan;
 mod tape;
 
+pub(crate) use scan::special_byte;
 pub use tape::{Contents, Entries, Node, Tape};
 
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};

@@ -327,7 +327,7 @@ fn key_mark(key: &str) -> u32 {
 /// equality); only marks above the first true one can be spurious (borrows
 /// run upwards), and the first mark is the one taken.
 #[inline(always)]
-fn special_byte(bytes: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn special_byte(bytes: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut i = from;
