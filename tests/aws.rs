@@ -217,6 +217,59 @@ fn record(dataset: &str, id: i64) -> ChangeRecord {
     )
 }
 
+/// Landing-queue messages that ingest did not write (anyone allowed to send
+/// to the queue can): each is quarantined with serde's reason and
+/// acknowledged, and the records beside them land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn land_quarantines_foreign_landing_messages_and_lands_their_neighbours() {
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let line = |id| {
+        let (bodies, _) = pack([(0, &record("shop.public.orders", id))], MAX_SQS_BYTES);
+        bodies[0].text.clone()
+    };
+    let good = line(1);
+    let nested = format!("\"status\":{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let deep = good.replacen("\"status\":\"paid\"", &nested, 1);
+    let bodies = [
+        ("m1".to_string(), good),
+        (
+            "m2".to_string(),
+            line(2).replacen("\"op\":\"c\"", "\"op\":\"c\",\"op\":\"d\"", 1),
+        ),
+        ("m3".to_string(), deep),
+        ("m4".to_string(), line(3)),
+        ("m5".to_string(), "not json at all\n".to_string()),
+    ];
+    let messages: Vec<(String, String, String)> = bodies
+        .iter()
+        .map(|(id, body)| (id.clone(), format!("rh-{id}"), body.clone()))
+        .collect();
+    let out = silt_fn_land::handle(
+        &land_ctx(&store),
+        serde_json::from_value(sqs_event(&messages)).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.response.batch_item_failures.is_empty(),
+        "nothing to retry"
+    );
+    assert_eq!(out.land.counts["shop.public.orders"].landed, 2);
+    let quarantined = store.list("quarantine/land/").await.unwrap();
+    assert_eq!(quarantined.len(), 3, "{quarantined:?}");
+    let mut reasons = Vec::new();
+    for q in &quarantined {
+        let entry: Value =
+            serde_json::from_slice(&store.get(&q.key).await.unwrap().unwrap()).unwrap();
+        assert_eq!(entry["reason"]["kind"], "invalid_json", "{entry}");
+        reasons.push(entry["message"].to_string());
+    }
+    let all = reasons.join(" | ");
+    assert!(all.contains("duplicate field `op`"), "{all}");
+    assert!(all.contains("recursion limit exceeded"), "{all}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn land_reports_only_failed_messages_which_redrive_to_the_dead_letter_queue() {
     let moto = Moto::start();
