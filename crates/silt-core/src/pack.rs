@@ -1,9 +1,10 @@
 //! Packing records into as few SQS messages as fit.
 //!
-//! A landing-queue message body is JSON lines of change records ([`crate::wire`]), at most
-//! 256 KiB; a `SendMessageBatch` call takes at most 10 entries and 256 KiB in
-//! all. Each body remembers which source messages its records came from, so a
-//! failed send fails exactly those messages and nothing else.
+//! A landing-queue message body is JSON lines of change records (written and
+//! read by [`crate::wire`]), at most 256 KiB; a `SendMessageBatch` call takes
+//! at most 10 entries and 256 KiB in all. Each body remembers which source
+//! messages its records came from, so a failed send fails exactly those
+//! messages and nothing else.
 
 use crate::record::ChangeRecord;
 use crate::wire::{LineReader, write_line};

@@ -65,17 +65,7 @@ impl Cell<'_> {
         match self {
             Cell::Null => out.push_str("null"),
             Cell::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Cell::Number(n) => {
-                if let Some(u) = n.as_u64() {
-                    out.push_str(itoa::Buffer::new().format(u));
-                } else if let Some(i) = n.as_i64() {
-                    out.push_str(itoa::Buffer::new().format(i));
-                } else {
-                    // A double prints as serde_json writes it; writing
-                    // into a String cannot fail.
-                    let _ = write!(out, "{n}");
-                }
-            }
+            Cell::Number(n) => write_number(out, n),
             Cell::Text(s) => write_json_str(out, s),
             Cell::Json(s) => out.push_str(s),
         }
@@ -432,6 +422,20 @@ pub fn write_json_str(out: &mut String, s: &str) {
     }
     out.push_str(s.get(start..).unwrap_or_default());
     out.push('"');
+}
+
+/// Appends a number as `serde_json` writes it: integers by `itoa`, without
+/// the formatting machinery; doubles through their `Display`, which is
+/// serde_json's own writing of them.
+pub fn write_number(out: &mut String, n: &Number) {
+    if let Some(u) = n.as_u64() {
+        out.push_str(itoa::Buffer::new().format(u));
+    } else if let Some(i) = n.as_i64() {
+        out.push_str(itoa::Buffer::new().format(i));
+    } else {
+        // Writing into a String cannot fail.
+        let _ = write!(out, "{n}");
+    }
 }
 
 /// Appends a value as canonical JSON text: compact, object keys in order.

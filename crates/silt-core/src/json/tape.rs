@@ -9,11 +9,11 @@
 //! keys and trailing data refused, and floats noted so the caller knows
 //! whether an integer beyond 64 bits could have become one.
 
-use crate::row::write_json_str;
+use crate::row::{write_json_str, write_number};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 /// One value of a [`Tape`].
 #[derive(Debug, Clone, PartialEq)]
@@ -195,16 +195,7 @@ impl<'a> Tape<'a> {
             Some(Node::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
             Some(Node::Number(n)) => {
                 seen.wide_integer |= n.is_u64() && !n.is_i64();
-                // Integers as serde_json prints them (by itoa), without the
-                // formatting machinery; doubles through their Display.
-                if let Some(u) = n.as_u64() {
-                    out.push_str(itoa::Buffer::new().format(u));
-                } else if let Some(i) = n.as_i64() {
-                    out.push_str(itoa::Buffer::new().format(i));
-                } else {
-                    // Writing into a String cannot fail.
-                    let _ = write!(out, "{n}");
-                }
+                write_number(out, n);
             }
             Some(Node::Str(s)) => {
                 seen.longest_text = seen.longest_text.max(s.len());
