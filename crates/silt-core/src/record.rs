@@ -123,6 +123,18 @@ impl Op {
             Op::Truncate => "t",
         }
     }
+
+    /// The operation a one-letter code names (the inverse of [`Op::code`]).
+    pub fn from_code(code: &str) -> Option<Op> {
+        match code {
+            "c" => Some(Op::Create),
+            "u" => Some(Op::Update),
+            "d" => Some(Op::Delete),
+            "r" => Some(Op::Read),
+            "t" => Some(Op::Truncate),
+            _ => None,
+        }
+    }
 }
 
 /// One change to one row (or, for truncate, to a whole dataset).
@@ -283,6 +295,16 @@ mod tests {
         h.update(br#"[42,"a\"b",null]"#);
         let expected = hex::encode(&h.finalize()[..16]);
         assert_eq!(record_id(&d, Op::Update, &key, "000123"), expected);
+    }
+
+    #[test]
+    fn op_codes_read_back_as_serde_names_them() {
+        for op in [Op::Create, Op::Update, Op::Delete, Op::Read, Op::Truncate] {
+            assert_eq!(Op::from_code(op.code()), Some(op));
+            assert_eq!(serde_json::to_value(op).unwrap(), json!(op.code()));
+        }
+        assert_eq!(Op::from_code("x"), None);
+        assert_eq!(Op::from_code("C"), None);
     }
 
     #[test]

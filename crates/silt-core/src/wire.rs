@@ -102,14 +102,7 @@ impl LineReader {
             at[slot] = Some(v);
         }
         let dataset = self.dataset(tape.str_at(at[0]?)?)?;
-        let op = match tape.str_at(at[1]?)? {
-            "c" => Op::Create,
-            "u" => Op::Update,
-            "d" => Op::Delete,
-            "r" => Op::Read,
-            "t" => Op::Truncate,
-            _ => return None,
-        };
+        let op = Op::from_code(tape.str_at(at[1]?)?)?;
         let key_at = at[2]?;
         if !matches!(tape.node(key_at)?, Node::Array { .. }) {
             return None;

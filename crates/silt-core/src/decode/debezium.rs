@@ -38,7 +38,7 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
     };
 
     let code = req_str(&payload, "op", path)?;
-    let op = op_of(code).ok_or_else(|| {
+    let op = Op::from_code(code).ok_or_else(|| {
         Rejection::new(
             RejectKind::UnknownOp,
             format!("{path}op"),
@@ -191,18 +191,6 @@ fn position(
             "one of \"postgresql\", \"mysql\", \"sqlserver\", \"oracle\" (their positions are ordered)",
             format!("{other:?}"),
         )),
-    }
-}
-
-/// The operation a Debezium `op` code names.
-pub(super) fn op_of(code: &str) -> Option<Op> {
-    match code {
-        "c" => Some(Op::Create),
-        "u" => Some(Op::Update),
-        "d" => Some(Op::Delete),
-        "r" => Some(Op::Read),
-        "t" => Some(Op::Truncate),
-        _ => None,
     }
 }
 

@@ -13,7 +13,7 @@
 use super::Decoded;
 use super::debezium::{
     DECIMAL, FLOAT_KINDS, FieldType, FieldTypes, INT_KINDS, OwnedFieldTypes, SQLSERVER_NO_LSN,
-    VARIABLE_SCALE_DECIMAL, decimal_from_base64, mysql_file_seq, mysql_position, op_of, oracle_scn,
+    VARIABLE_SCALE_DECIMAL, decimal_from_base64, mysql_file_seq, mysql_position, oracle_scn,
     oracle_scn_text, postgres_position, sqlserver_lsn, sqlserver_position,
 };
 use crate::config::{Dataset, Format, Project, Source};
@@ -198,7 +198,7 @@ impl<'a> FastDebezium<'a> {
             // Not recognisably Debezium: `auto` may read it as another format.
             return None;
         }
-        let op = op_of(tape.str_at(tape.get(payload, "op")?)?)?;
+        let op = Op::from_code(tape.str_at(tape.get(payload, "op")?)?)?;
         let source = tape.get(payload, "source")?;
         if !matches!(tape.node(source)?, Node::Object { .. }) {
             return None;
