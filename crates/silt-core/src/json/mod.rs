@@ -14,7 +14,7 @@ mod scan;
 mod tape;
 
 pub(crate) use scan::special_byte;
-pub use tape::{Contents, Entries, Node, Tape};
+pub use tape::{Contents, Entries, Node, Tape, Verbatim};
 
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::map::Entry;

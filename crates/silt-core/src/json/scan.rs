@@ -17,7 +17,7 @@
 //! [`Tape`]: super::Tape
 //! [`Tape::parse`]: super::Tape::parse
 
-use super::tape::{KeyPositions, Node};
+use super::tape::{KeyPositions, Node, Verbatim};
 use serde_json::Number;
 use std::borrow::Cow;
 
@@ -32,6 +32,7 @@ pub(super) fn scan<'a>(text: &'a str, nodes: &mut Vec<Node<'a>>) -> Option<bool>
         bytes: text.as_bytes(),
         at: 0,
         floats: false,
+        irregular_end: 0,
     };
     s.value(nodes, 0)?;
     s.skip_ws();
@@ -43,15 +44,35 @@ struct Scanner<'a> {
     bytes: &'a [u8],
     at: usize,
     floats: bool,
+    /// Just past the last text that canonical JSON would write otherwise
+    /// (whitespace, an escape, a number other than a short integer): a
+    /// container starting at or after it is plain so far.
+    irregular_end: usize,
 }
 
+// `skip_ws` and `peek` run between any two tokens; left to itself the
+// compiler stopped inlining them into the recursive readers once those grew
+// (about 250 more instructions per message under callgrind).
 impl<'a> Scanner<'a> {
+    #[inline(always)]
     fn skip_ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.at) {
             self.at += 1;
+            self.irregular_end = self.at;
         }
     }
 
+    /// The text of a container read from `start` to the cursor, if
+    /// nothing in it was irregular (see [`Verbatim`]).
+    fn verbatim(&self, start: usize) -> Verbatim {
+        if self.irregular_end <= start {
+            Verbatim::new(start, self.at)
+        } else {
+            Verbatim::NONE
+        }
+    }
+
+    #[inline(always)]
     fn peek(&mut self) -> Option<u8> {
         self.skip_ws();
         self.bytes.get(self.at).copied()
@@ -99,9 +120,14 @@ impl<'a> Scanner<'a> {
         if depth > MAX_DEPTH {
             return None;
         }
+        let start = self.at;
         self.at += 1;
         let at = nodes.len();
-        nodes.push(Node::Array { len: 0, end: 0 });
+        nodes.push(Node::Array {
+            len: 0,
+            end: 0,
+            text: Verbatim::NONE,
+        });
         let mut len = 0u32;
         if self.peek()? == b']' {
             self.at += 1;
@@ -122,6 +148,7 @@ impl<'a> Scanner<'a> {
         nodes[at] = Node::Array {
             len,
             end: u32::try_from(nodes.len()).ok()?,
+            text: self.verbatim(start),
         };
         Some(())
     }
@@ -130,9 +157,14 @@ impl<'a> Scanner<'a> {
         if depth > MAX_DEPTH {
             return None;
         }
+        let start = self.at;
         self.at += 1;
         let at = nodes.len();
-        nodes.push(Node::Object { len: 0, end: 0 });
+        nodes.push(Node::Object {
+            len: 0,
+            end: 0,
+            text: Verbatim::NONE,
+        });
         // Duplicate keys are found as the keys are read. Each key's mark
         // (length and end bytes) sets one bit; only a key whose bit is
         // already set is compared, and only with the keys of equal mark.
@@ -197,6 +229,7 @@ impl<'a> Scanner<'a> {
         nodes[at] = Node::Object {
             len,
             end: u32::try_from(nodes.len()).ok()?,
+            text: self.verbatim(start),
         };
         Some(())
     }
@@ -227,6 +260,7 @@ impl<'a> Scanner<'a> {
     /// pairs, lone surrogates) is decoded by serde_json.
     #[inline(never)]
     fn escaped_string(&mut self, start: usize, escape: usize) -> Option<Cow<'a, str>> {
+        self.irregular_end = escape + 1;
         let mut out = String::with_capacity(escape - start + 16);
         out.push_str(self.text.get(start + 1..escape)?);
         let mut i = escape;
@@ -304,6 +338,7 @@ impl<'a> Scanner<'a> {
             i += 1;
         }
         self.at = i;
+        self.irregular_end = i;
         let n = serde_json::from_str::<Number>(self.text.get(start..i)?).ok()?;
         self.floats |= n.is_f64();
         Some(n)

@@ -32,6 +32,8 @@ pub enum Node<'a> {
         len: u32,
         /// Index just past the last descendant.
         end: u32,
+        /// Its text in the message, where that is canonical already.
+        text: Verbatim,
     },
     /// An object of `len` entries, each a key node followed by its value,
     /// which end just before node `end`.
@@ -40,7 +42,44 @@ pub enum Node<'a> {
         len: u32,
         /// Index just past the last descendant.
         end: u32,
+        /// Its text in the message, where that is canonical already.
+        text: Verbatim,
     },
+}
+
+/// Where a container's text lies in the message, when the byte reader
+/// found nothing in it that canonical JSON writes otherwise: no whitespace,
+/// no escape, no number other than a short integer. Strings without
+/// escapes, short integers and the three literals read back as serde_json
+/// writes them, so such text, with its object keys in order, is its own
+/// canonical form and [`Tape::write_canonical`] copies it.
+///
+/// It says where a value was read, not what it is: equality ignores it (as
+/// syntax trees' equality ignores source spans), so a node read by either
+/// parser equals the other's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Verbatim {
+    start: u32,
+    end: u32,
+}
+
+impl Verbatim {
+    /// No usable text: serde_json read it, or it is not canonical as written.
+    pub const NONE: Verbatim = Verbatim { start: 0, end: 0 };
+
+    /// Bytes `start..end` of the message; `NONE` beyond 4 GiB.
+    pub(super) fn new(start: usize, end: usize) -> Self {
+        match (u32::try_from(start), u32::try_from(end)) {
+            (Ok(start), Ok(end)) => Verbatim { start, end },
+            _ => Self::NONE,
+        }
+    }
+}
+
+impl PartialEq for Verbatim {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// A parsed message: nodes in document order, the root at index 0.
@@ -48,6 +87,7 @@ pub enum Node<'a> {
 pub struct Tape<'a> {
     nodes: Vec<Node<'a>>,
     floats: bool,
+    text: &'a str,
 }
 
 /// What a nested value holds, for the checks a row's values must pass.
@@ -66,7 +106,11 @@ impl<'a> Tape<'a> {
         // one allocation, mostly.
         let mut nodes = Vec::with_capacity(text.len() / 8 + 4);
         if let Some(floats) = super::scan::scan(text, &mut nodes) {
-            return Ok(Tape { nodes, floats });
+            return Ok(Tape {
+                nodes,
+                floats,
+                text,
+            });
         }
         // What the byte reader left to serde_json: read it all again there.
         nodes.clear();
@@ -79,7 +123,11 @@ impl<'a> Tape<'a> {
     pub fn parse_plain(text: &'a str) -> Option<Self> {
         let mut nodes = Vec::with_capacity(text.len() / 8 + 4);
         let floats = super::scan::scan(text, &mut nodes)?;
-        Some(Tape { nodes, floats })
+        Some(Tape {
+            nodes,
+            floats,
+            text,
+        })
     }
 
     /// [`Tape::parse`] by serde_json alone, onto `nodes`.
@@ -95,7 +143,12 @@ impl<'a> Tape<'a> {
         }
         .deserialize(&mut de)?;
         de.end()?;
-        Ok(Tape { nodes, floats })
+        // No byte positions from serde: its containers are always written.
+        Ok(Tape {
+            nodes,
+            floats,
+            text,
+        })
     }
 
     /// Number of nodes.
@@ -185,8 +238,56 @@ impl<'a> Tape<'a> {
     /// in order: what its `Value` prints) and says what it holds.
     pub fn write_canonical(&self, i: usize, out: &mut String) -> Contents {
         let mut contents = Contents::default();
+        // Text that is canonical already (line items as producers and the
+        // landing queue write them) is copied: only its keys' order and its
+        // strings' lengths need reading, not every value written again.
+        if let Some(text) = self.plain_text(i)
+            && self.canonical_contents(i, &mut contents)
+        {
+            out.push_str(text);
+            return contents;
+        }
+        contents = Contents::default();
         self.write_node(i, out, &mut contents);
         contents
+    }
+
+    /// The message text of the container at `i`, when the byte reader found
+    /// nothing in it that canonical JSON writes differently.
+    fn plain_text(&self, i: usize) -> Option<&'a str> {
+        match self.nodes.get(i) {
+            Some(Node::Array { text, .. } | Node::Object { text, .. }) if text.end > 0 => {
+                self.text.get(text.start as usize..text.end as usize)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the value at `i` (inside a plain span) is canonical as it
+    /// stands: every object's keys in ascending order and every string
+    /// taken from the text unchanged. Notes what it holds as it goes.
+    fn canonical_contents(&self, i: usize, seen: &mut Contents) -> bool {
+        match self.nodes.get(i) {
+            Some(Node::Null | Node::Bool(_)) => true,
+            Some(Node::Number(n)) => {
+                seen.wide_integer |= n.is_u64() && !n.is_i64();
+                true
+            }
+            Some(Node::Str(Cow::Borrowed(s))) => {
+                seen.longest_text = seen.longest_text.max(s.len());
+                true
+            }
+            Some(Node::Array { .. }) => self.items(i).all(|at| self.canonical_contents(at, seen)),
+            Some(Node::Object { .. }) => {
+                let mut last: Option<&str> = None;
+                self.entries(i).all(|(k, v)| {
+                    let ascending = last.is_none_or(|l| l < k);
+                    last = Some(k);
+                    ascending && self.canonical_contents(v, seen)
+                })
+            }
+            Some(Node::Str(Cow::Owned(_))) | None => false,
+        }
     }
 
     fn write_node(&self, i: usize, out: &mut String, seen: &mut Contents) {
@@ -356,19 +457,31 @@ impl<'de> Visitor<'de> for Seed<'_, 'de> {
 
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         let at = self.nodes.len();
-        self.nodes.push(Node::Array { len: 0, end: 0 });
+        self.nodes.push(Node::Array {
+            len: 0,
+            end: 0,
+            text: Verbatim::NONE,
+        });
         let mut len = 0u32;
         while seq.next_element_seed(self.child())?.is_some() {
             len = len.saturating_add(1);
         }
         let end = index(self.nodes.len())?;
-        self.nodes[at] = Node::Array { len, end };
+        self.nodes[at] = Node::Array {
+            len,
+            end,
+            text: Verbatim::NONE,
+        };
         Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         let at = self.nodes.len();
-        self.nodes.push(Node::Object { len: 0, end: 0 });
+        self.nodes.push(Node::Object {
+            len: 0,
+            end: 0,
+            text: Verbatim::NONE,
+        });
         let mut len = 0u32;
         let mut keys = KeyPositions::default();
         loop {
@@ -381,7 +494,11 @@ impl<'de> Visitor<'de> for Seed<'_, 'de> {
             len = len.saturating_add(1);
         }
         let end = index(self.nodes.len())?;
-        self.nodes[at] = Node::Object { len, end };
+        self.nodes[at] = Node::Object {
+            len,
+            end,
+            text: Verbatim::NONE,
+        };
         match keys.duplicate(self.nodes) {
             Some(key) => Err(A::Error::custom(format!("duplicate key `{key}`"))),
             None => Ok(()),
@@ -535,6 +652,103 @@ mod tests {
             tape.write_canonical(0, &mut out);
             let value: Value = serde_json::from_str(text).unwrap();
             assert_eq!(out, value.to_string(), "{text}");
+        }
+    }
+
+    #[test]
+    fn copies_only_text_that_is_canonical_already() {
+        // (text, whether the root's text is copied as it stands)
+        for (text, copied) in [
+            (
+                r#"[{"price_cents":434,"qty":3,"sku":"SKU-0019"},{"a":[],"b":{}}]"#,
+                true,
+            ),
+            (
+                r#"{"a":[true,false,null,0,7,123456789012345678],"b":"é📦"}"#,
+                true,
+            ),
+            ("[]", true),
+            // Whitespace, inside or between items.
+            (r#"[ 1]"#, false),
+            (r#"[1 ,2]"#, false),
+            ("{\"a\":\n1}", false),
+            // Keys out of order, at any depth.
+            (r#"{"b":1,"a":2}"#, false),
+            (r#"[{"a":{"y":1,"x":2}}]"#, false),
+            // Escapes serde_json writes differently, or the same.
+            (r#"["\u0041"]"#, false),
+            (r#"["a\/b"]"#, false),
+            (r#"["a\"b"]"#, false),
+            // Numbers other than short integers.
+            ("[1.50]", false),
+            ("[1.5]", false),
+            ("[-1]", false),
+            ("[1e3]", false),
+            ("[1234567890123456789]", false),
+            ("[18446744073709551615]", false),
+        ] {
+            let tape = Tape::parse(text).unwrap();
+            assert_eq!(
+                tape.plain_text(0)
+                    .is_some_and(|_| { tape.canonical_contents(0, &mut Contents::default()) }),
+                copied,
+                "{text}"
+            );
+            let mut out = String::new();
+            let contents = tape.write_canonical(0, &mut out);
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(out, value.to_string(), "{text}");
+            let mut written = Contents::default();
+            tape.write_node(0, &mut String::new(), &mut written);
+            assert_eq!(contents, written, "{text}");
+        }
+        // A plain container inside an irregular one is still copied.
+        let tape = Tape::parse(r#"{ "items" : [{"qty":1,"sku":"x"}] }"#).unwrap();
+        let items = tape.get(0, "items").unwrap();
+        assert!(tape.plain_text(0).is_none());
+        assert_eq!(tape.plain_text(items), Some(r#"[{"qty":1,"sku":"x"}]"#));
+        // What serde_json read has no positions: written, the same text.
+        let serde = Tape::parse_serde(r#"[{"a":1}]"#, Vec::new()).unwrap();
+        assert!(serde.plain_text(0).is_none());
+    }
+
+    fn any_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (0u64..1000).prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "[a-z\"\\\\/é\u{1}\n📦]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z\"é]{0,4}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn canonical_text_is_what_a_value_prints_copied_or_written(v in any_value()) {
+            for text in [v.to_string(), serde_json::to_string_pretty(&v).unwrap()] {
+                // What serde_json reads back and prints (its float parsing
+                // can move a double's last digit: not this code's to fix).
+                let expected = serde_json::from_str::<Value>(&text).unwrap().to_string();
+                let tape = Tape::parse(&text).unwrap();
+                let mut out = String::new();
+                let contents = tape.write_canonical(0, &mut out);
+                proptest::prop_assert_eq!(&out, &expected);
+                let mut written = Contents::default();
+                tape.write_node(0, &mut String::new(), &mut written);
+                proptest::prop_assert_eq!(contents, written);
+            }
         }
     }
 
