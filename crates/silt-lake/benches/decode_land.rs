@@ -197,6 +197,19 @@ fn main() {
         unpack_secs * 1e6 / decoded as f64,
         packed_bytes as f64 / decoded as f64
     );
+    let parquet_bytes: usize = store
+        .objects
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.ends_with(".parquet"))
+        .map(|(_, v)| v.len())
+        .sum();
+    println!(
+        "raw Parquet written:  {:.1} MiB, {:.0} bytes per row",
+        parquet_bytes as f64 / 1048576.0,
+        parquet_bytes as f64 / landed as f64
+    );
     println!("page faults:          {decode_faults} decode, {land_faults} land");
     println!(
         "decode+land:          {:.0} events/s",
