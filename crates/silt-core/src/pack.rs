@@ -34,6 +34,10 @@ pub struct Oversized {
     pub bytes: usize,
 }
 
+/// Room beyond the limit for the line that overflows a body (most are under
+/// a kilobyte; a longer one grows the buffer once).
+const LINE_ROOM: usize = 4096;
+
 /// Packs `(origin, record)` pairs, in order, into bodies of at most `limit` bytes.
 pub fn pack<'a>(
     records: impl IntoIterator<Item = (usize, &'a ChangeRecord)>,
@@ -57,8 +61,13 @@ pub fn pack<'a>(
             continue;
         }
         if start + bytes > limit {
-            let line = current.text.split_off(start);
-            bodies.push(std::mem::replace(&mut current, body(line)));
+            // A body after the first fills up to the limit too: room for
+            // that at once, rather than growing (and copying) it by
+            // doubling a dozen times from one line's size.
+            let mut next = String::with_capacity(limit.saturating_add(LINE_ROOM));
+            next.push_str(current.text.get(start..).unwrap_or_default());
+            current.text.truncate(start);
+            bodies.push(std::mem::replace(&mut current, body(next)));
         }
         current.origins.insert(origin);
     }
