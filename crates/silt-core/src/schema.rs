@@ -11,6 +11,7 @@ use crate::row::{Cell, Row};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::borrow::Borrow;
+use std::cmp::Ordering;
 
 /// Silt's own columns in every raw file, ahead of the data columns.
 pub const META_COLUMNS: [&str; 4] = ["_record_id", "_op", "_position", "_event_time"];
@@ -152,9 +153,22 @@ pub fn align<'r, 'c, S: AsRef<str>, T>(
 ) -> impl Iterator<Item = (&'r str, Cell<'r>, Option<&'c T>)> {
     let mut known = columns.iter().peekable();
     row.iter().map(move |(name, v)| {
-        while known.next_if(|(c, _)| c.as_ref() < name).is_some() {}
-        let entry = known.next_if(|(c, _)| c.as_ref() == name);
-        (name, v, entry.map(|(_, t)| t))
+        // One comparison per step: nearly every cell meets its own column
+        // at once, and comparing for "less" and then for "equal" compared
+        // each pair of names twice.
+        while let Some((c, t)) = known.peek() {
+            match c.as_ref().cmp(name) {
+                Ordering::Less => {
+                    known.next();
+                }
+                Ordering::Equal => {
+                    known.next();
+                    return (name, v, Some(t));
+                }
+                Ordering::Greater => break,
+            }
+        }
+        (name, v, None)
     })
 }
 
