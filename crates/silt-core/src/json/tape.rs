@@ -57,7 +57,7 @@ pub enum Node<'a> {
 /// It says where a value was read, not what it is: equality ignores it (as
 /// syntax trees' equality ignores source spans), so a node read by either
 /// parser equals the other's.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Verbatim {
     start: u32,
     end: u32,
@@ -97,6 +97,18 @@ pub struct Contents {
     pub longest_text: usize,
     /// Whether it holds an integer above `i64::MAX`.
     pub wide_integer: bool,
+}
+
+impl Contents {
+    /// Takes note of a value that is not a container (an object's keys are
+    /// not values, and are never passed here).
+    fn note(&mut self, node: &Node<'_>) {
+        match node {
+            Node::Number(n) => self.wide_integer |= n.is_u64() && !n.is_i64(),
+            Node::Str(s) => self.longest_text = self.longest_text.max(s.len()),
+            _ => {}
+        }
+    }
 }
 
 impl<'a> Tape<'a> {
@@ -268,38 +280,39 @@ impl<'a> Tape<'a> {
     /// taken from the text unchanged. Notes what it holds as it goes.
     fn canonical_contents(&self, i: usize, seen: &mut Contents) -> bool {
         match self.nodes.get(i) {
-            Some(Node::Null | Node::Bool(_)) => true,
-            Some(Node::Number(n)) => {
-                seen.wide_integer |= n.is_u64() && !n.is_i64();
-                true
-            }
-            Some(Node::Str(Cow::Borrowed(s))) => {
-                seen.longest_text = seen.longest_text.max(s.len());
-                true
-            }
+            Some(Node::Str(Cow::Owned(_))) | None => false,
             Some(Node::Array { .. }) => self.items(i).all(|at| self.canonical_contents(at, seen)),
             Some(Node::Object { .. }) => {
-                let mut last: Option<&str> = None;
-                self.entries(i).all(|(k, v)| {
-                    let ascending = last.is_none_or(|l| l < k);
-                    last = Some(k);
-                    ascending && self.canonical_contents(v, seen)
-                })
+                self.keys_ascending(i)
+                    && self
+                        .entries(i)
+                        .all(|(_, v)| self.canonical_contents(v, seen))
             }
-            Some(Node::Str(Cow::Owned(_))) | None => false,
+            Some(leaf) => {
+                seen.note(leaf);
+                true
+            }
         }
+    }
+
+    /// Whether the keys of the object at `obj` are in ascending order, as
+    /// canonical JSON writes them.
+    fn keys_ascending(&self, obj: usize) -> bool {
+        self.entries(obj)
+            .zip(self.entries(obj).skip(1))
+            .all(|((a, _), (b, _))| a < b)
     }
 
     fn write_node(&self, i: usize, out: &mut String, seen: &mut Contents) {
         match self.nodes.get(i) {
             None | Some(Node::Null) => out.push_str("null"),
             Some(Node::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
-            Some(Node::Number(n)) => {
-                seen.wide_integer |= n.is_u64() && !n.is_i64();
+            Some(node @ Node::Number(n)) => {
+                seen.note(node);
                 write_number(out, n);
             }
-            Some(Node::Str(s)) => {
-                seen.longest_text = seen.longest_text.max(s.len());
+            Some(node @ Node::Str(s)) => {
+                seen.note(node);
                 write_json_str(out, s);
             }
             Some(Node::Array { .. }) => {
@@ -314,11 +327,7 @@ impl<'a> Tape<'a> {
             }
             Some(Node::Object { .. }) => {
                 out.push('{');
-                let sorted = self
-                    .entries(i)
-                    .zip(self.entries(i).skip(1))
-                    .all(|((a, _), (b, _))| a < b);
-                if sorted {
+                if self.keys_ascending(i) {
                     self.write_entries(self.entries(i), out, seen);
                 } else {
                     let mut entries: Vec<(&str, usize)> = self.entries(i).collect();
