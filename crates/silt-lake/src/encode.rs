@@ -96,17 +96,22 @@ pub fn encode_parquet(schema: &DatasetSchema, records: &[&ChangeRecord]) -> Resu
         }
     }
     columns.extend(builders.into_iter().map(ColumnBuilder::finish));
-    let batch = RecordBatch::try_new(arrow.clone(), columns)
-        .map_err(|e| Error::encoding(format!("arrow batch for {}", schema.dataset), e))?;
-    let props = WriterProperties::builder()
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         // A fixed creator keeps bytes identical across parquet-rs upgrades.
-        .set_created_by("silt".to_string())
-        // Ids and positions are unique per row: a dictionary only costs
-        // hashing every value before the writer gives up on it.
-        .set_column_dictionary_enabled(ColumnPath::from("_record_id"), false)
-        .set_column_dictionary_enabled(ColumnPath::from("_position"), false)
-        .build();
+        .set_created_by("silt".to_string());
+    // Ids and positions are unique per row, so they never get a dictionary;
+    // the other columns get one where their first rows repeat.
+    for (field, column) in arrow.fields().iter().zip(&columns) {
+        let unique_by_design = matches!(field.name().as_str(), "_record_id" | "_position");
+        if unique_by_design || !repeats(column) {
+            props =
+                props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
+    let props = props.build();
+    let batch = RecordBatch::try_new(arrow.clone(), columns)
+        .map_err(|e| Error::encoding(format!("arrow batch for {}", schema.dataset), e))?;
     let mut out = Vec::with_capacity(n * 64);
     let mut writer = ArrowWriter::try_new(&mut out, arrow, Some(props))
         .map_err(|e| Error::encoding("parquet writer", e))?;
@@ -117,6 +122,52 @@ pub fn encode_parquet(schema: &DatasetSchema, records: &[&ChangeRecord]) -> Resu
         .close()
         .map_err(|e| Error::encoding("parquet close", e))?;
     Ok(out)
+}
+
+/// Rows looked at to choose a column's encoding.
+const SAMPLE_ROWS: usize = 512;
+
+/// Whether a column's first rows hold each value four times on average or
+/// more: then a dictionary is worth it.
+///
+/// parquet-rs builds a dictionary for every column unless told otherwise
+/// and drops it only when it outgrows its page limit (1 MiB). A batch of
+/// mostly distinct values (nested items, amounts, hashed e-mails) stays
+/// under that limit, so every value was hashed and interned, and written
+/// twice (dictionary page and indices), for files that came out larger
+/// than plain values under zstd. Deciding from the data keeps the choice
+/// deterministic: the same records give the same bytes.
+fn repeats(column: &ArrayRef) -> bool {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Int64Type, TimestampMillisecondType};
+    fn few<T: Ord>(mut sample: Vec<T>) -> bool {
+        let n = sample.len();
+        sample.sort_unstable();
+        sample.dedup();
+        sample.len() * 4 <= n
+    }
+    let rows = column.len().min(SAMPLE_ROWS);
+    let present = (0..rows).filter(|&i| column.is_valid(i));
+    match column.data_type() {
+        DataType::Utf8 => {
+            let a = column.as_string::<i32>();
+            few(present.map(|i| a.value(i)).collect())
+        }
+        DataType::Int64 => {
+            let a = column.as_primitive::<Int64Type>();
+            few(present.map(|i| a.value(i)).collect())
+        }
+        DataType::Timestamp(..) => {
+            let a = column.as_primitive::<TimestampMillisecondType>();
+            few(present.map(|i| a.value(i)).collect())
+        }
+        DataType::Float64 => {
+            let a = column.as_primitive::<arrow::datatypes::Float64Type>();
+            few(present.map(|i| a.value(i).to_bits()).collect())
+        }
+        // Booleans are never dictionary-encoded.
+        _ => true,
+    }
 }
 
 /// One column being built; a value of another type than the column's is
@@ -226,5 +277,43 @@ mod tests {
             .downcast_ref::<arrow::array::Float64Array>()
             .unwrap();
         assert_eq!(price.value(1), 2.0);
+    }
+
+    #[test]
+    fn only_repeating_columns_get_a_dictionary() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let records: Vec<ChangeRecord> = (0..600)
+            .map(|i| {
+                let status = ["new", "paid", "sent"][i % 3];
+                rec(
+                    &format!("{i:05}"),
+                    json!({"id": i, "status": status, "note": format!("n{i}")}),
+                )
+            })
+            .collect();
+        let schema = evolve(&DatasetSchema::empty("s.p.t".parse().unwrap()), &records).schema;
+        let refs: Vec<&ChangeRecord> = records.iter().collect();
+        let bytes = encode_parquet(&schema, &refs).unwrap();
+        let reader = SerializedFileReader::new(Bytes::from(bytes)).unwrap();
+        let group = reader.metadata().row_group(0);
+        let dictionary: Vec<(String, bool)> = group
+            .columns()
+            .iter()
+            .map(|c| {
+                (
+                    c.column_path().string(),
+                    c.dictionary_page_offset().is_some(),
+                )
+            })
+            .collect();
+        let with = |name: &str| dictionary.iter().any(|(n, d)| n == name && *d);
+        // One event time and three statuses repeat; ids, positions and notes do not.
+        assert!(
+            with("_op") && with("_event_time") && with("status"),
+            "{dictionary:?}"
+        );
+        for unique in ["_record_id", "_position", "id", "note"] {
+            assert!(!with(unique), "{unique} has a dictionary: {dictionary:?}");
+        }
     }
 }
