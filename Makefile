@@ -119,7 +119,8 @@ deploy-tf: build ## Deploy with Terraform (needs AWS credentials and the registr
 # so the benchmarks measure what users get: the pipeline benchmark runs what
 # `silt run` runs with, decode_land what `silt ingest` and `silt land` run with.
 SILT_ALLOCATOR := MIMALLOC_ARENA_EAGER_COMMIT=0 MIMALLOC_PURGE_DELAY=0
-SILT_STREAM_ALLOCATOR := MIMALLOC_ARENA_EAGER_COMMIT=0 MIMALLOC_PURGE_DELAY=1000
+SILT_STREAM_ALLOCATOR := MIMALLOC_ARENA_EAGER_COMMIT=0 MIMALLOC_PURGE_DELAY=1000 \
+  GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=67108864
 BENCH_INPUT := target/bench/events-200000.jsonl
 
 bench: ## Throughput and peak memory of the local pipeline, and decode and land apart (release build).
