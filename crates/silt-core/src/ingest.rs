@@ -194,7 +194,7 @@ impl<'a> Ingestor<'a> {
                 .mask(r, dataset)
                 .map_err(|_| Rejection::missing("(pii key)", "an HMAC key for PII hashing"))?;
             if self.project.pii.undeclared == UndeclaredPii::Quarantine
-                && let Some(column) = self.scan_pii(r).first()
+                && let Some(column) = crate::mask::suspected_pii(r, dataset).first()
             {
                 // The value itself never goes into the reason: it is the PII.
                 return Err(Rejection::new(

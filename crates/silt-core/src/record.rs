@@ -18,9 +18,43 @@ pub use crate::row::Row;
 ///
 /// Every record carries one, so the parts sit behind one shared pointer:
 /// cloning an id is a reference count, not three strings.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DatasetId(Arc<Parts>);
+
+// Decoders give each record a clone of the project's own id, so looking a
+// record's dataset up in the project meets the same pointer: equal without
+// comparing three strings. Other ids compare by their parts.
+impl PartialEq for DatasetId {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for DatasetId {}
+
+// By the parts, as equality is in the end: a shared pointer only shortens it.
+impl std::hash::Hash for DatasetId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl Ord for DatasetId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            std::cmp::Ordering::Equal
+        } else {
+            self.0.cmp(&other.0)
+        }
+    }
+}
+
+impl PartialOrd for DatasetId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct Parts {
@@ -245,6 +279,31 @@ pub fn pad_decimal(digits: &str, width: usize) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn dataset_ids_compare_by_parts_whether_shared_or_not() {
+        use std::cmp::Ordering;
+        let id = |s: &str| s.parse::<DatasetId>().unwrap();
+        let orders = id("shop.public.orders");
+        assert_eq!(orders.cmp(&orders.clone()), Ordering::Equal);
+        assert_eq!(orders, id("shop.public.orders"));
+        assert_eq!(orders.cmp(&id("shop.public.orders")), Ordering::Equal);
+        // By source, then schema, then table, as text.
+        for (a, b) in [
+            ("shop.public.customers", "shop.public.orders"),
+            ("shop.a.z", "shop.b.a"),
+            ("a.z.z", "b.a.a"),
+        ] {
+            assert_eq!(id(a).cmp(&id(b)), Ordering::Less, "{a} {b}");
+            assert_eq!(id(b).partial_cmp(&id(a)), Some(Ordering::Greater));
+            assert_ne!(id(a), id(b));
+        }
+        let map = std::collections::BTreeMap::from([(id("shop.public.orders"), 1)]);
+        assert_eq!(map.get(&orders), Some(&1));
+        assert_eq!(map.get(&id("shop.public.orders")), Some(&1));
+        let set = std::collections::HashSet::from([id("shop.public.orders")]);
+        assert!(set.contains(&orders) && !set.contains(&id("shop.public.order")));
+    }
 
     #[test]
     fn dataset_id_round_trips_and_rejects_bad_names() {
