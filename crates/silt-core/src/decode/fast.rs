@@ -90,11 +90,11 @@ impl<'a> FastDebezium<'a> {
         match tape.node(root)? {
             Node::Null => Some(Decoded::Skip("tombstone")),
             Node::Object { .. } => {
-                match (tape.get(root, "payload"), tape.get(root, "schema")) {
-                    (Some(p), Some(s)) => self.wrapped(tape, p, || field_types(tape, s)),
+                match tape.fields(root, ["payload", "schema"]) {
+                    [Some(p), Some(s)] => self.wrapped(tape, p, || field_types(tape, s)),
                     // `auto` reads this shape as Debezium too (see `detect`);
                     // anything else it leaves to the general path.
-                    (Some(_), None) | (None, _) => self.payload(tape, root, &FieldTypes::default()),
+                    [Some(_), None] | [None, _] => self.payload(tape, root, &FieldTypes::default()),
                 }
             }
             _ => None,
@@ -194,38 +194,32 @@ impl<'a> FastDebezium<'a> {
 
     /// The payload at `payload` decoded, its rows typed by `types`.
     fn payload(&self, tape: &Tape<'_>, payload: usize, types: &FieldTypes<'_>) -> Option<Decoded> {
-        if tape.get(payload, "op").is_none() || tape.get(payload, "source").is_none() {
-            // Not recognisably Debezium: `auto` may read it as another format.
-            return None;
-        }
-        let op = Op::from_code(tape.str_at(tape.get(payload, "op")?)?)?;
-        let source = tape.get(payload, "source")?;
+        let [op, source, before, after, payload_ts] =
+            tape.fields(payload, ["op", "source", "before", "after", "ts_ms"]);
+        // Without both, not recognisably Debezium: `auto` may read it as another format.
+        let op = Op::from_code(tape.str_at(op?)?)?;
+        let source = source?;
         if !matches!(tape.node(source)?, Node::Object { .. }) {
             return None;
         }
-        let connector = tape
-            .get(source, "connector")
-            .and_then(|i| tape.str_at(i))
-            .unwrap_or("");
+        let [connector, schema, db, table, source_ts] =
+            tape.fields(source, ["connector", "schema", "db", "table", "ts_ms"]);
+        let connector = connector.and_then(|i| tape.str_at(i)).unwrap_or("");
         // MySQL has no schemas: its database plays that part.
-        let schema_field = if connector == "mysql" { "db" } else { "schema" };
-        let schema_name = tape.str_at(tape.get(source, schema_field)?)?;
-        let table = tape.str_at(tape.get(source, "table")?)?;
+        let schema_name = tape.str_at(if connector == "mysql" { db } else { schema }?)?;
+        let table = tape.str_at(table?)?;
         let (dataset, spec) = self.dataset(schema_name, table)?;
         let position = position(tape, connector, source)?;
-        let event_time_ms = match tape
-            .get(source, "ts_ms")
-            .filter(|i| tape.node(*i) != Some(&Node::Null))
-        {
+        let event_time_ms = match source_ts.filter(|i| tape.node(*i) != Some(&Node::Null)) {
             Some(i) => as_i64(tape.node(i)?)?,
-            None => as_i64(tape.node(tape.get(payload, "ts_ms")?)?)?,
+            None => as_i64(tape.node(payload_ts?)?)?,
         };
         if event_time_ms < 0 || chrono::DateTime::from_timestamp_millis(event_time_ms).is_none() {
             return None;
         }
 
-        let before = self.image(tape, payload, "before", types)?;
-        let after = self.image(tape, payload, "after", types)?;
+        let before = self.image(tape, before, types)?;
+        let after = self.image(tape, after, types)?;
         let key = match op {
             Op::Truncate => Vec::new(),
             Op::Delete => key_values(before.as_ref()?, &spec.primary_key)?,
@@ -249,15 +243,15 @@ impl<'a> FastDebezium<'a> {
         )]))
     }
 
-    /// The image `name` of the payload, typed and validated; `Some(None)` when absent or null.
+    /// The image at `obj` (a payload's `before` or `after`), typed and
+    /// validated; `Some(None)` when absent or null.
     fn image(
         &self,
         tape: &Tape<'_>,
-        payload: usize,
-        name: &str,
+        obj: Option<usize>,
         types: &FieldTypes<'_>,
     ) -> Option<Option<Row>> {
-        let Some(obj) = tape.get(payload, name) else {
+        let Some(obj) = obj else {
             return Some(None);
         };
         let len = match tape.node(obj)? {

@@ -213,6 +213,27 @@ impl<'a> Tape<'a> {
         self.entries(obj).find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
+    /// [`Tape::get`] of each of `keys`, in one pass over the object's
+    /// entries rather than one pass per key.
+    pub fn fields<const N: usize>(&self, obj: usize, keys: [&str; N]) -> [Option<usize>; N] {
+        let mut found = [None; N];
+        let mut left = N;
+        for (k, v) in self.entries(obj) {
+            // Tapes hold no duplicate keys (both parsers refuse them); a key
+            // asked for twice fills only its first slot.
+            if let Some(i) = keys.iter().position(|key| *key == k)
+                && found[i].is_none()
+            {
+                found[i] = Some(v);
+                left -= 1;
+                if left == 0 {
+                    break;
+                }
+            }
+        }
+        found
+    }
+
     /// The indexes of the items of the array at `arr`.
     pub fn items(&self, arr: usize) -> impl Iterator<Item = usize> + '_ {
         let (mut next, len) = match self.nodes.get(arr) {
@@ -644,6 +665,23 @@ mod tests {
         assert_eq!(items.len(), 7);
         assert_eq!(tape.str_at(items[3]), Some("x\ny"));
         assert_eq!(tape.skip(0), tape.node_count());
+    }
+
+    #[test]
+    fn fields_finds_what_get_finds() {
+        let keys = ["op", "after", "missing", "source", "", "ts_ms"];
+        for text in [
+            r#"{"after":{"op":1},"op":"c","source":{"x":[1,{"op":2}]},"ts_ms":5,"":0}"#,
+            r#"{"ts_ms":1,"op":"u"}"#,
+            r#"{"after":null,"op":"d"}"#,
+            r#"{}"#,
+            r#"[1,2]"#,
+        ] {
+            let tape = Tape::parse(text).unwrap();
+            let each = keys.map(|k| tape.get(0, k));
+            assert_eq!(tape.fields(0, keys), each, "{text}");
+            assert_eq!(tape.fields(0, ["op"]), [tape.get(0, "op")], "{text}");
+        }
     }
 
     #[test]
