@@ -350,7 +350,7 @@ impl<'s> FieldTypes<'s> {
     pub(super) fn get(&self, column: &str) -> Option<&FieldType<'s>> {
         let i = self
             .columns
-            .binary_search_by(|(name, _)| (*name).cmp(column))
+            .binary_search_by(|(name, _)| crate::row::cmp_names(name, column))
             .ok()?;
         Some(&self.columns[i].1)
     }

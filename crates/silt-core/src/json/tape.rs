@@ -9,7 +9,7 @@
 //! keys and trailing data refused, and floats noted so the caller knows
 //! whether an integer beyond 64 bits could have become one.
 
-use crate::row::{write_json_str, write_number};
+use crate::row::{cmp_names, write_json_str, write_number};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
@@ -321,7 +321,7 @@ impl<'a> Tape<'a> {
     fn keys_ascending(&self, obj: usize) -> bool {
         self.entries(obj)
             .zip(self.entries(obj).skip(1))
-            .all(|((a, _), (b, _))| a < b)
+            .all(|((a, _), (b, _))| cmp_names(a, b).is_lt())
     }
 
     fn write_node(&self, i: usize, out: &mut String, seen: &mut Contents) {
