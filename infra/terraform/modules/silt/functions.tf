@@ -11,6 +11,13 @@ locals {
     SILT_ATHENA_DATABASE     = aws_glue_catalog_database.this.name
     SILT_PII_KEY_PARAMETER   = var.pii_key_parameter
     RUST_LOG                 = "info"
+    # Allocator options of the streaming stages, as `silt ingest` and
+    # `silt land` set them (crates/silt-cli/src/alloc.rs): mimalloc commits
+    # memory as used and keeps freed memory a second for the next batch;
+    # glibc serves zstd's work areas from its heap instead of fresh pages.
+    MIMALLOC_ARENA_EAGER_COMMIT = "0"
+    MIMALLOC_PURGE_DELAY        = "1000"
+    GLIBC_TUNABLES              = "glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=67108864"
   }
 }
 
