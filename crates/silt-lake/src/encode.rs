@@ -139,7 +139,7 @@ const SAMPLE_ROWS: usize = 512;
 /// deterministic: the same records give the same bytes.
 fn repeats(column: &ArrayRef) -> bool {
     use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{Int64Type, TimestampMillisecondType};
+    use arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
     fn few<T: Ord>(mut sample: Vec<T>) -> bool {
         let n = sample.len();
         sample.sort_unstable();
@@ -157,15 +157,15 @@ fn repeats(column: &ArrayRef) -> bool {
             let a = column.as_primitive::<Int64Type>();
             few(present.map(|i| a.value(i)).collect())
         }
-        DataType::Timestamp(..) => {
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
             let a = column.as_primitive::<TimestampMillisecondType>();
             few(present.map(|i| a.value(i)).collect())
         }
         DataType::Float64 => {
-            let a = column.as_primitive::<arrow::datatypes::Float64Type>();
+            let a = column.as_primitive::<Float64Type>();
             few(present.map(|i| a.value(i).to_bits()).collect())
         }
-        // Booleans are never dictionary-encoded.
+        // Booleans are never dictionary-encoded; no other type is written.
         _ => true,
     }
 }
