@@ -12,7 +12,7 @@ use silt_core::ingest::QuarantineEntry;
 use silt_core::keys::{Partition, content_hash, manifest_key, manifest_prefix, raw_key};
 use silt_core::manifest::{Counts, Manifest};
 use silt_core::ports::{ObjectStore, PutOutcome};
-use silt_core::{Cell, ChangeRecord, DatasetId, Error, Result};
+use silt_core::{ChangeRecord, DatasetId, Error, Result, Row};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
@@ -254,16 +254,7 @@ fn chunks<'a>(records: &'a [&'a ChangeRecord], target: u64) -> Vec<&'a [&'a Chan
 }
 
 fn approx_size(r: &ChangeRecord) -> u64 {
-    let row = r.stored_image().map_or(0, |row| {
-        row.iter()
-            .map(|(_, v)| match v {
-                Cell::Null | Cell::Bool(_) => 1,
-                Cell::Number(_) => 8,
-                Cell::Text(s) | Cell::Json(s) => s.len() as u64 + 4,
-            })
-            .sum()
-    });
-    row + 80
+    r.stored_image().map_or(0, Row::value_bytes) + 80
 }
 
 /// Reads every manifest of the given datasets (or all datasets of the project).
@@ -312,4 +303,40 @@ pub async fn orphans(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use silt_core::Op;
+
+    fn rec(id: i64, note: &str) -> ChangeRecord {
+        let row = json!({"id": id, "note": note, "gone": null});
+        ChangeRecord::new(
+            "s.p.t".parse().unwrap(),
+            Op::Create,
+            vec![json!(id)],
+            None,
+            row.as_object().map(|m| Row::from_map(m).unwrap()),
+            format!("{id:05}"),
+            1_000,
+        )
+    }
+
+    #[test]
+    fn records_are_split_into_objects_of_about_the_target_size() {
+        // Each record: 80 + 8 (id) + 1 (null) + note + 4.
+        let records: Vec<ChangeRecord> = (0..7).map(|i| rec(i, "0123456789abcdef")).collect();
+        assert_eq!(approx_size(&records[0]), 80 + 8 + 1 + 16 + 4);
+        let refs: Vec<&ChangeRecord> = records.iter().collect();
+        let sizes =
+            |target| -> Vec<usize> { chunks(&refs, target).iter().map(|c| c.len()).collect() };
+        assert_eq!(sizes(109 * 3), [3, 3, 1]);
+        assert_eq!(sizes(109 * 3 - 1), [2, 2, 2, 1]);
+        // A record larger than the target still lands, alone.
+        assert_eq!(sizes(10), [1; 7]);
+        assert_eq!(sizes(u64::MAX), [7]);
+        assert!(chunks(&[], 100).is_empty());
+    }
 }
