@@ -132,17 +132,15 @@ pub fn suspected_pii<'r>(record: &'r ChangeRecord, dataset: &Dataset) -> Vec<&'r
         return Vec::new();
     };
     // Values first: few look like an address, and the name lookup costs more.
-    row.iter()
-        .filter(|(_, v)| match v {
-            Cell::Text(s) => looks_like_email(s),
-            // Nested text without an `@` holds no address; with one, it is
-            // walked as the values it holds, never its keys.
-            Cell::Json(s) => s.contains('@') && contains_email(&v.to_value(), 0),
-            _ => false,
-        })
-        .filter(|(col, _)| !dataset.pii.contains_key(*col))
-        .map(|(col, _)| col)
-        .collect()
+    row.text_cells_where(|v| match v {
+        Cell::Text(s) => looks_like_email(s),
+        // Nested text without an `@` holds no address; with one, it is
+        // walked as the values it holds, never its keys.
+        Cell::Json(s) => s.contains('@') && contains_email(&v.to_value(), 0),
+        _ => false,
+    })
+    .filter(|col| !dataset.pii.contains_key(*col))
+    .collect()
 }
 
 fn contains_email(v: &Value, depth: usize) -> bool {

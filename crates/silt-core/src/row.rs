@@ -254,6 +254,23 @@ impl Row {
         self.text.len()
     }
 
+    /// The names of the text and nested cells for which `test` holds, in
+    /// column-name order. Other cells are skipped unread, and only the
+    /// names of cells that pass are sliced out.
+    pub fn text_cells_where<'r>(
+        &'r self,
+        test: impl Fn(&Cell<'r>) -> bool + 'r,
+    ) -> impl Iterator<Item = &'r str> + 'r {
+        self.cells.iter().filter_map(move |slot| {
+            let cell = match &slot.value {
+                Stored::Text(s) => Cell::Text(self.str_at(*s)),
+                Stored::Json(s) => Cell::Json(self.str_at(*s)),
+                Stored::Null | Stored::Bool(_) | Stored::Number(_) => return None,
+            };
+            test(&cell).then(|| self.str_at(slot.name))
+        })
+    }
+
     /// About the bytes the row's values take in a columnar file: 1 for a
     /// null or a boolean, 8 for a number, and a text or nested cell's
     /// length plus 4. Read from the spans, without building cells.
@@ -518,6 +535,25 @@ impl<'de> Deserialize<'de> for Row {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn text_cells_where_looks_only_at_text_and_nested_cells() {
+        let mut b = RowBuilder::default();
+        b.text("a", "x@y");
+        b.number("b", 1.into());
+        b.json_with("c", |t| t.push_str(r#"["x@y"]"#));
+        b.text("d", "plain");
+        b.null("e");
+        let row = b.finish().unwrap();
+        let with_at: Vec<&str> = row
+            .text_cells_where(|c| matches!(c, Cell::Text(s) | Cell::Json(s) if s.contains('@')))
+            .collect();
+        assert_eq!(with_at, ["a", "c"]);
+        assert_eq!(
+            row.text_cells_where(|_| true).collect::<Vec<_>>(),
+            ["a", "c", "d"]
+        );
+    }
 
     #[test]
     fn value_bytes_count_each_kind_of_cell() {
