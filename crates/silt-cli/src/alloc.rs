@@ -48,12 +48,13 @@ pub const STREAM_GLIBC_TUNABLES: &str =
 
 /// The allocators' options and the values `silt` runs with, by command.
 pub fn settings(command: Option<&str>) -> Vec<(&'static str, &'static str)> {
-    // Streaming stages: freed memory is allocated again by the next batch.
+    // Streaming stages allocate again what the last batch freed.
     let streaming = matches!(command, Some("ingest" | "land"));
     let mut settings = vec![
         // Commit arena memory as it is used, not the whole arena up front.
         ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
-        // Elsewhere freed memory goes back to the system at once, not after a delay.
+        // Streaming stages keep freed memory a second for the next batch;
+        // the others give it back to the system at once.
         ("MIMALLOC_PURGE_DELAY", if streaming { "1000" } else { "0" }),
     ];
     if streaming {
