@@ -261,13 +261,11 @@ impl Row {
         &'r self,
         test: impl Fn(&Cell<'r>) -> bool + 'r,
     ) -> impl Iterator<Item = &'r str> + 'r {
-        self.cells.iter().filter_map(move |slot| {
-            let cell = match &slot.value {
-                Stored::Text(s) => Cell::Text(self.str_at(*s)),
-                Stored::Json(s) => Cell::Json(self.str_at(*s)),
-                Stored::Null | Stored::Bool(_) | Stored::Number(_) => return None,
-            };
-            test(&cell).then(|| self.str_at(slot.name))
+        self.cells.iter().filter_map(move |slot| match slot.value {
+            Stored::Text(_) | Stored::Json(_) => {
+                test(&self.cell_of(&slot.value)).then(|| self.str_at(slot.name))
+            }
+            Stored::Null | Stored::Bool(_) | Stored::Number(_) => None,
         })
     }
 
