@@ -212,4 +212,24 @@ mod tests {
             None
         );
     }
+
+    #[test]
+    fn the_benchmark_and_the_functions_run_with_the_streaming_settings() {
+        // `make bench` and the Lambda templates spell the values out again,
+        // in their own languages: they must not drift from these.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for file in [
+            "Makefile",
+            "infra/terraform/modules/silt/functions.tf",
+            "infra/sam/template.yaml",
+        ] {
+            let text = std::fs::read_to_string(root.join(file)).unwrap();
+            for (name, value) in settings(Some("land")) {
+                assert!(
+                    text.contains(name) && text.contains(value),
+                    "{file} lacks {name}={value}"
+                );
+            }
+        }
+    }
 }
