@@ -201,6 +201,23 @@ pub struct Landing {
     pub target_file_bytes: u64,
     /// Records landed per batch; bounds the pipeline's memory.
     pub batch_records: usize,
+    /// How raw Parquet encodes values outside a dictionary.
+    pub encodings: ParquetEncodings,
+}
+
+/// How raw Parquet files encode the values of columns without a
+/// dictionary (or whose dictionary outgrew its page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ParquetEncodings {
+    /// Parquet's delta encodings: lengths apart from the text, integers as
+    /// differences, sorted positions as shared prefixes. Smaller files, and
+    /// less for zstd to compress; Athena, Trino, DataFusion, Spark 3.4+ and
+    /// pyarrow read them.
+    #[default]
+    Delta,
+    /// Every value as written (PLAIN), for readers without the delta
+    /// encodings (Spark's vectorized reader before 3.4, for one).
+    Plain,
 }
 
 /// Ingest limits that keep hostile input bounded.
@@ -398,6 +415,8 @@ struct RawLanding {
     target_file_size: String,
     #[serde(default = "default_batch_records")]
     batch_records: usize,
+    #[serde(default = "default_encodings")]
+    encodings: String,
 }
 
 impl Default for RawLanding {
@@ -407,6 +426,7 @@ impl Default for RawLanding {
             format: default_landing_format(),
             target_file_size: default_target_size(),
             batch_records: default_batch_records(),
+            encodings: default_encodings(),
         }
     }
 }
@@ -422,6 +442,9 @@ fn default_target_size() -> String {
 }
 fn default_batch_records() -> usize {
     50_000
+}
+fn default_encodings() -> String {
+    "delta".to_string()
 }
 
 #[derive(Deserialize)]
@@ -731,6 +754,16 @@ impl Project {
                 "must be a folder or an s3://bucket/prefix URI".into(),
             ));
         }
+        let encodings = match raw.landing.encodings.as_str() {
+            "delta" => ParquetEncodings::Delta,
+            "plain" => ParquetEncodings::Plain,
+            other => {
+                return Err(err(
+                    "landing.encodings",
+                    format!("`{other}` is not an encoding choice: use \"delta\" or \"plain\""),
+                ));
+            }
+        };
         let max_message_bytes = parse_size(&raw.ingest.max_message_size)
             .map_err(|e| err("ingest.max_message_size", e))?
             as usize;
@@ -795,6 +828,7 @@ impl Project {
                 root: raw.landing.root,
                 target_file_bytes,
                 batch_records: raw.landing.batch_records,
+                encodings,
             },
             ingest: IngestLimits {
                 max_message_bytes,
@@ -1003,6 +1037,18 @@ pii = { email = "hash", full_name = "redact" }
 
         let e = error_of(&format!("{GOOD}\n[landing]\nbatch_records = 0\n"));
         assert!(e.contains("landing.batch_records"), "{e}");
+
+        let e = error_of(&format!("{GOOD}\n[landing]\nencodings = \"rle\"\n"));
+        assert!(e.contains("landing.encodings"), "{e}");
+        assert!(e.contains("\"delta\" or \"plain\""), "{e}");
+        let parse = |extra: &str| Project::parse(&format!("{GOOD}{extra}"), "x/silt.toml").unwrap();
+        assert_eq!(parse("").landing.encodings, ParquetEncodings::Delta);
+        assert_eq!(
+            parse("\n[landing]\nencodings = \"plain\"\n")
+                .landing
+                .encodings,
+            ParquetEncodings::Plain
+        );
 
         let e = error_of(&format!(
             "{GOOD}\n[datasets.\"other.public.t\"]\nprimary_key = [\"id\"]\n"

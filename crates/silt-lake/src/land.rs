@@ -190,7 +190,7 @@ impl Lander {
             chunk.iter().map(|r| r.record_id.as_str()),
         );
         let key = raw_key(dataset, partition, &hash);
-        let body = encode_parquet(schema, chunk)?;
+        let body = encode_parquet(schema, chunk, self.project.landing.encodings)?;
         let bytes = body.len() as u64;
         let outcome = self.store.put_if_absent(&key, body).await?;
         let mut ops: BTreeMap<String, u64> = BTreeMap::new();
