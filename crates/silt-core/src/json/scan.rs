@@ -83,6 +83,10 @@ impl<'a> Scanner<'a> {
         (self.bytes.get(self.at..end)? == word).then(|| self.at = end)
     }
 
+    // Inlined into the container readers, which stay calls: most values
+    // are scalars, and a call per value (its prologue, and the cursor
+    // spilled around it) cost about 550 instructions per shop event.
+    #[inline(always)]
     fn value(&mut self, nodes: &mut Vec<Node<'a>>, depth: u32) -> Option<()> {
         match self.peek()? {
             b'{' => self.object(nodes, depth + 1),
@@ -116,6 +120,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    #[inline(never)]
     fn array(&mut self, nodes: &mut Vec<Node<'a>>, depth: u32) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
@@ -153,6 +158,7 @@ impl<'a> Scanner<'a> {
         Some(())
     }
 
+    #[inline(never)]
     fn object(&mut self, nodes: &mut Vec<Node<'a>>, depth: u32) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
