@@ -211,22 +211,48 @@ impl Row {
         let Ok(i) = self.position(name) else {
             return false;
         };
-        // The old value's bytes stay behind unused: rows are short-lived,
-        // and masking replaces a few cells at most.
+        // The new text goes at the end; the old value's bytes are blanked,
+        // so a masked value (PII) does not linger in the row's memory and
+        // `text_contains` does not find it.
         match push_span(&mut self.text, value) {
             Some(span) => {
-                self.cells[i].value = Stored::Text(span);
+                let old = std::mem::replace(&mut self.cells[i].value, Stored::Text(span));
+                self.blank(&old);
                 true
             }
             None => false,
         }
     }
 
+    /// Overwrites the text of a value no cell refers to any more with spaces.
+    fn blank(&mut self, old: &Stored) {
+        if let Stored::Text(s) | Stored::Json(s) = old {
+            let range = s.start as usize..s.end as usize;
+            const SPACES: &str = "                                                                ";
+            if self.text.is_char_boundary(range.start) && self.text.is_char_boundary(range.end) {
+                match SPACES.get(..range.len()) {
+                    Some(blanks) => self.text.replace_range(range, blanks),
+                    None => self
+                        .text
+                        .replace_range(range.clone(), &" ".repeat(range.len())),
+                }
+            }
+        }
+    }
+
+    /// Whether `byte` occurs anywhere in the row's text: names, values,
+    /// and the blanks replaced values left. `false` means no cell holds
+    /// it, which one pass over the row tells faster than a pass per cell.
+    pub fn text_contains(&self, byte: u8) -> bool {
+        self.text.as_bytes().contains(&byte)
+    }
+
     /// Removes column `name`; false if the row has no such column.
     pub fn remove(&mut self, name: &str) -> bool {
         match self.position(name) {
             Ok(i) => {
-                self.cells.remove(i);
+                let old = self.cells.remove(i);
+                self.blank(&old.value);
                 true
             }
             Err(_) => false,
@@ -533,6 +559,27 @@ impl<'de> Deserialize<'de> for Row {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn replaced_and_removed_values_leave_only_blanks() {
+        let long = format!("{}@example.com", "é".repeat(60));
+        let row = json!({"email": "ann@example.com", "id": 7, "note": "a@b.co", "tags": ["x@y.z"], "bio": long});
+        let mut row = Row::from_map(row.as_object().unwrap()).unwrap();
+        assert!(row.text_contains(b'@'));
+        assert!(row.set_text("bio", "redacted"));
+        assert!(row.set_text("email", "5f2c"));
+        assert!(row.remove("note"));
+        assert!(row.text_contains(b'@'), "the nested value still holds one");
+        assert!(row.set_text("tags", "[]"));
+        assert!(!row.text_contains(b'@'));
+        assert_eq!(row.get("email"), Some(Cell::Text("5f2c")));
+        assert_eq!(row.get("tags"), Some(Cell::Text("[]")));
+        assert_eq!(row.get("id"), Some(Cell::Number(7.into())));
+        assert_eq!(row.get("note"), None);
+        // Blanking never touches names.
+        let names: Vec<&str> = row.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["bio", "email", "id", "tags"]);
+    }
 
     #[test]
     fn text_cells_where_looks_only_at_text_and_nested_cells() {
