@@ -211,8 +211,8 @@ pub struct Landing {
 pub enum ParquetEncodings {
     /// Parquet's delta encodings: lengths apart from the text, integers as
     /// differences, sorted positions as shared prefixes. Smaller files, and
-    /// less for zstd to compress; Athena, Trino, DataFusion, Spark 3.4+ and
-    /// pyarrow read them.
+    /// less for zstd to compress; DataFusion, Trino (and so Athena engine
+    /// v3), Spark 3.4+ and pyarrow read them.
     #[default]
     Delta,
     /// Every value as written (PLAIN), for readers without the delta
