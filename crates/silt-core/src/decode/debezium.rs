@@ -347,7 +347,17 @@ impl<'s> FieldTypes<'s> {
     }
 
     /// The declared type of `column`.
+    // Messages without a schema declare nothing, and their every column
+    // asked here: that answer is given without a call.
+    #[inline]
     pub(super) fn get(&self, column: &str) -> Option<&FieldType<'s>> {
+        if self.columns.is_empty() {
+            return None;
+        }
+        self.find(column)
+    }
+
+    fn find(&self, column: &str) -> Option<&FieldType<'s>> {
         let i = self
             .columns
             .binary_search_by(|(name, _)| crate::row::cmp_names(name, column))
