@@ -347,8 +347,8 @@ impl<'s> FieldTypes<'s> {
     }
 
     /// The declared type of `column`.
-    // Messages without a schema declare nothing, and their every column
-    // asked here: that answer is given without a call.
+    // Messages without a schema declare nothing, yet every one of their
+    // columns is looked up here: the empty case is answered without a call.
     #[inline]
     pub(super) fn get(&self, column: &str) -> Option<&FieldType<'s>> {
         if self.columns.is_empty() {
