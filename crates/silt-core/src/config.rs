@@ -563,32 +563,25 @@ impl Project {
                 check_identifier(c)
                     .map_err(|e| err(&field("primary_key"), format!("column {e}")))?;
             }
-            let partition = match d.partition.as_str() {
-                "hour" => PartitionGrain::Hour,
-                "day" => PartitionGrain::Day,
-                other => {
-                    return Err(err(
-                        &field("partition"),
-                        format!("`{other}` is not a partition grain: use \"hour\" or \"day\""),
-                    ));
-                }
-            };
+            let partition = one_of(
+                &d.partition,
+                "a partition grain",
+                &[("hour", PartitionGrain::Hour), ("day", PartitionGrain::Day)],
+            )
+            .map_err(|e| err(&field("partition"), e))?;
             let mut pii = BTreeMap::new();
             for (col, policy) in &d.pii {
                 check_identifier(col).map_err(|e| err(&field("pii"), format!("column {e}")))?;
-                let policy = match policy.as_str() {
-                    "hash" => PiiPolicy::Hash,
-                    "redact" => PiiPolicy::Redact,
-                    "drop" => PiiPolicy::Drop,
-                    other => {
-                        return Err(err(
-                            &field(&format!("pii.{col}")),
-                            format!(
-                                "`{other}` is not a PII policy: use \"hash\", \"redact\" or \"drop\""
-                            ),
-                        ));
-                    }
-                };
+                let policy = one_of(
+                    policy,
+                    "a PII policy",
+                    &[
+                        ("hash", PiiPolicy::Hash),
+                        ("redact", PiiPolicy::Redact),
+                        ("drop", PiiPolicy::Drop),
+                    ],
+                )
+                .map_err(|e| err(&field(&format!("pii.{col}")), e))?;
                 if policy != PiiPolicy::Hash && d.primary_key.contains(col) {
                     return Err(err(
                         &field(&format!("pii.{col}")),
@@ -637,21 +630,18 @@ impl Project {
             let field = |f: &str| format!("sources[{i}].{f}");
             check_identifier(&s.name)
                 .map_err(|e| err(&field("name"), format!("the source name {e}")))?;
-            let format = match s.format.as_str() {
-                "auto" => Format::Auto,
-                "debezium" => Format::Debezium,
-                "dms" => Format::Dms,
-                "dynamodb" => Format::Dynamodb,
-                "plain" => Format::Plain,
-                other => {
-                    return Err(err(
-                        &field("format"),
-                        format!(
-                            "`{other}` is not a format: use \"auto\", \"debezium\", \"dms\", \"dynamodb\" or \"plain\""
-                        ),
-                    ));
-                }
-            };
+            let format = one_of(
+                &s.format,
+                "a format",
+                &[
+                    ("auto", Format::Auto),
+                    ("debezium", Format::Debezium),
+                    ("dms", Format::Dms),
+                    ("dynamodb", Format::Dynamodb),
+                    ("plain", Format::Plain),
+                ],
+            )
+            .map_err(|e| err(&field("format"), e))?;
             let plain = match &s.plain {
                 None if format == Format::Plain => {
                     return Err(err(
@@ -754,31 +744,29 @@ impl Project {
                 "must be a folder or an s3://bucket/prefix URI".into(),
             ));
         }
-        let encodings = match raw.landing.encodings.as_str() {
-            "delta" => ParquetEncodings::Delta,
-            "plain" => ParquetEncodings::Plain,
-            other => {
-                return Err(err(
-                    "landing.encodings",
-                    format!("`{other}` is not an encoding choice: use \"delta\" or \"plain\""),
-                ));
-            }
-        };
+        let encodings = one_of(
+            &raw.landing.encodings,
+            "an encoding choice",
+            &[
+                ("delta", ParquetEncodings::Delta),
+                ("plain", ParquetEncodings::Plain),
+            ],
+        )
+        .map_err(|e| err("landing.encodings", e))?;
         let max_message_bytes = parse_size(&raw.ingest.max_message_size)
             .map_err(|e| err("ingest.max_message_size", e))?
             as usize;
         let max_value_bytes = parse_size(&raw.ingest.max_value_size)
             .map_err(|e| err("ingest.max_value_size", e))? as usize;
-        let kind = match raw.engine.kind.as_str() {
-            "datafusion" => EngineKind::Datafusion,
-            "athena" => EngineKind::Athena,
-            other => {
-                return Err(err(
-                    "engine.kind",
-                    format!("`{other}` is not an engine: use \"datafusion\" or \"athena\""),
-                ));
-            }
-        };
+        let kind = one_of(
+            &raw.engine.kind,
+            "an engine",
+            &[
+                ("datafusion", EngineKind::Datafusion),
+                ("athena", EngineKind::Athena),
+            ],
+        )
+        .map_err(|e| err("engine.kind", e))?;
         if raw.engine.target_partitions == 0 {
             return Err(err("engine.target_partitions", "must be at least 1".into()));
         }
@@ -803,17 +791,16 @@ impl Project {
                 .map_err(|e| err("routing.max_input", e))?,
         };
         let cost = cost_settings(&raw.cost).map_err(|(f, m)| err(&f, m))?;
-        let undeclared = match raw.pii.undeclared.as_str() {
-            "quarantine" => UndeclaredPii::Quarantine,
-            "warn" => UndeclaredPii::Warn,
-            "off" => UndeclaredPii::Off,
-            other => {
-                return Err(err(
-                    "pii.undeclared",
-                    format!("`{other}` is not a policy: use \"quarantine\", \"warn\" or \"off\""),
-                ));
-            }
-        };
+        let undeclared = one_of(
+            &raw.pii.undeclared,
+            "a policy",
+            &[
+                ("quarantine", UndeclaredPii::Quarantine),
+                ("warn", UndeclaredPii::Warn),
+                ("off", UndeclaredPii::Off),
+            ],
+        )
+        .map_err(|e| err("pii.undeclared", e))?;
 
         Ok(Project {
             name: raw.project.name,
@@ -929,6 +916,24 @@ fn cost_settings(raw: &RawCost) -> std::result::Result<CostSettings, (String, St
             .insert(stage.clone(), bytes / (1024 * 1024));
     }
     Ok(c)
+}
+
+/// The choice `value` names among `choices`, or the message every
+/// enumerated setting gives: `` `x` is not <what>: use "a", "b" or "c" ``.
+fn one_of<T: Copy>(value: &str, what: &str, choices: &[(&str, T)]) -> Result<T, String> {
+    if let Some((_, choice)) = choices.iter().find(|(name, _)| *name == value) {
+        return Ok(*choice);
+    }
+    let names: Vec<String> = choices
+        .iter()
+        .map(|(name, _)| format!("\"{name}\""))
+        .collect();
+    let listed = match names.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    Err(format!("`{value}` is not {what}: use {listed}"))
 }
 
 /// Parses `30s`, `15m`, `6h`, `28d` (or plain milliseconds `250ms`) into milliseconds.
@@ -1057,6 +1062,45 @@ pii = { email = "hash", full_name = "redact" }
 
         let e = error_of(&GOOD.replace("[project]", "[projekt]"));
         assert!(e.contains("x/silt.toml"), "{e}");
+    }
+
+    #[test]
+    fn enumerated_settings_name_every_valid_choice() {
+        let orders = "[datasets.\"shop.public.orders\"]\nprimary_key = [\"order_id\"]\n";
+        for (text, message) in [
+            (
+                GOOD.replace("format = \"debezium\"", "format = \"avro\""),
+                "`avro` is not a format: use \"auto\", \"debezium\", \"dms\", \"dynamodb\" or \"plain\"",
+            ),
+            (
+                GOOD.replace(orders, &format!("{orders}partition = \"week\"\n")),
+                "`week` is not a partition grain: use \"hour\" or \"day\"",
+            ),
+            (
+                GOOD.replace("\"redact\"", "\"blur\""),
+                "`blur` is not a PII policy: use \"hash\", \"redact\" or \"drop\"",
+            ),
+            (
+                format!("{GOOD}\n[landing]\nencodings = \"rle\"\n"),
+                "`rle` is not an encoding choice: use \"delta\" or \"plain\"",
+            ),
+            (
+                format!("{GOOD}\n[engine]\nkind = \"spark\"\n"),
+                "`spark` is not an engine: use \"datafusion\" or \"athena\"",
+            ),
+            (
+                format!("{GOOD}\n[pii]\nundeclared = \"maybe\"\n"),
+                "`maybe` is not a policy: use \"quarantine\", \"warn\" or \"off\"",
+            ),
+        ] {
+            let e = error_of(&text);
+            assert!(e.ends_with(message), "{e}");
+        }
+        assert_eq!(
+            one_of("x", "a thing", &[("a", 1)]),
+            Err("`x` is not a thing: use \"a\"".into())
+        );
+        assert_eq!(one_of("b", "a thing", &[("a", 1), ("b", 2)]), Ok(2));
     }
 
     #[test]
