@@ -71,10 +71,6 @@ impl<'a> Ingestor<'a> {
         if self.project.pii.undeclared != UndeclaredPii::Warn {
             return Vec::new();
         }
-        self.scan_pii(record)
-    }
-
-    fn scan_pii<'r>(&self, record: &'r ChangeRecord) -> Vec<&'r str> {
         self.project
             .datasets
             .get(&record.dataset)
