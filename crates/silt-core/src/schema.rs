@@ -157,7 +157,12 @@ pub fn align<'r, 'c, S: AsRef<str>, T>(
         // at once, and comparing for "less" and then for "equal" compared
         // each pair of names twice.
         while let Some((c, t)) = known.peek() {
-            match c.as_ref().cmp(name) {
+            let order = if crate::row::same_name(c.as_ref(), name) {
+                Ordering::Equal
+            } else {
+                c.as_ref().cmp(name)
+            };
+            match order {
                 Ordering::Less => {
                     known.next();
                 }
