@@ -450,9 +450,9 @@ pub fn cmp_names(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// Whether two names are the same, settled for names up to 16 bytes in
-/// two loads from each rather than a call to `memcmp`: walking a row
-/// beside its columns (`schema::align`), nearly every comparison is of a
-/// name with itself.
+/// two loads from each rather than a call to `memcmp`. Walking a row
+/// beside its columns (`schema::align`) nearly every comparison is of a
+/// name with itself, and message keys (`Tape::fields`) are short.
 #[inline]
 pub fn same_name(a: &str, b: &str) -> bool {
     let (x, y) = (a.as_bytes(), b.as_bytes());

@@ -9,7 +9,7 @@
 //! keys and trailing data refused, and floats noted so the caller knows
 //! whether an integer beyond 64 bits could have become one.
 
-use crate::row::{cmp_names, write_json_str, write_number};
+use crate::row::{cmp_names, same_name, write_json_str, write_number};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
@@ -250,7 +250,9 @@ impl<'a> Tape<'a> {
 
     /// The index of the value of `key` in the object at `obj`.
     pub fn get(&self, obj: usize, key: &str) -> Option<usize> {
-        self.entries(obj).find(|(k, _)| *k == key).map(|(_, v)| v)
+        self.entries(obj)
+            .find(|(k, _)| same_name(k, key))
+            .map(|(_, v)| v)
     }
 
     /// [`Tape::get`] of each of `keys`, in one pass over the object's
@@ -261,7 +263,7 @@ impl<'a> Tape<'a> {
         for (k, v) in self.entries(obj) {
             // Tapes hold no duplicate keys (both parsers refuse them); a key
             // asked for twice fills only its first slot.
-            if let Some(i) = keys.iter().position(|key| *key == k)
+            if let Some(i) = keys.iter().position(|key| same_name(key, k))
                 && found[i].is_none()
             {
                 found[i] = Some(v);
