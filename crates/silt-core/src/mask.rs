@@ -14,6 +14,9 @@ use sha2::Sha256;
 /// The text that replaces a redacted value.
 pub const REDACTED: &str = "REDACTED";
 
+/// The longest text masking puts in place of a value: a hash's hex digits.
+pub const MASKED_TEXT_BYTES: usize = 64;
+
 /// Applies PII policies with a secret key.
 #[derive(Clone)]
 pub struct Masker {
@@ -311,6 +314,12 @@ mod tests {
         assert_ne!(a.hash_value(&v).unwrap(), b.hash_value(&v).unwrap());
         assert_eq!(Masker::new(None).hash_value(&v), Err(MissingKey));
         assert!(!format!("{a:?}").contains("k1"));
+        // Decoders leave this much room per masked column.
+        assert_eq!(
+            a.hash_cell(&Cell::Number(7.into())).unwrap().len(),
+            MASKED_TEXT_BYTES
+        );
+        assert!(REDACTED.len() <= MASKED_TEXT_BYTES);
     }
 
     #[test]

@@ -218,8 +218,10 @@ impl<'a> FastDebezium<'a> {
             return None;
         }
 
-        let before = self.image(tape, before, types)?;
-        let after = self.image(tape, after, types)?;
+        // Room for the text masking writes, so it does not move the row.
+        let masked = spec.pii.len() * crate::mask::MASKED_TEXT_BYTES;
+        let before = self.image(tape, before, types, masked)?;
+        let after = self.image(tape, after, types, masked)?;
         let key = match op {
             Op::Truncate => Vec::new(),
             Op::Delete => key_values(before.as_ref()?, &spec.primary_key)?,
@@ -244,12 +246,14 @@ impl<'a> FastDebezium<'a> {
     }
 
     /// The image at `obj` (a payload's `before` or `after`), typed and
-    /// validated; `Some(None)` when absent or null.
+    /// validated, with `room` more bytes for its text; `Some(None)` when
+    /// absent or null.
     fn image(
         &self,
         tape: &Tape<'_>,
         obj: Option<usize>,
         types: &FieldTypes<'_>,
+        room: usize,
     ) -> Option<Option<Row>> {
         let Some(obj) = obj else {
             return Some(None);
@@ -260,7 +264,7 @@ impl<'a> FastDebezium<'a> {
             _ => return None,
         };
         let limit = self.value_limit;
-        let mut b = RowBuilder::with_capacity(len * 24 + 64, len);
+        let mut b = RowBuilder::with_capacity(len * 24 + 64 + room, len);
         for (column, v) in tape.entries(obj) {
             if !is_column_name(column) {
                 return None;
