@@ -10,7 +10,7 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use silt_core::config::ParquetEncodings;
 use silt_core::schema::{ColumnType, DatasetSchema, align};
@@ -113,6 +113,9 @@ pub fn encode_parquet(
         if unique_by_design || !repeats(column) {
             props = props.set_column_dictionary_enabled(path.clone(), false);
         }
+        if !useful_min_max(field) {
+            props = props.set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
+        }
         if let Some(encoding) = value_encoding(field, encodings) {
             props = props.set_column_encoding(path, encoding);
         }
@@ -130,6 +133,16 @@ pub fn encode_parquet(
         .close()
         .map_err(|e| Error::encoding("parquet close", e))?;
     Ok(out)
+}
+
+/// Whether a column's minimum and maximum can help a reader skip data.
+/// Not for record ids (hashes: every file spans nearly the whole range) nor
+/// nested values (JSON text, whose order means nothing); for them the
+/// writer's comparisons of every value were wasted, and those of JSON
+/// text, which shares its first bytes (`[{"price_cents":`), long ones.
+fn useful_min_max(field: &Field) -> bool {
+    field.name() != "_record_id"
+        && field.metadata().get("silt.type").map(String::as_str) != Some("json")
 }
 
 /// The encoding of a column's values outside a dictionary; `None` leaves
@@ -372,6 +385,43 @@ mod tests {
                 "{column}: {es:?}"
             );
         }
+    }
+
+    #[test]
+    fn min_and_max_only_where_a_reader_can_use_them() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let records: Vec<ChangeRecord> = (0..50)
+            .map(|i| {
+                rec(
+                    &format!("{i:05}"),
+                    json!({"id": i, "note": format!("n{i}"), "items": [{"qty": i}]}),
+                )
+            })
+            .collect();
+        let schema = evolve(&DatasetSchema::empty("s.p.t".parse().unwrap()), &records).schema;
+        let refs: Vec<&ChangeRecord> = records.iter().collect();
+        let bytes = Bytes::from(encode_parquet(&schema, &refs, ParquetEncodings::Delta).unwrap());
+        let reader = SerializedFileReader::new(bytes).unwrap();
+        let with_stats: Vec<(String, bool)> = reader
+            .metadata()
+            .row_group(0)
+            .columns()
+            .iter()
+            .map(|c| (c.column_path().string(), c.statistics().is_some()))
+            .collect();
+        let expected: Vec<(String, bool)> = [
+            ("_record_id", false),
+            ("_op", true),
+            ("_position", true),
+            ("_event_time", true),
+            ("id", true),
+            ("items", false),
+            ("note", true),
+        ]
+        .iter()
+        .map(|(c, s)| (c.to_string(), *s))
+        .collect();
+        assert_eq!(with_stats, expected);
     }
 
     #[test]
