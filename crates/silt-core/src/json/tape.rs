@@ -112,15 +112,19 @@ const MAX_SPARE_NODES: usize = 1 << 16;
 /// has one, with room for about one node per eight bytes (CDC messages have
 /// one per nine), so it rarely grows.
 fn spare_nodes<'a>(text: &str) -> Vec<Node<'a>> {
-    let mut nodes = relabel(SPARE.take());
+    // `try_with`: while the thread's locals are torn down there is no
+    // spare, and a tape parsed or dropped then must not panic.
+    let spare = SPARE.try_with(|s| s.take()).unwrap_or_default();
+    let mut nodes = relabel(spare);
     nodes.reserve(text.len() / 8 + 4);
     nodes
 }
 
-/// Keeps `nodes`' allocation as this thread's spare.
+/// Keeps `nodes`' allocation as this thread's spare (or frees it).
 fn keep_spare(nodes: Vec<Node<'_>>) {
     if nodes.capacity() <= MAX_SPARE_NODES {
-        SPARE.set(relabel(nodes));
+        let nodes = relabel(nodes);
+        let _ = SPARE.try_with(|s| s.set(nodes));
     }
 }
 
@@ -719,6 +723,28 @@ mod tests {
         let huge = format!("[{}0]", "0,".repeat(MAX_SPARE_NODES * 5));
         drop(Tape::parse(&huge).unwrap());
         assert!(Tape::parse("[]").unwrap().nodes.capacity() < MAX_SPARE_NODES);
+    }
+
+    #[test]
+    fn tapes_parsed_and_dropped_in_thread_teardown_do_not_panic() {
+        // Dropped after the spare (destructors run in reverse order of
+        // first use here), it parses again once the spare is gone.
+        struct ParseOnDrop;
+        impl Drop for ParseOnDrop {
+            fn drop(&mut self) {
+                let tape = Tape::parse(r#"{"late":[1,2]}"#).unwrap();
+                assert_eq!(tape.node_count(), 5);
+            }
+        }
+        thread_local! {
+            static LATE: ParseOnDrop = const { ParseOnDrop };
+        }
+        std::thread::spawn(|| {
+            LATE.with(|_| {});
+            drop(Tape::parse("[true]").unwrap());
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
