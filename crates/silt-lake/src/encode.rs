@@ -18,6 +18,15 @@ use silt_core::{Cell, ChangeRecord, Error, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Field metadata marking a text column that holds JSON (nested values).
+const TYPE_KEY: &str = "silt.type";
+const JSON_TYPE: &str = "json";
+
+/// Whether an Arrow field of a raw file holds JSON text.
+fn is_json(field: &Field) -> bool {
+    field.metadata().get(TYPE_KEY).map(String::as_str) == Some(JSON_TYPE)
+}
+
 /// The Arrow schema of a raw file for a dataset schema.
 pub fn arrow_schema(schema: &DatasetSchema) -> Schema {
     let mut fields = vec![
@@ -40,8 +49,8 @@ pub fn arrow_schema(schema: &DatasetSchema) -> Schema {
         let mut f = Field::new(&c.name, dt, true);
         if c.ty == ColumnType::Json {
             f = f.with_metadata(HashMap::from([(
-                "silt.type".to_string(),
-                "json".to_string(),
+                TYPE_KEY.to_string(),
+                JSON_TYPE.to_string(),
             )]));
         }
         fields.push(f);
@@ -141,8 +150,7 @@ pub fn encode_parquet(
 /// writer's comparisons of every value were wasted, and those of JSON
 /// text, which shares its first bytes (`[{"price_cents":`), long ones.
 fn useful_min_max(field: &Field) -> bool {
-    field.name() != "_record_id"
-        && field.metadata().get("silt.type").map(String::as_str) != Some("json")
+    field.name() != "_record_id" && !is_json(field)
 }
 
 /// The encoding of a column's values outside a dictionary; `None` leaves
