@@ -1,26 +1,49 @@
 //! Records to Parquet bytes: Silt's meta columns, then the dataset's columns
 //! in schema order, zstd-compressed. Pure and deterministic: the same records
 //! and schema give the same bytes.
+//!
+//! Values go from the rows straight into one buffer per column and from
+//! there into pages ([`crate::pages`] holds the encodings); parquet-rs
+//! writes the page headers, the footer and the Arrow schema beside it, so
+//! readers see the same schema, types and metadata as from its ArrowWriter.
 
-use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampMillisecondBuilder,
-};
+use crate::pages;
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
+use bytes::Bytes;
+use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
+use parquet::basic::{Compression, Encoding, EncodingMask, PageType, ZstdLevel};
+use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::data_type::ByteArray;
+use parquet::file::metadata::{
+    ColumnChunkMetaData, ColumnIndexBuilder, OffsetIndexBuilder, PageEncodingStats,
+};
+use parquet::file::properties::WriterProperties;
+use parquet::file::statistics::{Statistics, ValueStatistics};
+use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::ColumnDescPtr;
 use silt_core::config::ParquetEncodings;
 use silt_core::schema::{ColumnType, DatasetSchema, align};
 use silt_core::{Cell, ChangeRecord, Error, Result};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Field metadata marking a text column that holds JSON (nested values).
 const TYPE_KEY: &str = "silt.type";
 const JSON_TYPE: &str = "json";
+
+/// zstd's level for every page: its fastest positive one.
+const ZSTD_LEVEL: i32 = 1;
+/// A data page ends at this many rows or bytes of values, whichever comes
+/// first (parquet-rs's defaults, which readers are tuned for).
+const PAGE_ROWS: usize = 20_000;
+const PAGE_BYTES: usize = 1024 * 1024;
+/// A dictionary larger than this (its values, plainly encoded) is dropped
+/// for the column's own encoding (parquet-rs's default limit).
+const DICTIONARY_BYTES: usize = 1024 * 1024;
+/// Longest text kept whole as a minimum or maximum; longer ones are cut to
+/// a bound (parquet-rs's default for statistics and page indexes).
+const STATISTICS_BYTES: usize = 64;
 
 /// Whether an Arrow field of a raw file holds JSON text.
 fn is_json(field: &Field) -> bool {
@@ -64,28 +87,135 @@ pub fn encode_parquet(
     records: &[&ChangeRecord],
     encodings: ParquetEncodings,
 ) -> Result<Vec<u8>> {
-    let arrow = Arc::new(arrow_schema(schema));
-    let n = records.len();
-    let mut rid = StringBuilder::with_capacity(n, n * 32);
-    let mut op = StringBuilder::with_capacity(n, n);
-    let mut pos = StringBuilder::with_capacity(n, n * 20);
-    let mut ts = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
-    for r in records {
-        rid.append_value(&r.record_id);
-        op.append_value(r.op.code());
-        pos.append_value(&r.position);
-        ts.append_value(r.event_time_ms);
+    let pq = |what: &str| {
+        let what = format!("parquet {what} for {}", schema.dataset);
+        move |e: parquet::errors::ParquetError| Error::encoding(what, e)
+    };
+    let arrow = arrow_schema(schema);
+    let descriptor = ArrowSchemaConverter::new()
+        .convert(&arrow)
+        .map_err(pq("schema"))?;
+    let columns = gather(schema, records);
+
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        // A fixed creator keeps bytes identical across parquet-rs upgrades.
+        .set_created_by("silt".to_string())
+        .build();
+    add_encoded_arrow_schema_to_metadata(&arrow, &mut props);
+    let mut zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL)
+        .map_err(|e| Error::encoding("zstd compressor", e))?;
+    let mut out = Vec::with_capacity(records.len() * 64);
+    let mut writer =
+        SerializedFileWriter::new(&mut out, descriptor.root_schema_ptr(), Arc::new(props))
+            .map_err(pq("writer"))?;
+    let mut group = writer.next_row_group().map_err(pq("row group"))?;
+    for (i, (field, column)) in arrow.fields().iter().zip(&columns).enumerate() {
+        let plan = Plan::for_column(field, column, encodings);
+        let (chunk, close) = write_chunk(descriptor.column(i), column, &plan, &mut zstd)
+            .map_err(pq(&format!("column {}", field.name())))?;
+        group
+            .append_column(&Bytes::from(chunk), close)
+            .map_err(pq("column chunk"))?;
     }
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(rid.finish()),
-        Arc::new(op.finish()),
-        Arc::new(pos.finish()),
-        Arc::new(ts.finish()),
-    ];
-    let mut builders: Vec<ColumnBuilder> = schema
+    group.close().map_err(pq("row group"))?;
+    writer.close().map_err(pq("footer"))?;
+    Ok(out)
+}
+
+/// One column's values, in row order, nulls left out.
+enum Values {
+    Boolean(Vec<bool>),
+    Int64(Vec<i64>),
+    Float64(Vec<f64>),
+    /// Text (and JSON text) back to back; `ends[i]` is where value `i` ends.
+    Text {
+        data: Vec<u8>,
+        ends: Vec<usize>,
+    },
+}
+
+impl Values {
+    fn new(ty: ColumnType, n: usize) -> Self {
+        match ty {
+            ColumnType::Boolean => Self::Boolean(Vec::with_capacity(n)),
+            ColumnType::Int64 => Self::Int64(Vec::with_capacity(n)),
+            ColumnType::Float64 => Self::Float64(Vec::with_capacity(n)),
+            ColumnType::String => Self::text(n, 16),
+            ColumnType::Json => Self::text(n, 64),
+        }
+    }
+
+    fn text(n: usize, bytes_each: usize) -> Self {
+        Self::Text {
+            data: Vec::with_capacity(n * bytes_each),
+            ends: Vec::with_capacity(n),
+        }
+    }
+
+    fn push_text(&mut self, s: &str) {
+        if let Self::Text { data, ends } = self {
+            data.extend_from_slice(s.as_bytes());
+            ends.push(data.len());
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Boolean(v) => v.len(),
+            Self::Int64(v) => v.len(),
+            Self::Float64(v) => v.len(),
+            Self::Text { ends, .. } => ends.len(),
+        }
+    }
+
+    /// Value `i` of a text column.
+    fn text_at<'a>(data: &'a [u8], ends: &[usize], i: usize) -> &'a [u8] {
+        let start = if i == 0 { 0 } else { ends[i - 1] };
+        &data[start..ends[i]]
+    }
+
+    /// Bytes values `from..to` take, plainly encoded (for page sizes).
+    fn plain_bytes(&self, from: usize, to: usize) -> usize {
+        match self {
+            Self::Boolean(_) => (to - from).div_ceil(8),
+            Self::Int64(_) | Self::Float64(_) => (to - from) * 8,
+            Self::Text { ends, .. } => {
+                let start = if from == 0 { 0 } else { ends[from - 1] };
+                let end = if to == 0 { 0 } else { ends[to - 1] };
+                end - start + 4 * (to - from)
+            }
+        }
+    }
+}
+
+/// A column gathered from the records.
+struct Column {
+    values: Values,
+    /// 1 where a row has a value, 0 where it is null; `None` for the meta
+    /// columns, which are never null.
+    levels: Option<Vec<u32>>,
+}
+
+/// Walks the records once, appending each cell to its column. A value of
+/// another type than its column's is stored as null (the schema check
+/// before encoding quarantines those records).
+fn gather(schema: &DatasetSchema, records: &[&ChangeRecord]) -> Vec<Column> {
+    let n = records.len();
+    let mut rid = Values::text(n, 32);
+    let mut op = Values::text(n, 1);
+    let mut pos = Values::text(n, 20);
+    let mut ts = Vec::with_capacity(n);
+    for r in records {
+        rid.push_text(&r.record_id);
+        op.push_text(r.op.code());
+        pos.push_text(&r.position);
+        ts.push(r.event_time_ms);
+    }
+    let mut data: Vec<(ColumnType, Values, Vec<u32>)> = schema
         .columns
         .iter()
-        .map(|c| ColumnBuilder::new(c.ty, n))
+        .map(|c| (c.ty, Values::new(c.ty, n), vec![0; n]))
         .collect();
     let mut by_name: Vec<(&str, usize)> = schema
         .columns
@@ -94,54 +224,79 @@ pub fn encode_parquet(
         .map(|(i, c)| (c.name.as_str(), i))
         .collect();
     by_name.sort_unstable();
-    let mut filled = vec![false; builders.len()];
-    for r in records {
-        filled.iter_mut().for_each(|f| *f = false);
-        if let Some(row) = r.stored_image() {
-            for (_, value, column) in align(row, &by_name) {
-                if let Some(&i) = column {
-                    builders[i].append(&value);
-                    filled[i] = true;
+    for (row, r) in records.iter().enumerate() {
+        let Some(image) = r.stored_image() else {
+            continue;
+        };
+        for (_, value, column) in align(image, &by_name) {
+            let Some(&i) = column else { continue };
+            let (ty, values, levels) = &mut data[i];
+            let stored = match (*ty, values, &value) {
+                (ColumnType::Boolean, Values::Boolean(v), Cell::Bool(x)) => {
+                    v.push(*x);
+                    true
                 }
-            }
-        }
-        for (b, _) in builders.iter_mut().zip(&filled).filter(|(_, f)| !**f) {
-            b.append(&Cell::Null);
+                (ColumnType::Int64, Values::Int64(v), Cell::Number(x)) => {
+                    x.as_i64().map(|x| v.push(x)).is_some()
+                }
+                (ColumnType::Float64, Values::Float64(v), Cell::Number(x)) => {
+                    x.as_f64().map(|x| v.push(x)).is_some()
+                }
+                (ColumnType::String, v, Cell::Text(s)) | (ColumnType::Json, v, Cell::Json(s)) => {
+                    v.push_text(s);
+                    true
+                }
+                _ => false,
+            };
+            levels[row] = u32::from(stored);
         }
     }
-    columns.extend(builders.into_iter().map(ColumnBuilder::finish));
-    let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        // A fixed creator keeps bytes identical across parquet-rs upgrades.
-        .set_created_by("silt".to_string());
-    // Ids and positions are unique per row, so they never get a dictionary;
-    // the other columns get one where their first rows repeat.
-    for (field, column) in arrow.fields().iter().zip(&columns) {
-        let path = ColumnPath::from(field.name().as_str());
+    let mut columns = vec![
+        Column {
+            values: rid,
+            levels: None,
+        },
+        Column {
+            values: op,
+            levels: None,
+        },
+        Column {
+            values: pos,
+            levels: None,
+        },
+        Column {
+            values: Values::Int64(ts),
+            levels: None,
+        },
+    ];
+    columns.extend(data.into_iter().map(|(_, values, levels)| Column {
+        values,
+        levels: Some(levels),
+    }));
+    columns
+}
+
+/// How a column is written.
+struct Plan {
+    /// The encoding of values outside a dictionary.
+    encoding: Encoding,
+    /// Whether to try a dictionary first.
+    dictionary: bool,
+    /// Whether to keep minimum and maximum.
+    min_max: bool,
+}
+
+impl Plan {
+    fn for_column(field: &Field, column: &Column, encodings: ParquetEncodings) -> Self {
+        // Ids and positions are unique per row, so they never get a
+        // dictionary; the other columns get one where their first rows repeat.
         let unique_by_design = matches!(field.name().as_str(), "_record_id" | "_position");
-        if unique_by_design || !repeats(column) {
-            props = props.set_column_dictionary_enabled(path.clone(), false);
-        }
-        if !useful_min_max(field) {
-            props = props.set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
-        }
-        if let Some(encoding) = value_encoding(field, encodings) {
-            props = props.set_column_encoding(path, encoding);
+        Self {
+            encoding: value_encoding(field, encodings).unwrap_or(Encoding::PLAIN),
+            dictionary: !unique_by_design && repeats(&column.values),
+            min_max: useful_min_max(field),
         }
     }
-    let props = props.build();
-    let batch = RecordBatch::try_new(arrow.clone(), columns)
-        .map_err(|e| Error::encoding(format!("arrow batch for {}", schema.dataset), e))?;
-    let mut out = Vec::with_capacity(n * 64);
-    let mut writer = ArrowWriter::try_new(&mut out, arrow, Some(props))
-        .map_err(|e| Error::encoding("parquet writer", e))?;
-    writer
-        .write(&batch)
-        .map_err(|e| Error::encoding("parquet write", e))?;
-    writer
-        .close()
-        .map_err(|e| Error::encoding("parquet close", e))?;
-    Ok(out)
 }
 
 /// Whether a column's minimum and maximum can help a reader skip data.
@@ -152,7 +307,6 @@ pub fn encode_parquet(
 fn useful_min_max(field: &Field) -> bool {
     field.name() != "_record_id" && !is_json(field)
 }
-
 /// The encoding of a column's values outside a dictionary; `None` leaves
 /// parquet-rs's PLAIN.
 ///
@@ -188,81 +342,447 @@ const SAMPLE_ROWS: usize = 512;
 /// twice (dictionary page and indices), for files that came out larger
 /// than plain values under zstd. Deciding from the data keeps the choice
 /// deterministic: the same records give the same bytes.
-fn repeats(column: &ArrayRef) -> bool {
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
+fn repeats(values: &Values) -> bool {
     fn few<T: Ord>(mut sample: Vec<T>) -> bool {
         let n = sample.len();
         sample.sort_unstable();
         sample.dedup();
         sample.len() * 4 <= n
     }
-    let rows = column.len().min(SAMPLE_ROWS);
-    let present = (0..rows).filter(|&i| column.is_valid(i));
-    match column.data_type() {
-        DataType::Utf8 => {
-            let a = column.as_string::<i32>();
-            few(present.map(|i| a.value(i)).collect())
+    let rows = values.len().min(SAMPLE_ROWS);
+    match values {
+        Values::Text { data, ends } => {
+            few((0..rows).map(|i| Values::text_at(data, ends, i)).collect())
         }
-        DataType::Int64 => {
-            let a = column.as_primitive::<Int64Type>();
-            few(present.map(|i| a.value(i)).collect())
-        }
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            let a = column.as_primitive::<TimestampMillisecondType>();
-            few(present.map(|i| a.value(i)).collect())
-        }
-        DataType::Float64 => {
-            let a = column.as_primitive::<Float64Type>();
-            few(present.map(|i| a.value(i).to_bits()).collect())
-        }
-        // Booleans are never dictionary-encoded; no other type is written.
-        _ => true,
+        Values::Int64(v) => few(v[..rows].to_vec()),
+        Values::Float64(v) => few(v[..rows].iter().map(|x| x.to_bits()).collect()),
+        // Booleans are never dictionary-encoded.
+        Values::Boolean(_) => false,
     }
 }
 
-/// One column being built; a value of another type than the column's is
-/// stored as null (the schema check before encoding rejects those).
-enum ColumnBuilder {
-    Boolean(BooleanBuilder),
-    Int64(Int64Builder),
-    Float64(Float64Builder),
-    String(StringBuilder),
-    Json(StringBuilder),
+/// A column's dictionary: distinct values in order of first appearance,
+/// and each value's index.
+struct Dictionary {
+    /// The values, plainly encoded (the dictionary page's content).
+    page: Vec<u8>,
+    entries: usize,
+    indices: Vec<u32>,
 }
 
-impl ColumnBuilder {
-    fn new(ty: ColumnType, n: usize) -> Self {
-        match ty {
-            ColumnType::Boolean => Self::Boolean(BooleanBuilder::with_capacity(n)),
-            ColumnType::Int64 => Self::Int64(Int64Builder::with_capacity(n)),
-            ColumnType::Float64 => Self::Float64(Float64Builder::with_capacity(n)),
-            ColumnType::String => Self::String(StringBuilder::with_capacity(n, n * 16)),
-            ColumnType::Json => Self::Json(StringBuilder::with_capacity(n, n * 64)),
+/// Builds a column's dictionary, or `None` when it would outgrow its page.
+fn dictionary(values: &Values) -> Option<Dictionary> {
+    fn build<K: std::hash::Hash + Eq + Copy>(
+        keys: impl Iterator<Item = K>,
+        mut put: impl FnMut(K, &mut Vec<u8>),
+        n: usize,
+    ) -> Option<Dictionary> {
+        let mut seen: HashMap<K, u32> = HashMap::new();
+        let mut page = Vec::new();
+        let mut indices = Vec::with_capacity(n);
+        // Most dictionary columns hold a handful of values (operations,
+        // statuses, currencies): the last value looked up answers most rows.
+        let mut last: Option<(K, u32)> = None;
+        for k in keys {
+            let index = match last {
+                Some((l, i)) if l == k => i,
+                _ => {
+                    let next = seen.len() as u32;
+                    let i = *seen.entry(k).or_insert_with(|| {
+                        put(k, &mut page);
+                        next
+                    });
+                    if page.len() > DICTIONARY_BYTES {
+                        return None;
+                    }
+                    last = Some((k, i));
+                    i
+                }
+            };
+            indices.push(index);
+        }
+        Some(Dictionary {
+            page,
+            entries: seen.len(),
+            indices,
+        })
+    }
+    let n = values.len();
+    match values {
+        Values::Text { data, ends } => build(
+            (0..n).map(|i| Values::text_at(data, ends, i)),
+            |v, page| pages::plain_byte_array(std::iter::once(v), page),
+            n,
+        ),
+        Values::Int64(v) => build(
+            v.iter().copied(),
+            |v, page| page.extend_from_slice(&v.to_le_bytes()),
+            n,
+        ),
+        Values::Float64(v) => build(
+            v.iter().map(|x| x.to_bits()),
+            |v, page| page.extend_from_slice(&v.to_le_bytes()),
+            n,
+        ),
+        Values::Boolean(_) => None,
+    }
+}
+
+/// Minimum and maximum of some values, as parquet-rs's statistics and the
+/// column index want them.
+#[derive(Clone)]
+enum Bounds {
+    Boolean(bool, bool),
+    Int64(i64, i64),
+    Float64(f64, f64),
+    Text(Vec<u8>, Vec<u8>),
+}
+
+impl Bounds {
+    /// Bounds of values `from..to`; `None` when there are none (or only NaN).
+    fn of(values: &Values, from: usize, to: usize) -> Option<Self> {
+        match values {
+            Values::Boolean(v) => {
+                let v = &v[from..to];
+                (!v.is_empty()).then(|| Self::Boolean(v.iter().all(|b| *b), v.iter().any(|b| *b)))
+            }
+            Values::Int64(v) => {
+                let v = &v[from..to];
+                Some(Self::Int64(*v.iter().min()?, *v.iter().max()?))
+            }
+            Values::Float64(v) => {
+                let mut it = v[from..to].iter().copied().filter(|x| !x.is_nan());
+                let first = it.next()?;
+                let (min, max) = it.fold((first, first), |(lo, hi), x| (lo.min(x), hi.max(x)));
+                // The format's rule for zeros: -0.0 as the minimum, +0.0 as the maximum.
+                let min = if min == 0.0 { -0.0 } else { min };
+                let max = if max == 0.0 { 0.0 } else { max };
+                Some(Self::Float64(min, max))
+            }
+            Values::Text { data, ends } => {
+                let mut it = (from..to).map(|i| Values::text_at(data, ends, i));
+                let first = it.next()?;
+                let (min, max) = it.fold((first, first), |(lo, hi), x| (lo.min(x), hi.max(x)));
+                Some(Self::Text(min.to_vec(), max.to_vec()))
+            }
         }
     }
 
-    fn append(&mut self, v: &Cell<'_>) {
-        match (self, v) {
-            (Self::Boolean(b), Cell::Bool(x)) => b.append_value(*x),
-            (Self::Int64(b), Cell::Number(n)) => b.append_option(n.as_i64()),
-            (Self::Float64(b), Cell::Number(n)) => b.append_option(n.as_f64()),
-            (Self::String(b), Cell::Text(s)) => b.append_value(s),
-            // Nested cells already hold their canonical JSON text.
-            (Self::Json(b), Cell::Json(s)) => b.append_value(s),
-            (Self::Boolean(b), _) => b.append_null(),
-            (Self::Int64(b), _) => b.append_null(),
-            (Self::Float64(b), _) => b.append_null(),
-            (Self::String(b) | Self::Json(b), _) => b.append_null(),
+    fn merge(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Boolean(a, b), Self::Boolean(c, d)) => Self::Boolean(a & c, b | d),
+            (Self::Int64(a, b), Self::Int64(c, d)) => Self::Int64(a.min(c), b.max(d)),
+            (Self::Float64(a, b), Self::Float64(c, d)) => Self::Float64(a.min(c), b.max(d)),
+            (Self::Text(a, b), Self::Text(c, d)) => Self::Text(a.min(c), b.max(d)),
+            (a, _) => a,
         }
     }
 
-    fn finish(self) -> ArrayRef {
+    /// Plainly encoded minimum and maximum, cut to bounds where long, for
+    /// the column index; with whether each is exact.
+    fn encoded(&self) -> ((Vec<u8>, bool), (Vec<u8>, bool)) {
         match self {
-            Self::Boolean(mut b) => Arc::new(b.finish()),
-            Self::Int64(mut b) => Arc::new(b.finish()),
-            Self::Float64(mut b) => Arc::new(b.finish()),
-            Self::String(mut b) | Self::Json(mut b) => Arc::new(b.finish()),
+            Self::Boolean(a, b) => ((vec![u8::from(*a)], true), (vec![u8::from(*b)], true)),
+            Self::Int64(a, b) => (
+                (a.to_le_bytes().to_vec(), true),
+                (b.to_le_bytes().to_vec(), true),
+            ),
+            Self::Float64(a, b) => (
+                (a.to_le_bytes().to_vec(), true),
+                (b.to_le_bytes().to_vec(), true),
+            ),
+            Self::Text(a, b) => (lower_bound(a), upper_bound(b)),
+        }
+    }
+
+    /// The column chunk's statistics.
+    fn statistics(
+        bounds: Option<&Self>,
+        nulls: u64,
+        descr: &parquet::schema::types::ColumnDescriptor,
+    ) -> Statistics {
+        let signed = descr.sort_order().is_signed();
+        fn value<T>(
+            min: Option<T>,
+            max: Option<T>,
+            nulls: u64,
+            signed: bool,
+        ) -> ValueStatistics<T> {
+            ValueStatistics::new(min, max, None, Some(nulls), false)
+                .with_backwards_compatible_min_max(signed)
+        }
+        match bounds {
+            Some(Self::Boolean(a, b)) => value(Some(*a), Some(*b), nulls, signed).into(),
+            Some(Self::Int64(a, b)) => value(Some(*a), Some(*b), nulls, signed).into(),
+            Some(Self::Float64(a, b)) => value(Some(*a), Some(*b), nulls, signed).into(),
+            Some(text @ Self::Text(..)) => {
+                let ((min, min_exact), (max, max_exact)) = text.encoded();
+                value(
+                    Some(ByteArray::from(min)),
+                    Some(ByteArray::from(max)),
+                    nulls,
+                    signed,
+                )
+                .with_min_is_exact(min_exact)
+                .with_max_is_exact(max_exact)
+                .into()
+            }
+            // Only nulls: a count and no bounds, in the column's own type.
+            None => match descr.physical_type() {
+                parquet::basic::Type::BOOLEAN => value::<bool>(None, None, nulls, signed).into(),
+                parquet::basic::Type::DOUBLE => value::<f64>(None, None, nulls, signed).into(),
+                parquet::basic::Type::INT64 => value::<i64>(None, None, nulls, signed).into(),
+                _ => value::<ByteArray>(None, None, nulls, signed).into(),
+            },
+        }
+    }
+}
+
+/// Text cut to at most [`STATISTICS_BYTES`] at a character boundary: a
+/// prefix is never greater than the text.
+fn lower_bound(v: &[u8]) -> (Vec<u8>, bool) {
+    if v.len() <= STATISTICS_BYTES {
+        return (v.to_vec(), true);
+    }
+    let mut cut = STATISTICS_BYTES;
+    while cut > 0 && v.get(cut).is_some_and(|b| b & 0xc0 == 0x80) {
+        cut -= 1;
+    }
+    (v[..cut].to_vec(), false)
+}
+
+/// Text cut to at most [`STATISTICS_BYTES`] and its last character raised
+/// by one, so that it is still above the text; whole when no character can
+/// be raised at the same UTF-8 length.
+fn upper_bound(v: &[u8]) -> (Vec<u8>, bool) {
+    if v.len() <= STATISTICS_BYTES {
+        return (v.to_vec(), true);
+    }
+    let (prefix, _) = lower_bound(v);
+    if let Ok(text) = std::str::from_utf8(&prefix) {
+        for (at, c) in text.char_indices().rev() {
+            let raised = (c as u32 + 1..=c as u32 + 0x800)
+                .find_map(char::from_u32)
+                .filter(|r| r.len_utf8() == c.len_utf8());
+            if let Some(r) = raised {
+                let mut out = prefix[..at].to_vec();
+                out.extend_from_slice(r.encode_utf8(&mut [0; 4]).as_bytes());
+                return (out, false);
+            }
+        }
+    }
+    (v.to_vec(), true)
+}
+
+/// Encodes, compresses and frames one column chunk: its bytes (pages
+/// with their headers) and what parquet-rs needs to place it in the file.
+fn write_chunk(
+    descr: ColumnDescPtr,
+    column: &Column,
+    plan: &Plan,
+    zstd: &mut zstd::bulk::Compressor<'_>,
+) -> parquet::errors::Result<(Vec<u8>, ColumnCloseResult)> {
+    let values = &column.values;
+    let rows = column.levels.as_ref().map_or(values.len(), Vec::len);
+    let dictionary = if plan.dictionary {
+        dictionary(values)
+    } else {
+        None
+    };
+    let mut sink = TrackedWrite::new(Vec::new());
+    let mut page_writer = SerializedPageWriter::new(&mut sink);
+    let mut encodings = BTreeSet::from([Encoding::RLE]);
+    let mut encoding_stats = Vec::new();
+    let (mut compressed, mut uncompressed) = (0i64, 0i64);
+    let mut dictionary_offset = None;
+    let mut compress = |raw: &[u8]| -> parquet::errors::Result<Bytes> {
+        zstd.compress(raw)
+            .map(Bytes::from)
+            .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+    };
+    if let Some(d) = &dictionary {
+        let page = Page::DictionaryPage {
+            buf: compress(&d.page)?,
+            num_values: d.entries as u32,
+            encoding: Encoding::PLAIN,
+            is_sorted: false,
+        };
+        let spec = page_writer.write_page(CompressedPage::new(page, d.page.len()))?;
+        dictionary_offset = Some(spec.offset as i64);
+        compressed += spec.compressed_size as i64;
+        uncompressed += spec.uncompressed_size as i64;
+        encodings.insert(Encoding::PLAIN);
+        encoding_stats.push(PageEncodingStats {
+            page_type: PageType::DICTIONARY_PAGE,
+            encoding: Encoding::PLAIN,
+            count: 1,
+        });
+    }
+    let encoding = if dictionary.is_some() {
+        Encoding::RLE_DICTIONARY
+    } else {
+        plan.encoding
+    };
+    encodings.insert(encoding);
+
+    let mut offsets = OffsetIndexBuilder::new();
+    let mut index = ColumnIndexBuilder::new(descr.physical_type());
+    let mut chunk_bounds: Option<Bounds> = None;
+    let mut nulls = 0u64;
+    let mut data_offset = None;
+    let (mut row, mut value) = (0usize, 0usize);
+    let mut raw = Vec::new();
+    while row < rows || (rows == 0 && data_offset.is_none()) {
+        // Rows of this page, and the values among them.
+        let (end_row, end_value) = page_end(column, row, value);
+        let page_nulls = ((end_row - row) - (end_value - value)) as u64;
+        raw.clear();
+        if let Some(levels) = &column.levels {
+            raw.extend_from_slice(&[0; 4]);
+            pages::rle_hybrid(&levels[row..end_row], 1, &mut raw);
+            let len = (raw.len() - 4) as u32;
+            raw[..4].copy_from_slice(&len.to_le_bytes());
+        }
+        match &dictionary {
+            Some(d) => {
+                let width = pages::bit_width(d.entries.saturating_sub(1) as u64);
+                raw.push(width as u8);
+                pages::rle_hybrid(&d.indices[value..end_value], width, &mut raw);
+            }
+            None => encode_values(values, value, end_value, encoding, &mut raw),
+        }
+        let page = Page::DataPage {
+            buf: compress(&raw)?,
+            num_values: (end_row - row) as u32,
+            encoding,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        };
+        let spec = page_writer.write_page(CompressedPage::new(page, raw.len()))?;
+        data_offset.get_or_insert(spec.offset as i64);
+        compressed += spec.compressed_size as i64;
+        uncompressed += spec.uncompressed_size as i64;
+        offsets.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
+        offsets.append_row_count((end_row - row) as i64);
+        if plan.min_max {
+            let bounds = Bounds::of(values, value, end_value);
+            match &bounds {
+                Some(b) => {
+                    let ((min, _), (max, _)) = b.encoded();
+                    index.append(false, min, max, page_nulls as i64);
+                }
+                None if end_value == value => {
+                    index.append(true, Vec::new(), Vec::new(), page_nulls as i64)
+                }
+                // Values, but none with an order (NaN only): no index.
+                None => index.to_invalid(),
+            }
+            chunk_bounds = match (chunk_bounds, bounds) {
+                (Some(a), Some(b)) => Some(a.merge(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        nulls += page_nulls;
+        match encoding_stats.last_mut() {
+            Some(PageEncodingStats {
+                page_type: PageType::DATA_PAGE,
+                count,
+                ..
+            }) => *count += 1,
+            _ => encoding_stats.push(PageEncodingStats {
+                page_type: PageType::DATA_PAGE,
+                encoding,
+                count: 1,
+            }),
+        }
+        (row, value) = (end_row, end_value);
+    }
+    page_writer.close()?;
+    let mut builder = ColumnChunkMetaData::builder(descr.clone())
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
+        .set_encodings_mask(EncodingMask::new_from_encodings(encodings.iter()))
+        .set_page_encoding_stats(encoding_stats)
+        .set_total_compressed_size(compressed)
+        .set_total_uncompressed_size(uncompressed)
+        .set_num_values(rows as i64)
+        .set_data_page_offset(data_offset.unwrap_or(0))
+        .set_dictionary_page_offset(dictionary_offset);
+    let mut column_index = None;
+    if plan.min_max {
+        builder = builder.set_statistics(Bounds::statistics(chunk_bounds.as_ref(), nulls, &descr));
+        if index.valid() {
+            column_index = Some(index.build()?);
+        }
+    }
+    let close = ColumnCloseResult {
+        bytes_written: compressed as u64,
+        rows_written: rows as u64,
+        metadata: builder.build()?,
+        bloom_filter: None,
+        column_index,
+        offset_index: Some(offsets.build()),
+    };
+    Ok((sink.into_inner()?, close))
+}
+
+/// Where the page starting at `row` (and value `value`) ends: at
+/// [`PAGE_ROWS`] rows or [`PAGE_BYTES`] of values, whichever comes first.
+fn page_end(column: &Column, row: usize, value: usize) -> (usize, usize) {
+    let values = &column.values;
+    let Some(levels) = &column.levels else {
+        // No nulls: rows and values are the same.
+        let mut end = (row + PAGE_ROWS).min(values.len());
+        if values.plain_bytes(value, end) > PAGE_BYTES {
+            end = value + 1;
+            while end < values.len() && values.plain_bytes(value, end + 1) <= PAGE_BYTES {
+                end += 1;
+            }
+        }
+        return (end, end);
+    };
+    let last_row = (row + PAGE_ROWS).min(levels.len());
+    let present = levels[row..last_row].iter().filter(|l| **l == 1).count();
+    if values.plain_bytes(value, value + present) <= PAGE_BYTES {
+        return (last_row, value + present);
+    }
+    let (mut end_row, mut end_value) = (row, value);
+    while end_row < last_row {
+        let next = end_value + levels[end_row] as usize;
+        if end_row > row && values.plain_bytes(value, next) > PAGE_BYTES {
+            break;
+        }
+        end_row += 1;
+        end_value = next;
+    }
+    (end_row, end_value)
+}
+
+/// Values `from..to` in `encoding`.
+fn encode_values(values: &Values, from: usize, to: usize, encoding: Encoding, out: &mut Vec<u8>) {
+    match values {
+        Values::Boolean(v) => pages::plain_booleans(&v[from..to], out),
+        Values::Int64(v) if encoding == Encoding::DELTA_BINARY_PACKED => {
+            pages::delta_binary_packed(&v[from..to], out)
+        }
+        Values::Int64(v) => v[from..to]
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        Values::Float64(v) => v[from..to]
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        Values::Text { data, ends } => {
+            let each = (from..to).map(|i| Values::text_at(data, ends, i));
+            match encoding {
+                Encoding::DELTA_LENGTH_BYTE_ARRAY => {
+                    let lengths: Vec<i64> = each.map(|v| v.len() as i64).collect();
+                    let start = if from == 0 { 0 } else { ends[from - 1] };
+                    let end = if to == 0 { 0 } else { ends[to - 1] };
+                    pages::delta_length_byte_array(&lengths, &data[start..end], out)
+                }
+                Encoding::DELTA_BYTE_ARRAY => pages::delta_byte_array(each, out),
+                _ => pages::plain_byte_array(each, out),
+            }
         }
     }
 }
@@ -270,11 +790,15 @@ impl ColumnBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::Array;
-    use bytes::Bytes;
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Float64Type, Int64Type};
+    use arrow::record_batch::RecordBatch;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use proptest::prelude::*;
     use serde_json::{Value, json};
     use silt_core::Op;
+    use silt_core::schema::Column as SchemaColumn;
     use silt_core::schema::evolve;
 
     fn rec(pos: &str, row: Value) -> ChangeRecord {
@@ -468,5 +992,204 @@ mod tests {
         for unique in ["_record_id", "_position", "id", "note"] {
             assert!(!with(unique), "{unique} has a dictionary: {dictionary:?}");
         }
+    }
+
+    fn read_all(bytes: Vec<u8>) -> RecordBatch {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes))
+            .unwrap()
+            .build()
+            .unwrap();
+        let batches: Vec<RecordBatch> = reader.collect::<std::result::Result<_, _>>().unwrap();
+        arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+    }
+
+    fn typed(columns: &[(&str, ColumnType)]) -> DatasetSchema {
+        DatasetSchema {
+            dataset: "s.p.t".parse().unwrap(),
+            version: 1,
+            columns: columns
+                .iter()
+                .map(|(n, ty)| SchemaColumn {
+                    name: n.to_string(),
+                    ty: *ty,
+                })
+                .collect(),
+        }
+    }
+
+    /// One generated row: each column null, absent or a value.
+    type GenRow = (
+        Option<Option<i64>>,
+        Option<Option<f64>>,
+        Option<Option<bool>>,
+        Option<Option<String>>,
+        Option<Option<Vec<i64>>>,
+    );
+
+    fn cell<T: serde::Serialize>(v: &Option<Option<T>>) -> Option<Value> {
+        v.as_ref().map(|v| json!(v))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the values, parquet-rs reads back exactly what was
+        /// written, in both encodings, under the schema readers are given,
+        /// with bounds that hold every value.
+        #[test]
+        fn any_rows_read_back_as_written(
+            rows in prop::collection::vec(
+                (
+                    prop::option::of(prop::option::of(prop_oneof![any::<i64>(), -3i64..3])),
+                    prop::option::of(prop::option::of(
+                        prop_oneof![any::<f64>().prop_filter("finite", |f| f.is_finite()), Just(-0.0), Just(0.0)],
+                    )),
+                    prop::option::of(prop::option::of(any::<bool>())),
+                    prop::option::of(prop::option::of(prop_oneof!["[a-c]{0,3}", ".{0,90}"])),
+                    prop::option::of(prop::option::of(prop::collection::vec(any::<i64>(), 0..4))),
+                ),
+                1..300,
+            ),
+            repeat_status in any::<bool>(),
+        ) {
+            let schema = typed(&[
+                ("b", ColumnType::Boolean),
+                ("f", ColumnType::Float64),
+                ("i", ColumnType::Int64),
+                ("j", ColumnType::Json),
+                ("s", ColumnType::String),
+            ]);
+            let records: Vec<ChangeRecord> = rows
+                .iter()
+                .enumerate()
+                .map(|(n, (i, f, b, s, j)): (usize, &GenRow)| {
+                    let mut m = serde_json::Map::new();
+                    m.insert("id".into(), json!(n));
+                    for (k, v) in [("i", cell(i)), ("f", cell(f)), ("b", cell(b)), ("s", cell(s)), ("j", cell(j))] {
+                        if let Some(v) = v {
+                            m.insert(k.into(), v);
+                        }
+                    }
+                    let pos = if repeat_status { format!("{:05}", n / 7) } else { format!("{n:05}") };
+                    rec(&pos, Value::Object(m))
+                })
+                .collect();
+            let refs: Vec<&ChangeRecord> = records.iter().collect();
+            for choice in [ParquetEncodings::Delta, ParquetEncodings::Plain] {
+                let bytes = encode_parquet(&schema, &refs, choice).unwrap();
+                let batch = read_all(bytes.clone());
+                let read_schema = batch.schema();
+                prop_assert_eq!(read_schema.as_ref(), &arrow_schema(&schema));
+                prop_assert_eq!(batch.num_rows(), rows.len());
+                let ints = batch.column_by_name("i").unwrap().as_primitive::<Int64Type>();
+                let floats = batch.column_by_name("f").unwrap().as_primitive::<Float64Type>();
+                let bools = batch.column_by_name("b").unwrap().as_boolean();
+                let texts = batch.column_by_name("s").unwrap().as_string::<i32>();
+                let jsons = batch.column_by_name("j").unwrap().as_string::<i32>();
+                let positions = batch.column_by_name("_position").unwrap().as_string::<i32>();
+                for (n, (i, f, b, s, j)) in rows.iter().enumerate() {
+                    prop_assert_eq!(ints.is_valid(n).then(|| ints.value(n)), i.flatten());
+                    prop_assert_eq!(
+                        floats.is_valid(n).then(|| floats.value(n).to_bits()),
+                        f.flatten().map(f64::to_bits)
+                    );
+                    prop_assert_eq!(bools.is_valid(n).then(|| bools.value(n)), b.flatten());
+                    let s = s.clone().flatten();
+                    prop_assert_eq!(texts.is_valid(n).then(|| texts.value(n)), s.as_deref());
+                    let j = j.clone().flatten().map(|j| serde_json::to_string(&j).unwrap());
+                    prop_assert_eq!(jsons.is_valid(n).then(|| jsons.value(n)), j.as_deref());
+                    prop_assert_eq!(positions.value(n), records[n].position.as_str());
+                }
+                let reader = SerializedFileReader::new(Bytes::from(bytes)).unwrap();
+                let group = reader.metadata().row_group(0);
+                for c in group.columns() {
+                    let name = c.column_path().string();
+                    match c.statistics() {
+                        Some(Statistics::Int64(st)) if name == "i" => {
+                            let present: Vec<i64> = rows.iter().filter_map(|r| r.0.flatten()).collect();
+                            prop_assert_eq!(st.min_opt(), present.iter().min());
+                            prop_assert_eq!(st.max_opt(), present.iter().max());
+                            prop_assert_eq!(st.null_count_opt(), Some((rows.len() - present.len()) as u64));
+                        }
+                        Some(Statistics::ByteArray(st)) if name == "s" => {
+                            let present: Vec<&[u8]> = rows.iter().filter_map(|r| r.3.as_ref()?.as_deref()).map(str::as_bytes).collect();
+                            if let (Some(min), Some(max)) = (st.min_opt(), st.max_opt()) {
+                                prop_assert!(present.iter().all(|v| min.data() <= *v && *v <= max.data()));
+                                prop_assert!(std::str::from_utf8(min.data()).is_ok() && std::str::from_utf8(max.data()).is_ok());
+                                prop_assert!(!st.min_is_exact() || present.contains(&min.data()));
+                                prop_assert!(!st.max_is_exact() || present.contains(&max.data()));
+                            } else {
+                                prop_assert!(present.is_empty());
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn large_columns_are_split_into_pages() {
+        let schema = typed(&[("n", ColumnType::Int64), ("s", ColumnType::String)]);
+        let records: Vec<ChangeRecord> = (0..25_000)
+            .map(|i| {
+                let row = if i % 5 == 0 {
+                    json!({"id": i, "n": null})
+                } else {
+                    json!({"id": i, "n": i * 3, "s": format!("{i:0>200}")})
+                };
+                rec(&format!("{i:06}"), row)
+            })
+            .collect();
+        let refs: Vec<&ChangeRecord> = records.iter().collect();
+        let bytes = encode_parquet(&schema, &refs, ParquetEncodings::Delta).unwrap();
+        let options = parquet::file::serialized_reader::ReadOptionsBuilder::new()
+            .with_page_index()
+            .build();
+        let reader =
+            SerializedFileReader::new_with_options(Bytes::from(bytes.clone()), options).unwrap();
+        let pages: Vec<usize> = reader.metadata().offset_index().unwrap()[0]
+            .iter()
+            .map(|c| c.page_locations().len())
+            .collect();
+        // Columns: _record_id, _op, _position, _event_time, n, s. More than
+        // 20,000 rows split every column; 4 MB of text splits `s` by size.
+        assert!(pages.iter().all(|p| *p >= 2), "{pages:?}");
+        assert!(pages[5] >= 4, "{pages:?}");
+        let batch = read_all(bytes);
+        let n = batch
+            .column_by_name("n")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let s = batch.column_by_name("s").unwrap().as_string::<i32>();
+        for i in 0..25_000usize {
+            if i % 5 == 0 {
+                assert!(n.is_null(i) && s.is_null(i));
+            } else {
+                assert_eq!(n.value(i), i as i64 * 3);
+                assert_eq!(s.value(i), format!("{i:0>200}"));
+            }
+        }
+    }
+
+    #[test]
+    fn long_text_bounds_are_cut_but_still_bound() {
+        let long_min = "b".repeat(70);
+        let long_max = format!("{}é{}", "y".repeat(63), "z".repeat(10));
+        assert_eq!(
+            lower_bound(long_min.as_bytes()),
+            ("b".repeat(64).into_bytes(), false)
+        );
+        let (max, exact) = upper_bound(long_max.as_bytes());
+        assert!(!exact);
+        assert!(max.as_slice() > long_max.as_bytes() && max.len() <= STATISTICS_BYTES);
+        assert_eq!(max, format!("{}z", "y".repeat(62)).into_bytes());
+        // A prefix of only the highest characters cannot be raised: kept whole.
+        let top = "\u{10FFFF}".repeat(20);
+        assert_eq!(
+            upper_bound(top.as_bytes()),
+            (top.clone().into_bytes(), true)
+        );
     }
 }

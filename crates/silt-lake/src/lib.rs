@@ -9,6 +9,7 @@
 mod encode;
 mod land;
 mod monitor;
+mod pages;
 mod registry;
 
 pub use encode::{arrow_schema, encode_parquet};
