@@ -41,6 +41,9 @@ const PAGE_BYTES: usize = 1024 * 1024;
 /// A dictionary larger than this (its values, plainly encoded) is dropped
 /// for the column's own encoding (parquet-rs's default limit).
 const DICTIONARY_BYTES: usize = 1024 * 1024;
+/// Distinct values a dictionary looks up by a linear search before it
+/// switches to a hash map.
+const FEW_ENTRIES: usize = 16;
 /// Longest text kept whole as a minimum or maximum; longer ones are cut to
 /// a bound (parquet-rs's default for statistics and page indexes).
 const STATISTICS_BYTES: usize = 64;
@@ -377,33 +380,47 @@ fn dictionary(values: &Values) -> Option<Dictionary> {
         mut put: impl FnMut(K, &mut Vec<u8>),
         n: usize,
     ) -> Option<Dictionary> {
-        let mut seen: HashMap<K, u32> = HashMap::new();
+        // Most dictionary columns hold a handful of values (operations,
+        // statuses, currencies): a short list searched from the last value
+        // found answers them without hashing; past it, a map.
+        let mut few: Vec<K> = Vec::new();
+        let mut many: HashMap<K, u32> = HashMap::new();
         let mut page = Vec::new();
         let mut indices = Vec::with_capacity(n);
-        // Most dictionary columns hold a handful of values (operations,
-        // statuses, currencies): the last value looked up answers most rows.
-        let mut last: Option<(K, u32)> = None;
+        let mut last = 0usize;
         for k in keys {
-            let index = match last {
-                Some((l, i)) if l == k => i,
-                _ => {
-                    let next = seen.len() as u32;
-                    let i = *seen.entry(k).or_insert_with(|| {
-                        put(k, &mut page);
-                        next
-                    });
-                    if page.len() > DICTIONARY_BYTES {
-                        return None;
-                    }
-                    last = Some((k, i));
-                    i
+            let index = if !many.is_empty() {
+                let next = many.len() as u32;
+                *many.entry(k).or_insert_with(|| {
+                    put(k, &mut page);
+                    next
+                }) as usize
+            } else if few.get(last) == Some(&k) {
+                last
+            } else if let Some(i) = few.iter().position(|f| *f == k) {
+                last = i;
+                i
+            } else {
+                put(k, &mut page);
+                few.push(k);
+                if few.len() > FEW_ENTRIES {
+                    many.extend(few.iter().enumerate().map(|(i, f)| (*f, i as u32)));
                 }
+                last = few.len() - 1;
+                last
             };
-            indices.push(index);
+            if page.len() > DICTIONARY_BYTES {
+                return None;
+            }
+            indices.push(index as u32);
         }
         Some(Dictionary {
             page,
-            entries: seen.len(),
+            entries: if many.is_empty() {
+                few.len()
+            } else {
+                many.len()
+            },
             indices,
         })
     }
@@ -1111,6 +1128,17 @@ mod tests {
                             prop_assert_eq!(st.max_opt(), present.iter().max());
                             prop_assert_eq!(st.null_count_opt(), Some((rows.len() - present.len()) as u64));
                         }
+                        Some(Statistics::Double(st)) if name == "f" => {
+                            let present: Vec<f64> = rows.iter().filter_map(|r| r.1.flatten()).collect();
+                            if let (Some(min), Some(max)) = (st.min_opt(), st.max_opt()) {
+                                prop_assert!(present.iter().all(|v| min <= v && v <= max));
+                                // The format's rule: a zero minimum is -0.0, a zero maximum +0.0.
+                                prop_assert!(*min != 0.0 || min.is_sign_negative());
+                                prop_assert!(*max != 0.0 || max.is_sign_positive());
+                            } else {
+                                prop_assert!(present.is_empty());
+                            }
+                        }
                         Some(Statistics::ByteArray(st)) if name == "s" => {
                             let present: Vec<&[u8]> = rows.iter().filter_map(|r| r.3.as_ref()?.as_deref()).map(str::as_bytes).collect();
                             if let (Some(min), Some(max)) = (st.min_opt(), st.max_opt()) {
@@ -1191,5 +1219,35 @@ mod tests {
             upper_bound(top.as_bytes()),
             (top.clone().into_bytes(), true)
         );
+    }
+
+    #[test]
+    fn dictionaries_past_the_short_list_read_back() {
+        // 40 distinct values: the first FEW_ENTRIES by search, the rest by map.
+        let schema = typed(&[("n", ColumnType::Int64), ("s", ColumnType::String)]);
+        let records: Vec<ChangeRecord> = (0..1000)
+            .map(|i| {
+                rec(
+                    &format!("{i:05}"),
+                    json!({"id": i, "n": (i * 7) % 40 - 20, "s": format!("v{}", (i * 13) % 40)}),
+                )
+            })
+            .collect();
+        let refs: Vec<&ChangeRecord> = records.iter().collect();
+        let bytes = encode_parquet(&schema, &refs, ParquetEncodings::Delta).unwrap();
+        let reader = SerializedFileReader::new(Bytes::from(bytes.clone())).unwrap();
+        let group = reader.metadata().row_group(0);
+        assert!(group.column(4).dictionary_page_offset().is_some());
+        assert!(group.column(5).dictionary_page_offset().is_some());
+        let batch = read_all(bytes);
+        let n = batch
+            .column_by_name("n")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let s = batch.column_by_name("s").unwrap().as_string::<i32>();
+        for i in 0..1000i64 {
+            assert_eq!(n.value(i as usize), (i * 7) % 40 - 20);
+            assert_eq!(s.value(i as usize), format!("v{}", (i * 13) % 40));
+        }
     }
 }
