@@ -52,15 +52,16 @@ pub fn content_hash<'a>(
     partition: &Partition,
     record_ids: impl IntoIterator<Item = &'a str>,
 ) -> String {
-    let mut h = Sha256::new();
-    h.update(dataset.to_string().as_bytes());
-    h.update([0]);
-    h.update(partition.path().as_bytes());
+    // The same bytes hashed in one call: many small updates each paid the
+    // hasher's buffering, more than hashing the ids themselves.
+    let mut bytes = dataset.to_string().into_bytes();
+    bytes.push(0);
+    bytes.extend_from_slice(partition.path().as_bytes());
     for id in record_ids {
-        h.update([0]);
-        h.update(id.as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(id.as_bytes());
     }
-    hex(&h.finalize()[..16])
+    hex(&Sha256::digest(&bytes)[..16])
 }
 
 /// Key of a raw Parquet object.
@@ -191,5 +192,17 @@ mod tests {
         assert_eq!(schema_key(&d, 3), "schemas/shop.public.orders/v000003.json");
         let other: DatasetId = "shop.public.customers".parse().unwrap();
         assert_ne!(content_hash(&other, &p, ["a"]), h);
+    }
+
+    #[test]
+    fn object_keys_stay_what_earlier_releases_wrote() {
+        // A batch redelivered after an upgrade must find its objects under
+        // the same keys: the hash of these ids as Silt has always computed it.
+        let d: DatasetId = "shop.public.orders".parse().unwrap();
+        let p = Partition::of(3_600_000 * 30, PartitionGrain::Hour);
+        assert_eq!(
+            content_hash(&d, &p, ["3f2a", "", "b7"]),
+            "f1035b4d13df95137614ae653f726fcf"
+        );
     }
 }
