@@ -371,6 +371,26 @@ struct Dictionary {
     page: Vec<u8>,
     entries: usize,
     indices: Vec<u32>,
+    /// Where each value first appears (so, one row holding each).
+    firsts: Vec<usize>,
+}
+
+impl Dictionary {
+    /// One row holding each distinct value among values `from..to`.
+    fn used(&self, from: usize, to: usize) -> Vec<usize> {
+        if from == 0 && to == self.indices.len() {
+            return self.firsts.clone();
+        }
+        let mut seen = vec![false; self.entries];
+        for &i in &self.indices[from..to] {
+            seen[i as usize] = true;
+        }
+        self.firsts
+            .iter()
+            .zip(seen)
+            .filter_map(|(f, s)| s.then_some(*f))
+            .collect()
+    }
 }
 
 /// Builds a column's dictionary, or `None` when it would outgrow its page.
@@ -387,12 +407,14 @@ fn dictionary(values: &Values) -> Option<Dictionary> {
         let mut many: HashMap<K, u32> = HashMap::new();
         let mut page = Vec::new();
         let mut indices = Vec::with_capacity(n);
+        let mut firsts = Vec::new();
         let mut last = 0usize;
-        for k in keys {
+        for (at, k) in keys.enumerate() {
             let index = if !many.is_empty() {
                 let next = many.len() as u32;
                 *many.entry(k).or_insert_with(|| {
                     put(k, &mut page);
+                    firsts.push(at);
                     next
                 }) as usize
             } else if few.get(last) == Some(&k) {
@@ -402,6 +424,7 @@ fn dictionary(values: &Values) -> Option<Dictionary> {
                 i
             } else {
                 put(k, &mut page);
+                firsts.push(at);
                 few.push(k);
                 if few.len() > FEW_ENTRIES {
                     many.extend(few.iter().enumerate().map(|(i, f)| (*f, i as u32)));
@@ -422,6 +445,7 @@ fn dictionary(values: &Values) -> Option<Dictionary> {
                 many.len()
             },
             indices,
+            firsts,
         })
     }
     let n = values.len();
@@ -456,30 +480,36 @@ enum Bounds {
 }
 
 impl Bounds {
-    /// Bounds of values `from..to`; `None` when there are none (or only NaN).
-    fn of(values: &Values, from: usize, to: usize) -> Option<Self> {
+    /// Bounds of the values at `at`; `None` when there are none (or only NaN).
+    fn of(values: &Values, at: impl Iterator<Item = usize>) -> Option<Self> {
+        fn fold<T: Copy>(
+            mut it: impl Iterator<Item = T>,
+            less: impl Fn(T, T) -> bool,
+        ) -> Option<(T, T)> {
+            let first = it.next()?;
+            Some(it.fold((first, first), |(lo, hi), x| {
+                (
+                    if less(x, lo) { x } else { lo },
+                    if less(hi, x) { x } else { hi },
+                )
+            }))
+        }
         match values {
             Values::Boolean(v) => {
-                let v = &v[from..to];
-                (!v.is_empty()).then(|| Self::Boolean(v.iter().all(|b| *b), v.iter().any(|b| *b)))
+                fold(at.map(|i| v[i]), |a, b| !a & b).map(|(lo, hi)| Self::Boolean(lo, hi))
             }
             Values::Int64(v) => {
-                let v = &v[from..to];
-                Some(Self::Int64(*v.iter().min()?, *v.iter().max()?))
+                fold(at.map(|i| v[i]), |a, b| a < b).map(|(lo, hi)| Self::Int64(lo, hi))
             }
             Values::Float64(v) => {
-                let mut it = v[from..to].iter().copied().filter(|x| !x.is_nan());
-                let first = it.next()?;
-                let (min, max) = it.fold((first, first), |(lo, hi), x| (lo.min(x), hi.max(x)));
+                let (min, max) = fold(at.map(|i| v[i]).filter(|x| !x.is_nan()), |a, b| a < b)?;
                 // The format's rule for zeros: -0.0 as the minimum, +0.0 as the maximum.
                 let min = if min == 0.0 { -0.0 } else { min };
                 let max = if max == 0.0 { 0.0 } else { max };
                 Some(Self::Float64(min, max))
             }
             Values::Text { data, ends } => {
-                let mut it = (from..to).map(|i| Values::text_at(data, ends, i));
-                let first = it.next()?;
-                let (min, max) = it.fold((first, first), |(lo, hi), x| (lo.min(x), hi.max(x)));
+                let (min, max) = fold(at.map(|i| Values::text_at(data, ends, i)), |a, b| a < b)?;
                 Some(Self::Text(min.to_vec(), max.to_vec()))
             }
         }
@@ -683,7 +713,12 @@ fn write_chunk(
         offsets.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
         offsets.append_row_count((end_row - row) as i64);
         if plan.min_max {
-            let bounds = Bounds::of(values, value, end_value);
+            // A dictionary column's bounds are among its distinct values:
+            // comparing those, not every row, gives the same answer.
+            let bounds = match &dictionary {
+                Some(d) => Bounds::of(values, d.used(value, end_value).into_iter()),
+                None => Bounds::of(values, value..end_value),
+            };
             match &bounds {
                 Some(b) => {
                     let ((min, _), (max, _)) = b.encoded();
@@ -1159,13 +1194,19 @@ mod tests {
 
     #[test]
     fn large_columns_are_split_into_pages() {
-        let schema = typed(&[("n", ColumnType::Int64), ("s", ColumnType::String)]);
+        let schema = typed(&[
+            ("k", ColumnType::String),
+            ("n", ColumnType::Int64),
+            ("s", ColumnType::String),
+        ]);
         let records: Vec<ChangeRecord> = (0..25_000)
             .map(|i| {
+                // `k` repeats (a dictionary) and changes every 5,000 rows.
+                let k = format!("k{}", i / 5000);
                 let row = if i % 5 == 0 {
-                    json!({"id": i, "n": null})
+                    json!({"id": i, "k": k, "n": null})
                 } else {
-                    json!({"id": i, "n": i * 3, "s": format!("{i:0>200}")})
+                    json!({"id": i, "k": k, "n": i * 3, "s": format!("{i:0>200}")})
                 };
                 rec(&format!("{i:06}"), row)
             })
@@ -1181,10 +1222,20 @@ mod tests {
             .iter()
             .map(|c| c.page_locations().len())
             .collect();
-        // Columns: _record_id, _op, _position, _event_time, n, s. More than
-        // 20,000 rows split every column; 4 MB of text splits `s` by size.
+        // Columns: _record_id, _op, _position, _event_time, k, n, s. More
+        // than 20,000 rows split every column; 4 MB of text splits `s` by size.
         assert!(pages.iter().all(|p| *p >= 2), "{pages:?}");
-        assert!(pages[5] >= 4, "{pages:?}");
+        assert!(pages[6] >= 4, "{pages:?}");
+        // Each page of `k` is bounded by the values it holds, not the chunk's.
+        let index = &reader.metadata().column_index().unwrap()[0][4];
+        let parquet::file::page_index::column_index::ColumnIndexMetaData::BYTE_ARRAY(k) = index
+        else {
+            panic!("{index:?}");
+        };
+        let bounds: Vec<(&[u8], &[u8])> = (0..2)
+            .map(|p| (k.min_value(p).unwrap(), k.max_value(p).unwrap()))
+            .collect();
+        assert_eq!(bounds, [(&b"k0"[..], &b"k3"[..]), (&b"k4"[..], &b"k4"[..])]);
         let batch = read_all(bytes);
         let n = batch
             .column_by_name("n")
@@ -1239,6 +1290,15 @@ mod tests {
         let group = reader.metadata().row_group(0);
         assert!(group.column(4).dictionary_page_offset().is_some());
         assert!(group.column(5).dictionary_page_offset().is_some());
+        // Bounds taken from the dictionary's values are the rows' bounds.
+        match (group.column(4).statistics(), group.column(5).statistics()) {
+            (Some(Statistics::Int64(n)), Some(Statistics::ByteArray(s))) => {
+                assert_eq!((n.min_opt(), n.max_opt()), (Some(&-20), Some(&19)));
+                assert_eq!(s.min_opt().map(|v| v.data()), Some(&b"v0"[..]));
+                assert_eq!(s.max_opt().map(|v| v.data()), Some(&b"v9"[..]));
+            }
+            other => panic!("statistics: {other:?}"),
+        }
         let batch = read_all(bytes);
         let n = batch
             .column_by_name("n")
