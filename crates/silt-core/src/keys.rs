@@ -52,16 +52,15 @@ pub fn content_hash<'a>(
     partition: &Partition,
     record_ids: impl IntoIterator<Item = &'a str>,
 ) -> String {
-    // The same bytes hashed in one call: many small updates each paid the
-    // hasher's buffering, more than hashing the ids themselves.
-    let mut bytes = dataset.to_string().into_bytes();
-    bytes.push(0);
-    bytes.extend_from_slice(partition.path().as_bytes());
+    let mut h = Sha256::new();
+    h.update(dataset.to_string().as_bytes());
+    h.update([0]);
+    h.update(partition.path().as_bytes());
     for id in record_ids {
-        bytes.push(0);
-        bytes.extend_from_slice(id.as_bytes());
+        h.update([0]);
+        h.update(id.as_bytes());
     }
-    hex(&Sha256::digest(&bytes)[..16])
+    hex(&h.finalize()[..16])
 }
 
 /// Key of a raw Parquet object.
