@@ -14,15 +14,17 @@
 //! of their time; their peak is bounded by the batch either way. So those
 //! two keep freed memory for mimalloc's own default second.
 //!
-//! zstd, which compresses every Parquet column, allocates through the C
-//! library's `malloc`, not mimalloc: a work area of several hundred KiB per
-//! column of every file, all freed when the file is closed. glibc's
-//! defaults hand such blocks back to the kernel (by `munmap`, or by trimming
-//! the heap's top past 2× its adaptive threshold), so each file's columns
-//! faulted in freshly zeroed pages again: over half of `land`'s page faults.
-//! The two streaming stages therefore also run with `GLIBC_TUNABLES` that
-//! serve those blocks from the heap and keep up to 64 MiB free at its top.
-//! Other C libraries ignore the variable.
+//! zstd, which compresses the Parquet pages, allocates through the C
+//! library's `malloc`, not mimalloc. Its work area (several hundred KiB)
+//! was once allocated per column of every file, and glibc's defaults hand
+//! such blocks back to the kernel (by `munmap`, or by trimming the heap's
+//! top past 2× its adaptive threshold), so each file's columns faulted in
+//! freshly zeroed pages again: over half of `land`'s page faults. The two
+//! streaming stages therefore also run with `GLIBC_TUNABLES` that serve
+//! those blocks from the heap and keep up to 64 MiB free at its top. Since
+//! landing keeps one zstd context per file, land's faults are the same
+//! with or without it; decode's are fewer with it (README, "Benchmarks"),
+//! so it stays. Other C libraries ignore the variable.
 //!
 //! mimalloc reads its options once, from the environment, while the process
 //! loads, before `main`. Setting them from Rust afterwards needs its C API
