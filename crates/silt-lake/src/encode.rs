@@ -487,11 +487,16 @@ impl Bounds {
             less: impl Fn(T, T) -> bool,
         ) -> Option<(T, T)> {
             let first = it.next()?;
+            // A value above the maximum cannot be below the minimum: one
+            // comparison per value where values rise (positions, times).
             Some(it.fold((first, first), |(lo, hi), x| {
-                (
-                    if less(x, lo) { x } else { lo },
-                    if less(hi, x) { x } else { hi },
-                )
+                if less(hi, x) {
+                    (lo, x)
+                } else if less(x, lo) {
+                    (x, hi)
+                } else {
+                    (lo, hi)
+                }
             }))
         }
         match values {
