@@ -1060,6 +1060,16 @@ mod tests {
         arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
     }
 
+    /// The integer column `n` and the text column `s` of a batch.
+    fn n_and_s(batch: &RecordBatch) -> (&arrow::array::Int64Array, &arrow::array::StringArray) {
+        let n = batch
+            .column_by_name("n")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let s = batch.column_by_name("s").unwrap().as_string::<i32>();
+        (n, s)
+    }
+
     fn typed(columns: &[(&str, ColumnType)]) -> DatasetSchema {
         DatasetSchema {
             dataset: "s.p.t".parse().unwrap(),
@@ -1242,11 +1252,7 @@ mod tests {
             .collect();
         assert_eq!(bounds, [(&b"k0"[..], &b"k3"[..]), (&b"k4"[..], &b"k4"[..])]);
         let batch = read_all(bytes);
-        let n = batch
-            .column_by_name("n")
-            .unwrap()
-            .as_primitive::<Int64Type>();
-        let s = batch.column_by_name("s").unwrap().as_string::<i32>();
+        let (n, s) = n_and_s(&batch);
         for i in 0..25_000usize {
             if i % 5 == 0 {
                 assert!(n.is_null(i) && s.is_null(i));
@@ -1305,11 +1311,7 @@ mod tests {
             other => panic!("statistics: {other:?}"),
         }
         let batch = read_all(bytes);
-        let n = batch
-            .column_by_name("n")
-            .unwrap()
-            .as_primitive::<Int64Type>();
-        let s = batch.column_by_name("s").unwrap().as_string::<i32>();
+        let (n, s) = n_and_s(&batch);
         for i in 0..1000i64 {
             assert_eq!(n.value(i as usize), (i * 7) % 40 - 20);
             assert_eq!(s.value(i as usize), format!("v{}", (i * 13) % 40));
