@@ -100,8 +100,9 @@ pub fn encode_parquet(
         .map_err(pq("schema"))?;
     let columns = gather(schema, records);
 
+    // Compression, encodings and statistics are each column chunk's own
+    // (`write_chunk`); the file's properties hold the creator and schema.
     let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
         // A fixed creator keeps bytes identical across parquet-rs upgrades.
         .set_created_by("silt".to_string())
         .build();
@@ -310,8 +311,9 @@ impl Plan {
 fn useful_min_max(field: &Field) -> bool {
     field.name() != "_record_id" && !is_json(field)
 }
-/// The encoding of a column's values outside a dictionary; `None` leaves
-/// parquet-rs's PLAIN.
+
+/// The encoding of a column's values outside a dictionary; `None` for
+/// PLAIN.
 ///
 /// PLAIN writes each text value behind its 4-byte length, so zstd, the
 /// largest part of landing, meets a length between every two values and
@@ -338,9 +340,10 @@ const SAMPLE_ROWS: usize = 512;
 /// Whether a column's first rows hold each value four times on average or
 /// more: then a dictionary is worth it.
 ///
-/// parquet-rs builds a dictionary for every column unless told otherwise
-/// and drops it only when it outgrows its page limit (1 MiB). A batch of
-/// mostly distinct values (nested items, amounts, hashed e-mails) stays
+/// parquet-rs, which wrote these files before Silt did, built a dictionary
+/// for every column unless told otherwise and dropped it only when it
+/// outgrew its page limit (1 MiB). A batch of
+/// mostly distinct values (nested items, amounts, hashed e-mails) stayed
 /// under that limit, so every value was hashed and interned, and written
 /// twice (dictionary page and indices), for files that came out larger
 /// than plain values under zstd. Deciding from the data keeps the choice
