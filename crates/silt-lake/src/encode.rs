@@ -356,6 +356,10 @@ fn repeats(values: &Values) -> bool {
         sample.len() * 4 <= n
     }
     let rows = values.len().min(SAMPLE_ROWS);
+    if rows == 0 {
+        // Only nulls: no values for a dictionary to hold.
+        return false;
+    }
     match values {
         Values::Text { data, ends } => {
             few((0..rows).map(|i| Values::text_at(data, ends, i)).collect())
@@ -1319,5 +1323,22 @@ mod tests {
             assert_eq!(n.value(i as usize), (i * 7) % 40 - 20);
             assert_eq!(s.value(i as usize), format!("v{}", (i * 13) % 40));
         }
+    }
+
+    #[test]
+    fn a_column_of_nulls_gets_no_dictionary() {
+        let schema = typed(&[("n", ColumnType::Int64), ("s", ColumnType::String)]);
+        let records: Vec<ChangeRecord> = (0..10)
+            .map(|i| rec(&format!("{i:05}"), json!({"id": i, "n": null})))
+            .collect();
+        let refs: Vec<&ChangeRecord> = records.iter().collect();
+        let bytes = encode_parquet(&schema, &refs, ParquetEncodings::Delta).unwrap();
+        let reader = SerializedFileReader::new(Bytes::from(bytes.clone())).unwrap();
+        let group = reader.metadata().row_group(0);
+        assert!(group.column(4).dictionary_page_offset().is_none());
+        assert!(group.column(5).dictionary_page_offset().is_none());
+        let batch = read_all(bytes);
+        let (n, s) = n_and_s(&batch);
+        assert_eq!((n.null_count(), s.null_count()), (10, 10));
     }
 }
