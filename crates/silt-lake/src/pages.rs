@@ -9,8 +9,9 @@
 //! footer, schema), so the thrift side is the library's.
 //!
 //! Each function is one encoding of the Parquet format as parquet-format's
-//! `Encodings.md` defines it. All are pure; the tests read their output
-//! back with parquet-rs's decoders.
+//! `Encodings.md` defines it. All are pure. The tests here decode their
+//! bytes by the format's rules; `encode`'s tests read whole files back with
+//! parquet-rs.
 
 /// Appends `v` as ULEB128 (the format's "varint").
 pub fn uleb(out: &mut Vec<u8>, mut v: u64) {
