@@ -173,10 +173,15 @@ impl Values {
         }
     }
 
+    /// Where values `from..to` of a text column lie in its data.
+    fn text_span(ends: &[usize], from: usize, to: usize) -> std::ops::Range<usize> {
+        let at = |i: usize| if i == 0 { 0 } else { ends[i - 1] };
+        at(from)..at(to)
+    }
+
     /// Value `i` of a text column.
     fn text_at<'a>(data: &'a [u8], ends: &[usize], i: usize) -> &'a [u8] {
-        let start = if i == 0 { 0 } else { ends[i - 1] };
-        &data[start..ends[i]]
+        &data[Self::text_span(ends, i, i + 1)]
     }
 
     /// Bytes values `from..to` take, plainly encoded (for page sizes).
@@ -184,11 +189,7 @@ impl Values {
         match self {
             Self::Boolean(_) => (to - from).div_ceil(8),
             Self::Int64(_) | Self::Float64(_) => (to - from) * 8,
-            Self::Text { ends, .. } => {
-                let start = if from == 0 { 0 } else { ends[from - 1] };
-                let end = if to == 0 { 0 } else { ends[to - 1] };
-                end - start + 4 * (to - from)
-            }
+            Self::Text { ends, .. } => Self::text_span(ends, from, to).len() + 4 * (to - from),
         }
     }
 }
@@ -840,9 +841,8 @@ fn encode_values(values: &Values, from: usize, to: usize, encoding: Encoding, ou
             match encoding {
                 Encoding::DELTA_LENGTH_BYTE_ARRAY => {
                     let lengths: Vec<i64> = each.map(|v| v.len() as i64).collect();
-                    let start = if from == 0 { 0 } else { ends[from - 1] };
-                    let end = if to == 0 { 0 } else { ends[to - 1] };
-                    pages::delta_length_byte_array(&lengths, &data[start..end], out)
+                    let bytes = &data[Values::text_span(ends, from, to)];
+                    pages::delta_length_byte_array(&lengths, bytes, out)
                 }
                 Encoding::DELTA_BYTE_ARRAY => pages::delta_byte_array(each, out),
                 _ => pages::plain_byte_array(each, out),
