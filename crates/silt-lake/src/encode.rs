@@ -692,6 +692,7 @@ fn write_chunk(
     let mut data_offset = None;
     let (mut row, mut value) = (0usize, 0usize);
     let mut raw = Vec::new();
+    // Page by page; a chunk of no rows still gets its one (empty) page.
     while row < rows || (rows == 0 && data_offset.is_none()) {
         // Rows of this page, and the values among them.
         let (end_row, end_value) = page_end(column, row, value);
