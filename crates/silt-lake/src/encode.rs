@@ -377,9 +377,9 @@ fn repeats(values: &Values) -> bool {
 struct Dictionary {
     /// The values, plainly encoded (the dictionary page's content).
     page: Vec<u8>,
-    entries: usize,
     indices: Vec<u32>,
-    /// Where each value first appears (so, one row holding each).
+    /// Where each value first appears (so, one row holding each); as many
+    /// as the dictionary has entries.
     firsts: Vec<usize>,
 }
 
@@ -389,7 +389,7 @@ impl Dictionary {
         if from == 0 && to == self.indices.len() {
             return self.firsts.clone();
         }
-        let mut seen = vec![false; self.entries];
+        let mut seen = vec![false; self.firsts.len()];
         for &i in &self.indices[from..to] {
             seen[i as usize] = true;
         }
@@ -447,11 +447,6 @@ fn dictionary(values: &Values) -> Option<Dictionary> {
         }
         Some(Dictionary {
             page,
-            entries: if many.is_empty() {
-                few.len()
-            } else {
-                many.len()
-            },
             indices,
             firsts,
         })
@@ -651,8 +646,6 @@ fn write_chunk(
     };
     let mut sink = TrackedWrite::new(Vec::new());
     let mut page_writer = SerializedPageWriter::new(&mut sink);
-    let mut encodings = BTreeSet::from([Encoding::RLE]);
-    let mut encoding_stats = Vec::new();
     let (mut compressed, mut uncompressed) = (0i64, 0i64);
     let mut dictionary_offset = None;
     let mut compress = |raw: &[u8]| -> parquet::errors::Result<Bytes> {
@@ -663,7 +656,7 @@ fn write_chunk(
     if let Some(d) = &dictionary {
         let page = Page::DictionaryPage {
             buf: compress(&d.page)?,
-            num_values: d.entries as u32,
+            num_values: d.firsts.len() as u32,
             encoding: Encoding::PLAIN,
             is_sorted: false,
         };
@@ -671,25 +664,19 @@ fn write_chunk(
         dictionary_offset = Some(spec.offset as i64);
         compressed += spec.compressed_size as i64;
         uncompressed += spec.uncompressed_size as i64;
-        encodings.insert(Encoding::PLAIN);
-        encoding_stats.push(PageEncodingStats {
-            page_type: PageType::DICTIONARY_PAGE,
-            encoding: Encoding::PLAIN,
-            count: 1,
-        });
     }
     let encoding = if dictionary.is_some() {
         Encoding::RLE_DICTIONARY
     } else {
         plan.encoding
     };
-    encodings.insert(encoding);
 
     let mut offsets = OffsetIndexBuilder::new();
     let mut index = ColumnIndexBuilder::new(descr.physical_type());
     let mut chunk_bounds: Option<Bounds> = None;
     let mut nulls = 0u64;
     let mut data_offset = None;
+    let mut data_pages = 0;
     let (mut row, mut value) = (0usize, 0usize);
     let mut raw = Vec::new();
     // Page by page; a chunk of no rows still gets its one (empty) page.
@@ -706,7 +693,7 @@ fn write_chunk(
         }
         match &dictionary {
             Some(d) => {
-                let width = pages::bit_width(d.entries.saturating_sub(1) as u64);
+                let width = pages::bit_width(d.firsts.len().saturating_sub(1) as u64);
                 raw.push(width as u8);
                 pages::rle_hybrid(&d.indices[value..end_value], width, &mut raw);
             }
@@ -750,21 +737,27 @@ fn write_chunk(
             };
         }
         nulls += page_nulls;
-        match encoding_stats.last_mut() {
-            Some(PageEncodingStats {
-                page_type: PageType::DATA_PAGE,
-                count,
-                ..
-            }) => *count += 1,
-            _ => encoding_stats.push(PageEncodingStats {
-                page_type: PageType::DATA_PAGE,
-                encoding,
-                count: 1,
-            }),
-        }
+        data_pages += 1;
         (row, value) = (end_row, end_value);
     }
     page_writer.close()?;
+    // RLE for the levels (as parquet-rs lists it, needed or not), PLAIN for
+    // a dictionary page, and the data pages' one encoding.
+    let mut encodings = BTreeSet::from([Encoding::RLE, encoding]);
+    let mut encoding_stats = Vec::new();
+    if dictionary.is_some() {
+        encodings.insert(Encoding::PLAIN);
+        encoding_stats.push(PageEncodingStats {
+            page_type: PageType::DICTIONARY_PAGE,
+            encoding: Encoding::PLAIN,
+            count: 1,
+        });
+    }
+    encoding_stats.push(PageEncodingStats {
+        page_type: PageType::DATA_PAGE,
+        encoding,
+        count: data_pages,
+    });
     let mut builder = ColumnChunkMetaData::builder(descr.clone())
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
         .set_encodings_mask(EncodingMask::new_from_encodings(encodings.iter()))
