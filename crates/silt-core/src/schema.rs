@@ -11,7 +11,6 @@ use crate::row::{Cell, Row};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::borrow::Borrow;
-use std::cmp::Ordering;
 
 /// Silt's own columns in every raw file, ahead of the data columns.
 pub const META_COLUMNS: [&str; 4] = ["_record_id", "_op", "_position", "_event_time"];
@@ -151,27 +150,20 @@ pub fn align<'r, 'c, S: AsRef<str>, T>(
     row: &'r Row,
     columns: &'c [(S, T)],
 ) -> impl Iterator<Item = (&'r str, Cell<'r>, Option<&'c T>)> {
-    let mut known = columns.iter().peekable();
+    let mut k = 0;
     row.iter().map(move |(name, v)| {
-        // One comparison per step: nearly every cell meets its own column
-        // at once, and comparing for "less" and then for "equal" compared
-        // each pair of names twice.
-        while let Some((c, t)) = known.peek() {
-            let order = if crate::row::same_name(c.as_ref(), name) {
-                Ordering::Equal
-            } else {
-                c.as_ref().cmp(name)
-            };
-            match order {
-                Ordering::Less => {
-                    known.next();
-                }
-                Ordering::Equal => {
-                    known.next();
-                    return (name, v, Some(t));
-                }
-                Ordering::Greater => break,
+        // Nearly every cell meets its own column at once: equality is
+        // settled first, and the order is compared only when it fails.
+        while let Some((c, t)) = columns.get(k) {
+            let c = c.as_ref();
+            if crate::row::same_name(c, name) {
+                k += 1;
+                return (name, v, Some(t));
             }
+            if c > name {
+                break;
+            }
+            k += 1;
         }
         (name, v, None)
     })
