@@ -193,10 +193,13 @@ impl Lander {
         let body = encode_parquet(schema, chunk, self.project.landing.encodings)?;
         let bytes = body.len() as u64;
         let outcome = self.store.put_if_absent(&key, body).await?;
-        let mut ops: BTreeMap<String, u64> = BTreeMap::new();
+        // Counted by the codes' static text: a key string per record was
+        // an allocation per record.
+        let mut by_op: BTreeMap<&str, u64> = BTreeMap::new();
         for r in chunk {
-            *ops.entry(r.op.code().to_string()).or_default() += 1;
+            *by_op.entry(r.op.code()).or_default() += 1;
         }
+        let ops = by_op.into_iter().map(|(k, n)| (k.to_string(), n)).collect();
         let manifest = Manifest {
             dataset: dataset.clone(),
             object_key: key,
