@@ -174,25 +174,65 @@ pub fn align<'r, 'c, S: AsRef<str>, T>(
 /// A record that conflicts contributes no columns, so one bad record cannot
 /// fix a column's type for everyone after it.
 pub fn evolve<R: Borrow<ChangeRecord>>(current: &DatasetSchema, records: &[R]) -> Evolution {
+    evolve_with(current, records, |_| {})
+}
+
+/// A cell of an [`Accepted`] image that belongs to no column: a null in a
+/// column no record has typed yet.
+pub const NO_COLUMN: u32 = u32::MAX;
+
+/// A record [`evolve_with`] accepted, as it hands it over.
+pub struct Accepted<'a> {
+    /// The record's index in the records given.
+    pub index: usize,
+    /// Its stored image (`None` for a truncate).
+    pub image: Option<&'a Row>,
+    /// The schema's columns so far, this record's new ones included.
+    pub columns: &'a [Column],
+    /// For each cell of `image`, in order, the index of its column in
+    /// `columns`, or [`NO_COLUMN`].
+    pub cell_columns: &'a [u32],
+}
+
+/// [`evolve`], handing each record it accepts to `accepted` as it goes.
+///
+/// Landing fills its column buffers from these, in the same walk over the
+/// rows as the check: a second walk (name by name beside the final
+/// schema) met every row again after the whole batch had gone through
+/// the cache.
+pub fn evolve_with<R: Borrow<ChangeRecord>>(
+    current: &DatasetSchema,
+    records: &[R],
+    mut accepted: impl FnMut(Accepted<'_>),
+) -> Evolution {
     let mut schema = current.clone();
-    // Known columns sorted by name, for `align`.
-    let mut index: Vec<(String, ColumnType)> = schema
+    // Known columns sorted by name, for `align`: type and index in `schema`.
+    let mut index: Vec<(String, (ColumnType, u32))> = schema
         .columns
         .iter()
-        .map(|c| (c.name.clone(), c.ty))
+        .enumerate()
+        .map(|(i, c)| (c.name.clone(), (c.ty, i as u32)))
         .collect();
     index.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut added = Vec::new();
     let mut conflicts = Vec::new();
+    let mut cell_columns: Vec<u32> = Vec::new();
     for (i, r) in records.iter().enumerate() {
         let Some(row) = r.borrow().stored_image() else {
+            accepted(Accepted {
+                index: i,
+                image: None,
+                columns: &schema.columns,
+                cell_columns: &[],
+            });
             continue;
         };
         let mut fresh: Vec<(&str, ColumnType)> = Vec::new();
         let mut conflict = None;
+        cell_columns.clear();
         for (name, v, known) in align(row, &index) {
             match known {
-                Some(ty) if !ty.accepts(&v) => {
+                Some((ty, _)) if !ty.accepts(&v) => {
                     conflict = Some(Rejection::new(
                         RejectKind::SchemaConflict,
                         name,
@@ -207,8 +247,16 @@ pub fn evolve<R: Borrow<ChangeRecord>>(current: &DatasetSchema, records: &[R]) -
                     ));
                     break;
                 }
-                Some(_) => {}
-                None => fresh.extend(ColumnType::of(&v).map(|ty| (name, ty))),
+                Some((_, at)) => cell_columns.push(*at),
+                None => match ColumnType::of(&v) {
+                    // A row's names are unique and in order, so its new
+                    // columns are appended in this order, after the others.
+                    Some(ty) => {
+                        cell_columns.push((schema.columns.len() + fresh.len()) as u32);
+                        fresh.push((name, ty));
+                    }
+                    None => cell_columns.push(NO_COLUMN),
+                },
             }
         }
         if let Some(c) = conflict {
@@ -218,15 +266,21 @@ pub fn evolve<R: Borrow<ChangeRecord>>(current: &DatasetSchema, records: &[R]) -
         // A conflicting row adds no columns; the others add theirs in name order.
         for (name, ty) in fresh {
             if let Err(at) = index.binary_search_by(|(c, _)| c.as_str().cmp(name)) {
-                index.insert(at, (name.to_string(), ty));
                 let col = Column {
                     name: name.to_string(),
                     ty,
                 };
+                index.insert(at, (col.name.clone(), (ty, schema.columns.len() as u32)));
                 schema.columns.push(col.clone());
                 added.push(col);
             }
         }
+        accepted(Accepted {
+            index: i,
+            image: Some(row),
+            columns: &schema.columns,
+            cell_columns: &cell_columns,
+        });
     }
     if !added.is_empty() {
         schema.version = current.version + 1;

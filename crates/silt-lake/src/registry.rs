@@ -178,12 +178,24 @@ impl SchemaRegistry {
         dataset: &DatasetId,
         records: &[R],
     ) -> Result<Evolution> {
+        self.evolve_by(dataset, |current| evolve(current, records))
+            .await
+    }
+
+    /// [`Self::evolve`] with the check left to `check`, which is given the
+    /// dataset's latest schema and runs again whenever another writer
+    /// stored a newer one first (so it must start afresh each time).
+    pub async fn evolve_by(
+        &self,
+        dataset: &DatasetId,
+        mut check: impl FnMut(&DatasetSchema) -> Evolution,
+    ) -> Result<Evolution> {
         let mut current = match self.cached(dataset) {
             Some(s) => s,
             None => self.latest(dataset).await?,
         };
         for _ in 0..MAX_RACES {
-            let evo = evolve(&current, records);
+            let evo = check(&current);
             if evo.added.is_empty() {
                 return Ok(evo);
             }
