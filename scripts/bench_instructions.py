@@ -36,7 +36,7 @@ PARTS = [
     # `unpack` is inlined into the benchmark; the line reader is not.
     ("landing queue: unpack", r"silt_core::wire::LineReader::read( \[|$)", 1),
     ("land (group, schema, Parquet)", r"silt_lake::land::Lander::land_dataset::\{\{closure\}\}( \[|$)", 1),
-    ("  of which Parquet and zstd", r"silt_lake::encode::encode_parquet( \[|$)", 1),
+    ("  of which Parquet and zstd", r"silt_lake::encode::encode_(parquet|columns)( \[|$)", 1),
     ("SHA-256 in software (all callers)", r"sha2::sha256::soft::compress( \[|$)", 1),
 ]
 

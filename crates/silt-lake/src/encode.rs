@@ -23,8 +23,8 @@ use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 use silt_core::config::ParquetEncodings;
-use silt_core::schema::{ColumnType, DatasetSchema, align};
-use silt_core::{Cell, ChangeRecord, Error, Result};
+use silt_core::schema::{Column as SchemaColumn, ColumnType, DatasetSchema, NO_COLUMN, align};
+use silt_core::{Cell, ChangeRecord, Error, Result, Row};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -90,15 +90,24 @@ pub fn encode_parquet(
     records: &[&ChangeRecord],
     encodings: ParquetEncodings,
 ) -> Result<Vec<u8>> {
+    encode_columns(schema, gather(schema, records), encodings)
+}
+
+/// Encodes columns gathered for `schema` (see [`Gather`]) as Parquet.
+pub(crate) fn encode_columns(
+    schema: &DatasetSchema,
+    columns: Vec<Column>,
+    encodings: ParquetEncodings,
+) -> Result<Vec<u8>> {
     let pq = |what: &str| {
         let what = format!("parquet {what} for {}", schema.dataset);
         move |e: parquet::errors::ParquetError| Error::encoding(what, e)
     };
+    let rows = columns.first().map_or(0, |c| c.values.len());
     let arrow = arrow_schema(schema);
     let descriptor = ArrowSchemaConverter::new()
         .convert(&arrow)
         .map_err(pq("schema"))?;
-    let columns = gather(schema, records);
 
     // Compression, encodings and statistics are each column chunk's own
     // (`write_chunk`); the file's properties hold the creator and schema.
@@ -109,7 +118,7 @@ pub fn encode_parquet(
     add_encoded_arrow_schema_to_metadata(&arrow, &mut props);
     let mut zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL)
         .map_err(|e| Error::encoding("zstd compressor", e))?;
-    let mut out = Vec::with_capacity(records.len() * 64);
+    let mut out = Vec::with_capacity(rows * 64);
     let mut writer =
         SerializedFileWriter::new(&mut out, descriptor.root_schema_ptr(), Arc::new(props))
             .map_err(pq("writer"))?;
@@ -195,47 +204,105 @@ impl Values {
 }
 
 /// A column gathered from the records.
-struct Column {
+pub(crate) struct Column {
     values: Values,
     /// 1 where a row has a value, 0 where it is null; `None` for the meta
     /// columns, which are never null.
     levels: Option<Vec<u32>>,
 }
 
-/// Walks the records once, appending each cell to its column. A value of
-/// another type than its column's is stored as null (the schema check
-/// before encoding quarantines those records).
+/// Walks the records once, appending each cell to its column (see
+/// [`Gather`]): the columns of a file of `records`, outside landing.
 fn gather(schema: &DatasetSchema, records: &[&ChangeRecord]) -> Vec<Column> {
-    let n = records.len();
-    let mut rid = Values::text(n, 32);
-    let mut op = Values::text(n, 1);
-    let mut pos = Values::text(n, 20);
-    let mut ts = Vec::with_capacity(n);
-    for r in records {
-        rid.push_text(&r.record_id);
-        op.push_text(r.op.code());
-        pos.push_text(&r.position);
-        ts.push(r.event_time_ms);
-    }
-    let mut data: Vec<(ColumnType, Values, Vec<u32>)> = schema
-        .columns
-        .iter()
-        .map(|c| (c.ty, Values::new(c.ty, n), vec![0; n]))
-        .collect();
-    let mut by_name: Vec<(&str, usize)> = schema
+    let mut by_name: Vec<(&str, u32)> = schema
         .columns
         .iter()
         .enumerate()
-        .map(|(i, c)| (c.name.as_str(), i))
+        .map(|(i, c)| (c.name.as_str(), i as u32))
         .collect();
     by_name.sort_unstable();
-    for (row, r) in records.iter().enumerate() {
-        let Some(image) = r.stored_image() else {
-            continue;
+    let mut gathered = Gather::new(records.len());
+    let mut cell_columns = Vec::new();
+    for r in records {
+        let image = r.stored_image();
+        cell_columns.clear();
+        if let Some(image) = image {
+            cell_columns.extend(
+                align(image, &by_name).map(|(_, _, column)| column.copied().unwrap_or(NO_COLUMN)),
+            );
+        }
+        gathered.push(r, image, &schema.columns, &cell_columns);
+    }
+    gathered.finish(schema)
+}
+
+/// One file's column buffers, filled a record at a time: landing fills
+/// them as the schema check accepts each record
+/// ([`silt_core::schema::evolve_with`]), so each row is read once.
+pub(crate) struct Gather {
+    rows: usize,
+    rid: Values,
+    op: Values,
+    pos: Values,
+    ts: Vec<i64>,
+    /// By the column's index in the schema, once a row had a cell for it:
+    /// its type, its values, and one level per row up to that row's.
+    data: Vec<Option<(ColumnType, Values, Vec<u32>)>>,
+}
+
+impl Gather {
+    /// Buffers for about `rows` records.
+    pub(crate) fn new(rows: usize) -> Self {
+        Self {
+            rows: 0,
+            rid: Values::text(rows, 32),
+            op: Values::text(rows, 1),
+            pos: Values::text(rows, 20),
+            ts: Vec::with_capacity(rows),
+            data: Vec::new(),
+        }
+    }
+
+    /// Appends a record whose image's cells belong to the columns
+    /// `cell_columns` names (indexes into `columns`, or [`NO_COLUMN`]). A
+    /// value of another type than its column's is stored as null (the
+    /// schema check quarantines those records before they get here).
+    pub(crate) fn push(
+        &mut self,
+        r: &ChangeRecord,
+        image: Option<&Row>,
+        columns: &[SchemaColumn],
+        cell_columns: &[u32],
+    ) {
+        let row = self.rows;
+        self.rows += 1;
+        self.rid.push_text(&r.record_id);
+        self.op.push_text(r.op.code());
+        self.pos.push_text(&r.position);
+        self.ts.push(r.event_time_ms);
+        let Some(image) = image else {
+            return;
         };
-        for (_, value, column) in align(image, &by_name) {
-            let Some(&i) = column else { continue };
-            let (ty, values, levels) = &mut data[i];
+        for ((_, value), &c) in image.iter().zip(cell_columns) {
+            let Some(column) = columns.get(c as usize) else {
+                continue;
+            };
+            let c = c as usize;
+            if self.data.len() <= c {
+                self.data.resize_with(c + 1, || None);
+            }
+            let rows = self.ts.capacity();
+            let Some((ty, values, levels)) = self.data.get_mut(c).map(|d| {
+                d.get_or_insert_with(|| {
+                    (
+                        column.ty,
+                        Values::new(column.ty, rows),
+                        Vec::with_capacity(rows),
+                    )
+                })
+            }) else {
+                continue;
+            };
             let stored = match (*ty, values, &value) {
                 (ColumnType::Boolean, Values::Boolean(v), Cell::Bool(x)) => {
                     v.push(*x);
@@ -253,32 +320,40 @@ fn gather(schema: &DatasetSchema, records: &[&ChangeRecord]) -> Vec<Column> {
                 }
                 _ => false,
             };
-            levels[row] = u32::from(stored);
+            // Rows since this column's last cell were null in it.
+            if levels.len() < row {
+                levels.resize(row, 0);
+            }
+            levels.push(u32::from(stored));
         }
     }
-    let mut columns = vec![
-        Column {
-            values: rid,
-            levels: None,
-        },
-        Column {
-            values: op,
-            levels: None,
-        },
-        Column {
-            values: pos,
-            levels: None,
-        },
-        Column {
-            values: Values::Int64(ts),
-            levels: None,
-        },
-    ];
-    columns.extend(data.into_iter().map(|(_, values, levels)| Column {
-        values,
-        levels: Some(levels),
-    }));
-    columns
+
+    /// The meta columns, then one column per column of `schema` (which
+    /// holds every column a pushed record had), in its order.
+    pub(crate) fn finish(mut self, schema: &DatasetSchema) -> Vec<Column> {
+        let n = self.rows;
+        let mut columns = Vec::with_capacity(4 + schema.columns.len());
+        for values in [self.rid, self.op, self.pos, Values::Int64(self.ts)] {
+            columns.push(Column {
+                values,
+                levels: None,
+            });
+        }
+        for (i, c) in schema.columns.iter().enumerate() {
+            let (values, levels) = match self.data.get_mut(i).and_then(Option::take) {
+                Some((_, values, mut levels)) => {
+                    levels.resize(n, 0);
+                    (values, levels)
+                }
+                None => (Values::new(c.ty, 0), vec![0; n]),
+            };
+            columns.push(Column {
+                values,
+                levels: Some(levels),
+            });
+        }
+        columns
+    }
 }
 
 /// How a column is written.
@@ -1204,6 +1279,61 @@ mod tests {
                         _ => {}
                     }
                 }
+            }
+        }
+    }
+
+    /// Any JSON value a generated cell may hold: each type a column can
+    /// take, and null.
+    fn any_cell() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (-3i64..3).prop_map(Value::from),
+            prop_oneof![Just(0.5f64), Just(-2.25)].prop_map(Value::from),
+            "[a-c]{0,3}".prop_map(Value::from),
+            prop::collection::vec(0i64..3, 0..3).prop_map(|v| json!(v)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Files filled as the schema check accepts each record hold the
+        /// bytes a file of the accepted records encodes to on its own:
+        /// columns added on the way (in any row), cells of columns not yet
+        /// typed, conflicting records left out, a schema that had columns.
+        #[test]
+        fn files_filled_during_the_check_are_the_files_of_their_records(
+            rows in prop::collection::vec(
+                prop::collection::btree_map("[a-e]", any_cell(), 0..5),
+                0..40,
+            ),
+            known in prop::sample::subsequence(vec![("b", ColumnType::Int64), ("d", ColumnType::String)], 0..=2),
+        ) {
+            let records: Vec<ChangeRecord> = rows
+                .iter()
+                .enumerate()
+                .map(|(n, cells)| {
+                    let m: serde_json::Map<String, Value> =
+                        cells.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    rec(&format!("{n:05}"), Value::Object(m))
+                })
+                .collect();
+            let refs: Vec<&ChangeRecord> = records.iter().collect();
+            let mut start = typed(&known);
+            start.version = u32::from(!known.is_empty());
+            let mut accepted = Vec::new();
+            let evo = silt_core::schema::evolve_with(&start, &refs, |a| accepted.push(refs[a.index]));
+            prop_assert_eq!(accepted.len() + evo.conflicts.len(), refs.len());
+            for choice in [ParquetEncodings::Delta, ParquetEncodings::Plain] {
+                let alone = encode_parquet(&evo.schema, &accepted, choice).unwrap();
+                let mut again = Gather::new(0);
+                silt_core::schema::evolve_with(&start, &refs, |a| {
+                    again.push(refs[a.index], a.image, a.columns, a.cell_columns);
+                });
+                let during = encode_columns(&evo.schema, again.finish(&evo.schema), choice).unwrap();
+                prop_assert!(alone == during, "{} bytes alone, {} filled during the check", alone.len(), during.len());
             }
         }
     }

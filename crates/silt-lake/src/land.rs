@@ -5,13 +5,14 @@
 //! a crash between the two is healed by the retry, which finds the data
 //! object present and writes the missing manifest.
 
-use crate::encode::encode_parquet;
+use crate::encode::{Column, Gather, encode_columns};
 use crate::registry::SchemaRegistry;
 use silt_core::config::Project;
 use silt_core::ingest::QuarantineEntry;
 use silt_core::keys::{Partition, content_hash, manifest_key, manifest_prefix, raw_key};
 use silt_core::manifest::{Counts, Manifest};
 use silt_core::ports::{ObjectStore, PutOutcome};
+use silt_core::schema::{Accepted, evolve_with};
 use silt_core::{ChangeRecord, DatasetId, Error, Result, Row};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
@@ -104,15 +105,27 @@ impl Lander {
                 message: "records arrived for a dataset this project does not declare".into(),
             });
         };
-        let evo = self.registry.evolve(dataset, recs).await?;
+        // Group by hour (or day) number: formatting a partition per record costs more than landing it.
+        let grain_ms: i64 = match spec.partition {
+            silt_core::config::PartitionGrain::Hour => 3_600_000,
+            silt_core::config::PartitionGrain::Day => 86_400_000,
+        };
+        let target = self.project.landing.target_file_bytes;
+        // The files are filled as the schema check accepts each record, and
+        // begun afresh whenever the check runs again (another writer
+        // stored a newer schema first).
+        let mut files = Files::new(grain_ms, target, &[]);
+        let evo = self
+            .registry
+            .evolve_by(dataset, |current| {
+                files = Files::new(grain_ms, target, recs);
+                evolve_with(current, recs, |a| files.push(recs[a.index], a))
+            })
+            .await?;
         let mut out = LandOutcome::default();
         let counts = out.counts.entry(dataset.to_string()).or_default();
         counts.read = recs.len() as u64;
 
-        let mut conflicted = vec![false; recs.len()];
-        evo.conflicts
-            .iter()
-            .for_each(|(i, _)| conflicted[*i] = true);
         for (i, reason) in evo.conflicts {
             let r = recs[i];
             let payload = serde_json::to_string(r).unwrap_or_default();
@@ -131,27 +144,14 @@ impl Lander {
             out.quarantined.push(entry);
         }
 
-        // Group by hour (or day) number first: formatting a partition per record costs more than landing it.
-        let grain_ms: i64 = match spec.partition {
-            silt_core::config::PartitionGrain::Hour => 3_600_000,
-            silt_core::config::PartitionGrain::Day => 86_400_000,
-        };
-        let mut buckets: BTreeMap<i64, Vec<&ChangeRecord>> = BTreeMap::new();
-        for (i, r) in recs.iter().enumerate() {
-            if !conflicted[i] {
-                buckets
-                    .entry(r.event_time_ms.div_euclid(grain_ms))
-                    .or_default()
-                    .push(*r);
-            }
-        }
-        let target = self.project.landing.target_file_bytes;
         let mut failed = Vec::new();
-        for (bucket, prs) in buckets {
+        for (bucket, files) in files.by_bucket() {
             let partition = Partition::of(bucket * grain_ms, spec.partition);
-            for chunk in chunks(&prs, target) {
+            for file in files {
+                let chunk = &file.records[..];
+                let columns = file.columns.finish(&evo.schema);
                 match self
-                    .write_object(dataset, &partition, &evo.schema, chunk)
+                    .write_object(dataset, &partition, &evo.schema, chunk, columns)
                     .await
                 {
                     Ok((outcome, manifest)) => {
@@ -183,6 +183,7 @@ impl Lander {
         partition: &Partition,
         schema: &silt_core::schema::DatasetSchema,
         chunk: &[&ChangeRecord],
+        columns: Vec<Column>,
     ) -> Result<(PutOutcome, Manifest)> {
         let hash = content_hash(
             dataset,
@@ -190,7 +191,7 @@ impl Lander {
             chunk.iter().map(|r| r.record_id.as_str()),
         );
         let key = raw_key(dataset, partition, &hash);
-        let body = encode_parquet(schema, chunk, self.project.landing.encodings)?;
+        let body = encode_columns(schema, columns, self.project.landing.encodings)?;
         let bytes = body.len() as u64;
         let outcome = self.store.put_if_absent(&key, body).await?;
         // Counted by the codes' static text: a key string per record was
@@ -236,24 +237,123 @@ impl Lander {
     }
 }
 
-/// Splits sorted records into runs whose estimated size stays under `target` bytes.
-fn chunks<'a>(records: &'a [&'a ChangeRecord], target: u64) -> Vec<&'a [&'a ChangeRecord]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut size = 0u64;
-    for (i, r) in records.iter().enumerate() {
-        let s = approx_size(r);
-        if i > start && size + s > target {
-            out.push(&records[start..i]);
-            start = i;
-            size = 0;
+/// A dataset's accepted records as files: by partition bucket, each run
+/// of records (in landing order) whose estimated size stays under the
+/// target, with its column buffers.
+struct Files<'a> {
+    grain_ms: i64,
+    target: u64,
+    /// Buckets in the order first met (see [`Files::by_bucket`]), each with
+    /// the number of its records not yet placed.
+    buckets: Vec<Bucket<'a>>,
+    /// The bucket the last record went to: records come in source order,
+    /// so runs of them share one.
+    last: usize,
+}
+
+/// The files of one partition.
+struct Bucket<'a> {
+    number: i64,
+    unplaced: usize,
+    files: Vec<File<'a>>,
+}
+
+/// One file's records, estimated size and columns.
+struct File<'a> {
+    records: Vec<&'a ChangeRecord>,
+    size: u64,
+    columns: Gather,
+}
+
+impl<'a> Files<'a> {
+    /// Files for `records`, none filled yet. The records are counted by
+    /// bucket first, so a file's buffers start with room for its records
+    /// instead of growing (and copying) as they come.
+    fn new(grain_ms: i64, target: u64, records: &[&ChangeRecord]) -> Self {
+        let mut files = Self {
+            grain_ms,
+            target,
+            buckets: Vec::new(),
+            last: 0,
+        };
+        for r in records {
+            let at = files.bucket(r);
+            if let Some(b) = files.buckets.get_mut(at) {
+                b.unplaced += 1;
+            }
         }
-        size += s;
+        files
     }
-    if start < records.len() {
-        out.push(&records[start..]);
+
+    /// The index of `r`'s bucket, added if new.
+    fn bucket(&mut self, r: &ChangeRecord) -> usize {
+        let number = r.event_time_ms.div_euclid(self.grain_ms);
+        if self
+            .buckets
+            .get(self.last)
+            .is_none_or(|b| b.number != number)
+        {
+            self.last = match self.buckets.iter().position(|b| b.number == number) {
+                Some(at) => at,
+                None => {
+                    self.buckets.push(Bucket {
+                        number,
+                        unplaced: 0,
+                        files: Vec::new(),
+                    });
+                    self.buckets.len() - 1
+                }
+            };
+        }
+        self.last
     }
-    out
+
+    /// Adds an accepted record to its bucket's last file, or to a new one
+    /// when it would take that file past the target (a record larger than
+    /// the target still lands, alone).
+    fn push(&mut self, r: &'a ChangeRecord, accepted: Accepted<'_>) {
+        let at = self.bucket(r);
+        let target = self.target;
+        let Some(bucket) = self.buckets.get_mut(at) else {
+            return;
+        };
+        let size = approx_size(r);
+        let full = bucket
+            .files
+            .last()
+            .is_none_or(|f| !f.records.is_empty() && f.size + size > target);
+        if full {
+            // Room for the records left, or for as many as the file before
+            // took when there was one: a bucket of many files reserves
+            // about twice its records, not their square.
+            let rows = bucket
+                .files
+                .last()
+                .map_or(bucket.unplaced, |f| f.records.len())
+                .min(bucket.unplaced);
+            bucket.files.push(File {
+                records: Vec::with_capacity(rows),
+                size: 0,
+                columns: Gather::new(rows),
+            });
+        }
+        bucket.unplaced = bucket.unplaced.saturating_sub(1);
+        if let Some(file) = bucket.files.last_mut() {
+            file.size += size;
+            file.records.push(r);
+            file.columns
+                .push(r, accepted.image, accepted.columns, accepted.cell_columns);
+        }
+    }
+
+    /// The buckets' numbers in time order, each with its files in landing order.
+    fn by_bucket(mut self) -> Vec<(i64, Vec<File<'a>>)> {
+        self.buckets.sort_unstable_by_key(|b| b.number);
+        self.buckets
+            .into_iter()
+            .map(|b| (b.number, b.files))
+            .collect()
+    }
 }
 
 fn approx_size(r: &ChangeRecord) -> u64 {
@@ -327,19 +427,69 @@ mod tests {
         )
     }
 
+    /// The records of each file `Files` makes of `records` in one hour,
+    /// as the schema check hands them over.
+    fn file_sizes(records: &[ChangeRecord], target: u64) -> Vec<usize> {
+        let refs: Vec<&ChangeRecord> = records.iter().collect();
+        let mut files = Files::new(3_600_000, target, &refs);
+        let empty = silt_core::schema::DatasetSchema::empty("s.p.t".parse().unwrap());
+        evolve_with(&empty, &refs, |a| files.push(refs[a.index], a));
+        files
+            .by_bucket()
+            .into_iter()
+            .flat_map(|(_, f)| f)
+            .map(|f| f.records.len())
+            .collect()
+    }
+
     #[test]
-    fn records_are_split_into_objects_of_about_the_target_size() {
+    fn records_are_split_into_files_of_about_the_target_size() {
         // Each record: 80 + 8 (id) + 1 (null) + note + 4.
         let records: Vec<ChangeRecord> = (0..7).map(|i| rec(i, "0123456789abcdef")).collect();
         assert_eq!(approx_size(&records[0]), 80 + 8 + 1 + 16 + 4);
-        let refs: Vec<&ChangeRecord> = records.iter().collect();
-        let sizes =
-            |target| -> Vec<usize> { chunks(&refs, target).iter().map(|c| c.len()).collect() };
-        assert_eq!(sizes(109 * 3), [3, 3, 1]);
-        assert_eq!(sizes(109 * 3 - 1), [2, 2, 2, 1]);
+        assert_eq!(file_sizes(&records, 109 * 3), [3, 3, 1]);
+        assert_eq!(file_sizes(&records, 109 * 3 - 1), [2, 2, 2, 1]);
         // A record larger than the target still lands, alone.
-        assert_eq!(sizes(10), [1; 7]);
-        assert_eq!(sizes(u64::MAX), [7]);
-        assert!(chunks(&[], 100).is_empty());
+        assert_eq!(file_sizes(&records, 10), [1; 7]);
+        assert_eq!(file_sizes(&records, u64::MAX), [7]);
+        assert!(file_sizes(&[], 100).is_empty());
+    }
+
+    #[test]
+    fn files_hold_one_bucket_each_and_no_conflicting_record() {
+        let mut records: Vec<ChangeRecord> = (0..6).map(|i| rec(i, "x")).collect();
+        // Records 1 and 4 an hour later; record 3's note is a number, which
+        // conflicts with the text column record 0 typed.
+        for i in [1, 4] {
+            records[i].event_time_ms += 3_600_000;
+        }
+        records[3].after =
+            Some(Row::from_map(json!({"id": 3, "note": 5}).as_object().unwrap()).unwrap());
+        let refs: Vec<&ChangeRecord> = records.iter().collect();
+        let mut files = Files::new(3_600_000, u64::MAX, &refs);
+        let empty = silt_core::schema::DatasetSchema::empty("s.p.t".parse().unwrap());
+        let evo = evolve_with(&empty, &refs, |a| files.push(refs[a.index], a));
+        assert_eq!(
+            evo.conflicts.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            [3]
+        );
+        let ids: Vec<(i64, Vec<&str>)> = files
+            .by_bucket()
+            .into_iter()
+            .map(|(b, f)| {
+                assert_eq!(f.len(), 1);
+                (
+                    b,
+                    f[0].records.iter().map(|r| r.position.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                (0, vec!["00000", "00002", "00005"]),
+                (1, vec!["00001", "00004"])
+            ]
+        );
     }
 }
