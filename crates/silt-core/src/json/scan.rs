@@ -271,7 +271,11 @@ impl<'a> Scanner<'a> {
     #[inline(never)]
     fn escaped_string(&mut self, start: usize, escape: usize) -> Option<Cow<'a, str>> {
         self.irregular_end = escape + 1;
-        let mut out = String::with_capacity(escape - start + 16);
+        // Room for 32 bytes past the first escape: Debezium's PostgreSQL
+        // `sequence` (`"[\"24023128\",\"24023136\"]"`, in every event) and
+        // most short escaped text fit, where 16 made the string grow
+        // (reallocate and copy) once per message.
+        let mut out = String::with_capacity(escape - start + 32);
         out.push_str(self.text.get(start + 1..escape)?);
         let mut i = escape;
         loop {
