@@ -377,32 +377,11 @@ mod tests {
         assert_eq!(record_id(&d, Op::Update, &key, "000123"), expected);
     }
 
-    fn any_key_value() -> impl proptest::strategy::Strategy<Value = Value> {
-        use proptest::prelude::*;
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<f64>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(Value::from),
-            ".{0,12}".prop_map(Value::from),
-        ];
-        leaf.prop_recursive(2, 8, 3, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
-                prop::collection::btree_map("[a-c]{1,2}", inner, 0..3)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
-
     proptest::proptest! {
         /// Any key hashes as its array's text from serde_json did.
         #[test]
         fn record_ids_hash_the_key_as_serde_json_writes_it(
-            key in proptest::collection::vec(any_key_value(), 0..4),
+            key in proptest::collection::vec(crate::json::any_value(), 0..4),
         ) {
             let d: DatasetId = "shop.public.orders".parse().unwrap();
             let mut h = Sha256::new();

@@ -855,31 +855,9 @@ mod tests {
         assert!(serde.plain_text(0).is_none());
     }
 
-    fn any_value() -> impl proptest::strategy::Strategy<Value = Value> {
-        use proptest::prelude::*;
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<u64>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            (0u64..1000).prop_map(Value::from),
-            any::<f64>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(Value::from),
-            "[a-z\"\\\\/é\u{1}\n📦]{0,8}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(4, 32, 5, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                prop::collection::btree_map("[a-z\"é]{0,4}", inner, 0..5)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
-
     proptest::proptest! {
         #[test]
-        fn canonical_text_is_what_a_value_prints_copied_or_written(v in any_value()) {
+        fn canonical_text_is_what_a_value_prints_copied_or_written(v in crate::json::any_value()) {
             for text in [v.to_string(), serde_json::to_string_pretty(&v).unwrap()] {
                 // What serde_json reads back and prints (its float parsing
                 // can move a double's last digit: not this code's to fix).
