@@ -240,7 +240,10 @@ fn gather(schema: &DatasetSchema, records: &[&ChangeRecord]) -> Vec<Column> {
 /// them as the schema check accepts each record
 /// ([`silt_core::schema::evolve_with`]), so each row is read once.
 pub(crate) struct Gather {
+    /// Records pushed so far.
     rows: usize,
+    /// Records expected: room each column's buffers start with.
+    expected: usize,
     rid: Values,
     op: Values,
     pos: Values,
@@ -255,6 +258,7 @@ impl Gather {
     pub(crate) fn new(rows: usize) -> Self {
         Self {
             rows: 0,
+            expected: rows,
             rid: Values::text(rows, 32),
             op: Values::text(rows, 1),
             pos: Values::text(rows, 20),
@@ -283,6 +287,7 @@ impl Gather {
         let Some(image) = image else {
             return;
         };
+        let expected = self.expected;
         for ((_, value), &c) in image.iter().zip(cell_columns) {
             let Some(column) = columns.get(c as usize) else {
                 continue;
@@ -291,14 +296,10 @@ impl Gather {
             if self.data.len() <= c {
                 self.data.resize_with(c + 1, || None);
             }
-            let rows = self.ts.capacity();
             let Some((ty, values, levels)) = self.data.get_mut(c).map(|d| {
                 d.get_or_insert_with(|| {
-                    (
-                        column.ty,
-                        Values::new(column.ty, rows),
-                        Vec::with_capacity(rows),
-                    )
+                    let ty = column.ty;
+                    (ty, Values::new(ty, expected), Vec::with_capacity(expected))
                 })
             }) else {
                 continue;
