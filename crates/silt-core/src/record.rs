@@ -259,10 +259,9 @@ pub fn record_id(dataset: &DatasetId, op: Op, key: &[Value], position: &str) -> 
         }
         let mut digits = itoa::Buffer::new();
         let piece: &str = match v {
-            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-                (Some(u), _) => digits.format(u),
-                (None, Some(i)) => digits.format(i),
-                (None, None) => {
+            Value::Number(n) => match crate::row::integer_text(n, &mut digits) {
+                Some(integer) => integer,
+                None => {
                     text.clear();
                     crate::row::write_number(&mut text, n);
                     &text

@@ -528,13 +528,22 @@ pub fn write_json_str(out: &mut String, s: &str) {
 /// the formatting machinery; doubles through their `Display`, which is
 /// serde_json's own writing of them.
 pub fn write_number(out: &mut String, n: &Number) {
-    if let Some(u) = n.as_u64() {
-        out.push_str(itoa::Buffer::new().format(u));
-    } else if let Some(i) = n.as_i64() {
-        out.push_str(itoa::Buffer::new().format(i));
-    } else {
-        // Writing into a String cannot fail.
-        let _ = write!(out, "{n}");
+    match integer_text(n, &mut itoa::Buffer::new()) {
+        Some(digits) => out.push_str(digits),
+        None => {
+            // Writing into a String cannot fail.
+            let _ = write!(out, "{n}");
+        }
+    }
+}
+
+/// An integer's text as `serde_json` writes it, in `buf`; `None` for a
+/// double.
+pub(crate) fn integer_text<'b>(n: &Number, buf: &'b mut itoa::Buffer) -> Option<&'b str> {
+    match (n.as_u64(), n.as_i64()) {
+        (Some(u), _) => Some(buf.format(u)),
+        (None, Some(i)) => Some(buf.format(i)),
+        (None, None) => None,
     }
 }
 
