@@ -879,6 +879,13 @@ impl Engine for DataFusionEngine {
     }
 
     async fn count(&self, model: &str, sql: &str) -> Result<u64> {
+        // A test reads the table its model just built. Another backfill
+        // window's commit of the same model moves partition folders under
+        // this lock; held here, the files a test lists stay where they are
+        // until it has read them (without it a test met a partition
+        // swapped away mid-query: "part-0.parquet not found").
+        let lock = self.commit_lock(model);
+        let _commits = lock.lock().await;
         let batches = self
             .plan(model, sql)
             .await?
