@@ -2,7 +2,8 @@
 //! an incremental run opens only the raw partitions that changed, append and
 //! merge models equal a full rebuild, a model over budget is refused, and a
 //! 30-day backfill runs at most two windows at once and resumes from the
-//! window that failed.
+//! window that failed. A query reading a model while another build replaces
+//! it reads the table as it was, never a mix of old and new files.
 
 #![allow(
     clippy::unwrap_used,
@@ -493,4 +494,109 @@ async fn a_thirty_day_backfill_runs_two_windows_at_once_and_resumes_where_it_fai
         .filter(|l| !l.contains("2026-01-31") && !l.contains("2026-02-"))
         .collect();
     assert_eq!(inside, backfilled.lines().collect::<Vec<_>>());
+}
+
+/// A model's query that reads `order_changes_daily` slowly: `pause` sleeps
+/// for each batch, so the files listed when the query was planned are
+/// opened one after another over about two seconds.
+const SLOW_READ: &str = "SELECT op FROM order_changes_daily WHERE pause(op)";
+
+/// The whole table rebuilt with every row twice: each partition's file is
+/// replaced by a different one under the same name.
+const DOUBLED: &str = "SELECT op, changes, orders, \"_event_time\", event_date FROM order_changes_daily CROSS JOIN (VALUES (1), (2)) AS twice(k)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_query_reads_the_table_as_it_was_when_another_build_replaces_it() {
+    use datafusion::arrow::array::BooleanArray;
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    use silt_core::transform::{ReadState, WriteMode};
+
+    fn build<'a>(sql: &'a str, read: &'a ReadState) -> Build<'a> {
+        Build {
+            sql,
+            fingerprint: "test",
+            mode: WriteMode::Replace,
+            read,
+            estimated_bytes: 0,
+            merge_keys: None,
+            current_state: None,
+        }
+    }
+
+    let f = fixture(|_| {});
+    let lines = events(3_000, 1_000_000);
+    f.land("events.jsonl", &lines.iter().collect::<Vec<_>>())
+        .await;
+    let engine = Arc::new(f.local.engine().unwrap());
+    let built = f
+        .transform(
+            engine.as_ref(),
+            TransformOptions {
+                select: vec!["order_changes_daily".into()],
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(built.ok(), "{:?}", built.failures());
+    let rows = |engine: Arc<DataFusionEngine>| async move {
+        engine
+            .count(
+                "order_changes_daily",
+                "SELECT COUNT(*) FROM order_changes_daily",
+            )
+            .await
+            .unwrap()
+    };
+    let before = rows(engine.clone()).await;
+    assert!(before >= 30, "{before}");
+    engine.context().register_udf(create_udf(
+        "pause",
+        vec![DataType::Utf8],
+        DataType::Boolean,
+        Volatility::Volatile,
+        Arc::new(|args: &[ColumnarValue]| {
+            std::thread::sleep(std::time::Duration::from_millis(60));
+            let n = match &args[0] {
+                ColumnarValue::Array(a) => a.len(),
+                ColumnarValue::Scalar(_) => 1,
+            };
+            Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(vec![
+                true;
+                n
+            ]))))
+        }),
+    ));
+    let reader = Model::parse("slow_reader", "slow_reader.sql", "SELECT 1").unwrap();
+    let writer = Model::parse(
+        "order_changes_daily",
+        "order_changes_daily.sql",
+        &std::fs::read_to_string(f.root.join("proj/models/order_changes_daily.sql")).unwrap(),
+    )
+    .unwrap();
+    let reading = {
+        let engine = engine.clone();
+        // A task of its own: `pause` blocks the thread that polls it.
+        tokio::spawn(async move {
+            engine
+                .materialize(&reader, &build(SLOW_READ, &ReadState::new()))
+                .await
+        })
+    };
+    // The slow query has listed the files and opened a few of them.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let replaced = engine
+        .materialize(&writer, &build(DOUBLED, &ReadState::new()))
+        .await;
+    assert!(replaced.is_ok(), "{replaced:?}");
+    let read = reading
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the reader met the replacement: {e}"));
+    assert_eq!(
+        read.rows,
+        Some(before),
+        "the reader saw a mix of two tables"
+    );
+    assert_eq!(rows(engine).await, 2 * before);
 }

@@ -135,6 +135,12 @@ pub struct DataFusionEngine {
     commits: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Held while a table name is replaced (deregister, then register).
     catalog: tokio::sync::RwLock<()>,
+    /// Commits move folders of the curated tree; a query opens files it
+    /// listed earlier, and registering a model lists its folder. Those
+    /// hold this to read and commits' moves hold it to write, so none
+    /// meets a folder moved away under it or a table half replaced,
+    /// whichever model another backfill window is committing.
+    curated: tokio::sync::RwLock<()>,
 }
 
 impl DataFusionEngine {
@@ -173,6 +179,7 @@ impl DataFusionEngine {
             reads: Mutex::default(),
             commits: Mutex::default(),
             catalog: tokio::sync::RwLock::default(),
+            curated: tokio::sync::RwLock::default(),
         })
     }
 
@@ -218,6 +225,9 @@ impl DataFusionEngine {
     async fn publish(&self, model: &Model) -> Result<()> {
         let name = model.name.as_str();
         let dir = self.model_dir(name);
+        // Registering lists the folder: another window's commit of the
+        // model must not be halfway ("No files found" between its renames).
+        let _reading = self.curated.read().await;
         if model.strategy == Some(Strategy::Merge) {
             let all = merge_table(name);
             self.register_dir(&all, &dir, None, &[]).await?;
@@ -764,6 +774,9 @@ impl Engine for DataFusionEngine {
         // they replace, so they hold the lock throughout.
         let lock = self.commit_lock(name);
         let merge_guard = if merge { Some(lock.lock().await) } else { None };
+        // What the build reads (the models it refers to, and a merge's own
+        // table) stays in place until it has been read.
+        let reading = self.curated.read().await;
         let merge_previous = if merge && build.mode == WriteMode::Incremental {
             self.build_info(name)
         } else {
@@ -795,6 +808,7 @@ impl Engine for DataFusionEngine {
                 return Err(e);
             }
         };
+        drop(reading);
         if let Ok(mut reads) = self.reads.lock() {
             reads.insert(name.to_string(), written.files.clone());
         }
@@ -855,6 +869,7 @@ impl Engine for DataFusionEngine {
         };
         let info_bytes = serde_json::to_vec_pretty(&info).map_err(|e| engine_error(name, e))?;
         let trash = curated.join(".trash").join(&unique);
+        let moving = self.curated.write().await;
         if partial {
             // Each produced partition replaces its namesake; the others stay.
             for part in &written.partitions {
@@ -872,6 +887,7 @@ impl Engine for DataFusionEngine {
                 .map_err(|e| io_error(name, &staging, e))?;
             swap(name, &staging, &target, &trash)?;
         }
+        drop(moving);
         let _ = std::fs::remove_dir_all(&trash);
         self.publish(model).await?;
         drop(guard);
@@ -879,13 +895,10 @@ impl Engine for DataFusionEngine {
     }
 
     async fn count(&self, model: &str, sql: &str) -> Result<u64> {
-        // A test reads the table its model just built. Another backfill
-        // window's commit of the same model moves partition folders under
-        // this lock; held here, the files a test lists stay where they are
-        // until it has read them (without it a test met a partition
-        // swapped away mid-query: "part-0.parquet not found").
-        let lock = self.commit_lock(model);
-        let _commits = lock.lock().await;
+        // A test reads the table its model just built while another backfill
+        // window may be committing the same model (without the lock a test
+        // met a partition swapped away mid-query: "part-0.parquet not found").
+        let _reading = self.curated.read().await;
         let batches = self
             .plan(model, sql)
             .await?
