@@ -550,12 +550,15 @@ async fn a_query_reads_the_table_as_it_was_when_another_build_replaces_it() {
     };
     let before = rows(engine.clone()).await;
     assert!(before >= 30, "{before}");
+    let started = Arc::new(tokio::sync::Notify::new());
+    let pausing = started.clone();
     engine.context().register_udf(create_udf(
         "pause",
         vec![DataType::Utf8],
         DataType::Boolean,
         Volatility::Volatile,
-        Arc::new(|args: &[ColumnarValue]| {
+        Arc::new(move |args: &[ColumnarValue]| {
+            pausing.notify_one();
             std::thread::sleep(std::time::Duration::from_millis(60));
             let n = match &args[0] {
                 ColumnarValue::Array(a) => a.len(),
@@ -583,8 +586,8 @@ async fn a_query_reads_the_table_as_it_was_when_another_build_replaces_it() {
                 .await
         })
     };
-    // The slow query has listed the files and opened a few of them.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The slow query has listed the files and read its first batch.
+    started.notified().await;
     let replaced = engine
         .materialize(&writer, &build(DOUBLED, &ReadState::new()))
         .await;
