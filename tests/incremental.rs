@@ -498,7 +498,7 @@ async fn a_thirty_day_backfill_runs_two_windows_at_once_and_resumes_where_it_fai
 
 /// A model's query that reads `order_changes_daily` slowly: `pause` sleeps
 /// for each batch, so the files listed when the query was planned are
-/// opened one after another over about two seconds.
+/// opened one after another over about a second.
 const SLOW_READ: &str = "SELECT op FROM order_changes_daily WHERE pause(op)";
 
 /// The whole table rebuilt with every row twice: each partition's file is
