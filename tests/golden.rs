@@ -55,15 +55,7 @@ fn seed(moto: &Moto, columns: &[(&str, &str)], rows: &[Vec<&str>]) {
 }
 
 fn build<'a>(sql: &'a str, mode: WriteMode, read: &'a ReadState) -> Build<'a> {
-    Build {
-        sql,
-        fingerprint: "golden",
-        mode,
-        read,
-        estimated_bytes: 0,
-        merge_keys: None,
-        current_state: None,
-    }
+    silt_tests::plain_build(sql, "golden", mode, read)
 }
 
 /// The statements an engine started since `from`, as one golden file.

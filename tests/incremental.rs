@@ -513,15 +513,7 @@ async fn a_query_reads_the_table_as_it_was_when_another_build_replaces_it() {
     use silt_core::transform::{ReadState, WriteMode};
 
     fn build<'a>(sql: &'a str, read: &'a ReadState) -> Build<'a> {
-        Build {
-            sql,
-            fingerprint: "test",
-            mode: WriteMode::Replace,
-            read,
-            estimated_bytes: 0,
-            merge_keys: None,
-            current_state: None,
-        }
+        silt_tests::plain_build(sql, "test", WriteMode::Replace, read)
     }
 
     let f = fixture(|_| {});

@@ -133,6 +133,25 @@ pub fn generated_events_every(n: u64, seed: u64, step_ms: i64) -> Vec<String> {
         .collect()
 }
 
+/// A build of `sql` as the transform driver would hand it to an engine,
+/// with no merge keys, no current-state schema and no cost estimate.
+pub fn plain_build<'a>(
+    sql: &'a str,
+    fingerprint: &'a str,
+    mode: silt_core::transform::WriteMode,
+    read: &'a silt_core::transform::ReadState,
+) -> silt_core::transform::Build<'a> {
+    silt_core::transform::Build {
+        sql,
+        fingerprint,
+        mode,
+        read,
+        estimated_bytes: 0,
+        merge_keys: None,
+        current_state: None,
+    }
+}
+
 /// The HMAC key the tests mask PII with.
 pub const TEST_KEY: &[u8] = b"test-only-pii-key";
 
