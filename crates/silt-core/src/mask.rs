@@ -109,16 +109,21 @@ impl Masker {
                     row.remove(col);
                 }
                 PiiPolicy::Redact => {
-                    if row.get(col).is_some_and(|v| !v.is_null()) {
-                        row.set_text(col, REDACTED);
+                    if let Some(i) = row.index_of(col)
+                        && row.cell_at(i).is_some_and(|v| !v.is_null())
+                    {
+                        row.set_text_at(i, REDACTED);
                     }
                 }
                 PiiPolicy::Hash => {
-                    let hashed = match row.get(col) {
+                    let Some(i) = row.index_of(col) else {
+                        continue;
+                    };
+                    let hashed = match row.cell_at(i) {
                         Some(v) if !v.is_null() => self.hash_cell(&v)?,
                         _ => continue,
                     };
-                    row.set_text(col, &hashed);
+                    row.set_text_at(i, &hashed);
                 }
             }
         }

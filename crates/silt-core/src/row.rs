@@ -190,15 +190,36 @@ impl Row {
         self.cells.iter().map(|slot| self.str_at(slot.name))
     }
 
+    /// A name's bytes, for comparing: its span always lies on character
+    /// boundaries, so the check `str_at` makes is not needed here.
+    fn name_bytes(&self, span: Span) -> &[u8] {
+        self.text
+            .as_bytes()
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or_default()
+    }
+
     fn position(&self, name: &str) -> Result<usize, usize> {
+        let name = name.as_bytes();
         self.cells
-            .binary_search_by(|slot| cmp_names(self.str_at(slot.name), name))
+            .binary_search_by(|slot| cmp_names_bytes(self.name_bytes(slot.name), name))
     }
 
     /// The cell of column `name`, if the row has it.
     pub fn get(&self, name: &str) -> Option<Cell<'_>> {
-        let i = self.position(name).ok()?;
-        Some(self.cell_of(&self.cells[i].value))
+        self.cell_at(self.index_of(name)?)
+    }
+
+    /// Where column `name` is among the cells, for [`Row::cell_at`] and
+    /// [`Row::set_text_at`]: masking reads a value and replaces it, and
+    /// one search serves both.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.position(name).ok()
+    }
+
+    /// The cell at `index` (in column-name order).
+    pub fn cell_at(&self, index: usize) -> Option<Cell<'_>> {
+        self.cells.get(index).map(|slot| self.cell_of(&slot.value))
     }
 
     /// Whether the row has column `name` (null or not).
@@ -208,15 +229,22 @@ impl Row {
 
     /// Replaces the value of column `name` with text; false if the row has no such column.
     pub fn set_text(&mut self, name: &str, value: &str) -> bool {
-        let Ok(i) = self.position(name) else {
+        self.index_of(name)
+            .is_some_and(|i| self.set_text_at(i, value))
+    }
+
+    /// Replaces the value of the cell at `index` with text; false if
+    /// there is no such cell.
+    pub fn set_text_at(&mut self, index: usize, value: &str) -> bool {
+        if index >= self.cells.len() {
             return false;
-        };
+        }
         // The new text goes at the end; the old value's bytes are blanked,
         // so a masked value (PII) does not linger in the row's memory and
         // `text_contains` does not find it.
         match push_span(&mut self.text, value) {
             Some(span) => {
-                let old = std::mem::replace(&mut self.cells[i].value, Stored::Text(span));
+                let old = std::mem::replace(&mut self.cells[index].value, Stored::Text(span));
                 self.blank(&old);
                 true
             }
@@ -230,11 +258,15 @@ impl Row {
             let range = s.start as usize..s.end as usize;
             const SPACES: &str = "                                                                ";
             if self.text.is_char_boundary(range.start) && self.text.is_char_boundary(range.end) {
-                match SPACES.get(..range.len()) {
-                    Some(blanks) => self.text.replace_range(range, blanks),
-                    None => self
-                        .text
-                        .replace_range(range.clone(), &" ".repeat(range.len())),
+                // Out and in again, the tail moved twice: `replace_range`
+                // with as many bytes went through `splice`, a byte at a
+                // time, at twice the cost for a masked e-mail.
+                let at = range.start;
+                let len = range.len();
+                self.text.drain(range);
+                match SPACES.get(..len) {
+                    Some(blanks) => self.text.insert_str(at, blanks),
+                    None => self.text.insert_str(at, &" ".repeat(len)),
                 }
             }
         }
@@ -362,7 +394,8 @@ impl RowBuilder {
         if self.ascending
             && let Some(last) = self.row.cells.last()
         {
-            self.ascending = cmp_names(self.row.str_at(last.name), name).is_lt();
+            self.ascending =
+                cmp_names_bytes(self.row.name_bytes(last.name), name.as_bytes()).is_lt();
         }
         let Some(name) = push_span(&mut self.row.text, name) else {
             self.too_large = true;
@@ -439,23 +472,80 @@ impl RowBuilder {
 /// Orders two names as `str` does.
 ///
 /// Column and key names are short and mostly differ in their first byte,
-/// where `str`'s ordering calls `memcmp` for every pair: sorted-order checks
-/// and name lookups cost more in that call than in comparing.
+/// which settles most pairs; the rest go to [`cmp_bytes`].
 #[inline]
 pub fn cmp_names(a: &str, b: &str) -> std::cmp::Ordering {
-    match (a.as_bytes().first(), b.as_bytes().first()) {
+    cmp_names_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`cmp_names`] of names as bytes.
+#[inline(always)]
+fn cmp_names_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    match (a.first(), b.first()) {
         (Some(x), Some(y)) if x != y => x.cmp(y),
-        _ => a.cmp(b),
+        _ => cmp_bytes(a, b),
     }
 }
 
-/// Whether two names are the same, settled for names up to 16 bytes in
-/// two loads from each rather than a call to `memcmp`. Walking a row
-/// beside its columns (`schema::align`) nearly every comparison is of a
-/// name with itself, and message keys (`Tape::fields`) are short.
+/// Orders two byte strings as slices do, eight bytes at a time in
+/// registers.
+///
+/// For names, which are short: the slice ordering calls `memcmp` for
+/// every pair, which cost more in the call than in comparing (row lookups,
+/// the dataset search). Longer texts that share long prefixes (positions,
+/// timestamps) compare faster through `memcmp`, and still do.
+#[inline]
+pub fn cmp_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let (mut a, mut b) = (a, b);
+    loop {
+        let (p, q) = (head_word(a), head_word(b));
+        if p != q {
+            return p.cmp(&q);
+        }
+        // Equal words, zero-padded past a short end: one is a prefix of the
+        // other, or both go on.
+        match (a.get(8..), b.get(8..)) {
+            (Some(x), Some(y)) if !x.is_empty() && !y.is_empty() => (a, b) = (x, y),
+            _ => return a.len().cmp(&b.len()),
+        }
+    }
+}
+
+/// The first eight bytes of `s` as a big-endian word, zero-padded: words
+/// order as their bytes do, up to a shorter string's end.
+#[inline(always)]
+fn head_word(s: &[u8]) -> u64 {
+    if let Some(w) = s.first_chunk::<8>() {
+        return u64::from_be_bytes(*w);
+    }
+    let n = s.len();
+    if n >= 4 {
+        // Two overlapping halves; the bytes they share are the same in both.
+        let word = |t: Option<&[u8]>| {
+            t.and_then(|t| t.first_chunk::<4>())
+                .map_or(0, |w| u32::from_be_bytes(*w))
+        };
+        let (hi, lo) = (word(Some(s)), word(s.get(n - 4..)));
+        (u64::from(hi) << 32) | (u64::from(lo) << (64 - 8 * n))
+    } else {
+        let byte = |i: usize| s.get(i).map_or(0, |&b| u64::from(b)) << (56 - 8 * i);
+        byte(0) | byte(1) | byte(2)
+    }
+}
+
+/// Whether two names are the same: [`same_bytes`] of their bytes.
+/// Walking a row beside its columns (`schema::align`) nearly every
+/// comparison is of a name with itself, and message keys (`Tape::fields`)
+/// are short.
 #[inline]
 pub fn same_name(a: &str, b: &str) -> bool {
-    let (x, y) = (a.as_bytes(), b.as_bytes());
+    same_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// Whether two byte strings are the same, settled for up to 16 bytes in
+/// two loads from each rather than a call to `memcmp`.
+#[inline]
+pub fn same_bytes(x: &[u8], y: &[u8]) -> bool {
     x.len() == y.len()
         && if x.len() <= 16 {
             same_short(x, y)
@@ -642,6 +732,25 @@ mod tests {
     }
 
     #[test]
+    fn a_cell_found_once_is_read_and_replaced_by_index() {
+        let mut b = RowBuilder::default();
+        b.text("email", "a@b.co");
+        b.number("id", 7.into());
+        b.null("name");
+        let mut row = b.finish().unwrap();
+        let i = row.index_of("email").unwrap();
+        assert_eq!(row.cell_at(i), Some(Cell::Text("a@b.co")));
+        assert!(row.set_text_at(i, "hashed"));
+        assert_eq!(row.get("email"), Some(Cell::Text("hashed")));
+        assert!(!row.text_contains(b'@'));
+        assert_eq!(row.index_of("id"), Some(1));
+        assert_eq!(row.index_of("nope"), None);
+        assert_eq!(row.cell_at(3), None);
+        assert!(!row.set_text_at(3, "x"));
+        assert_eq!(row.len(), 3);
+    }
+
+    #[test]
     fn value_bytes_count_each_kind_of_cell() {
         let mut b = RowBuilder::default();
         b.null("a");
@@ -670,6 +779,21 @@ mod tests {
         #[test]
         fn names_order_as_any_text_does(a in ".{0,6}", b in ".{0,6}") {
             proptest::prop_assert_eq!(cmp_names(&a, &b), a.cmp(&b));
+        }
+
+        // A small alphabet with zero in it, so strings share long
+        // prefixes, differ in padded bytes and end inside a word.
+        #[test]
+        fn bytes_order_and_match_as_slices_do(
+            a in proptest::collection::vec(0u8..3, 0..26),
+            b in proptest::collection::vec(0u8..3, 0..26),
+        ) {
+            proptest::prop_assert_eq!(cmp_bytes(&a, &b), a.cmp(&b));
+            proptest::prop_assert_eq!(same_bytes(&a, &b), a == b);
+            let mut c = a.clone();
+            c.extend_from_slice(&b);
+            proptest::prop_assert_eq!(cmp_bytes(&a, &c), a.cmp(&c));
+            proptest::prop_assert_eq!(cmp_bytes(&c, &a), c.cmp(&a));
         }
 
         // Random pairs are almost never equal: here `b` is `a` itself, `a`
