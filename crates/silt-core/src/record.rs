@@ -27,7 +27,7 @@ pub struct DatasetId(Arc<Parts>);
 // comparing three strings. Other ids compare by their parts.
 impl PartialEq for DatasetId {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+        self.shares(other) || self.0 == other.0
     }
 }
 
@@ -42,7 +42,7 @@ impl std::hash::Hash for DatasetId {
 
 impl Ord for DatasetId {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        if Arc::ptr_eq(&self.0, &other.0) {
+        if self.shares(other) {
             std::cmp::Ordering::Equal
         } else {
             self.0.cmp(&other.0)
@@ -88,6 +88,13 @@ impl DatasetId {
     pub fn table(&self) -> &str {
         &self.0.table
     }
+    /// Whether both are one shared id (a clone of the other): a pointer
+    /// comparison, for grouping many records cheaply. Equal ids built
+    /// apart are not; `==` says whether ids are equal.
+    pub fn shares(&self, other: &DatasetId) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// A single identifier for engines that cannot take dots: `source__schema__table`.
     pub fn table_name(&self) -> String {
         format!("{}__{}__{}", self.source(), self.schema(), self.table())

@@ -68,10 +68,7 @@ impl Lander {
     pub async fn land(&self, records: Vec<ChangeRecord>) -> LandOutcome {
         // Records stay where they are; groups and sorting move references
         // (a record is some 200 bytes, and a sort moves each many times).
-        let mut by_dataset: BTreeMap<&DatasetId, Vec<&ChangeRecord>> = BTreeMap::new();
-        for r in &records {
-            by_dataset.entry(&r.dataset).or_default().push(r);
-        }
+        let by_dataset = group_by_dataset(&records);
         let mut out = LandOutcome::default();
         for (dataset, mut recs) in by_dataset {
             // Source order, then id: the same records in any order land identically.
@@ -235,6 +232,36 @@ impl Lander {
             .await?;
         Ok((outcome, manifest))
     }
+}
+
+/// Records by dataset, datasets in order.
+///
+/// A batch holds a few datasets, and the records of one landing message
+/// share their dataset's id (`silt_core::wire::LineReader`): each group
+/// keeps the id it last met, and a record whose id is that same shared
+/// one joins it on a pointer comparison. A map compared every record's id
+/// with its keys part by part, a `memcmp` for each part.
+fn group_by_dataset(records: &[ChangeRecord]) -> Vec<(&DatasetId, Vec<&ChangeRecord>)> {
+    let mut groups: Vec<(&DatasetId, Vec<&ChangeRecord>)> = Vec::new();
+    for r in records {
+        let id = &r.dataset;
+        let at = match groups.iter().position(|(d, _)| d.shares(id)) {
+            Some(i) => i,
+            None => match groups.iter().position(|(d, _)| *d == id) {
+                Some(i) => {
+                    groups[i].0 = id;
+                    i
+                }
+                None => {
+                    groups.push((id, Vec::new()));
+                    groups.len() - 1
+                }
+            },
+        };
+        groups[at].1.push(r);
+    }
+    groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    groups
 }
 
 /// Sorts records by position, then record id, as a stable sort does.
@@ -495,6 +522,39 @@ mod tests {
                 proptest::prop_assert!(std::ptr::eq(*g, *e));
             }
         }
+    }
+
+    #[test]
+    fn groups_records_by_dataset_shared_or_built_apart() {
+        let ids: Vec<DatasetId> = ["s.p.b", "s.p.a", "s.p.b"]
+            .iter()
+            .map(|d| d.parse().unwrap())
+            .collect();
+        // Records 0, 2 and 4 share one id; record 3's equal id was built apart.
+        let records: Vec<ChangeRecord> = [0, 1, 0, 2, 0, 1]
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| {
+                let mut r = rec(i as i64, "x");
+                r.dataset = ids[d].clone();
+                r
+            })
+            .collect();
+        let groups = group_by_dataset(&records);
+        let got: Vec<(String, Vec<i64>)> = groups
+            .iter()
+            .map(|(d, recs)| {
+                let keys = recs.iter().map(|r| r.key[0].as_i64().unwrap()).collect();
+                (d.to_string(), keys)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("s.p.a".to_string(), vec![1, 5]),
+                ("s.p.b".to_string(), vec![0, 2, 3, 4]),
+            ]
+        );
     }
 
     /// The records of each file `Files` makes of `records` in one hour,
