@@ -205,10 +205,16 @@ pub(super) fn postgres_position(lsn: u64) -> String {
 /// `format!("{n:0width$}")` writes, without the formatting machinery,
 /// which cost more than the rest of reading a position.
 fn push_padded(out: &mut String, n: u64, width: usize) {
+    // Enough zeros for every width used here (Oracle's SCN takes 30).
+    const ZEROS: &str = "00000000000000000000000000000000";
     let mut buf = itoa::Buffer::new();
     let digits = buf.format(n);
-    for _ in digits.len()..width {
-        out.push('0');
+    let pad = width.saturating_sub(digits.len());
+    match ZEROS.get(..pad) {
+        Some(zeros) => out.push_str(zeros),
+        // Pushed a zero at a time, PostgreSQL's padding to 20 digits was
+        // a dozen pushes per record; wider ones still are.
+        None => out.extend(std::iter::repeat_n('0', pad)),
     }
     out.push_str(digits);
 }
@@ -523,6 +529,11 @@ mod tests {
                 format!("0000000003{n:020}{:010}", 5)
             );
             assert_eq!(sqlserver_position("a", "b", n), format!("ab{n:010}"));
+            for width in [0, 1, 19, 20, 32, 33, 40] {
+                let mut out = String::from("x");
+                push_padded(&mut out, n, width);
+                assert_eq!(out, format!("x{n:0width$}"));
+            }
         }
     }
 

@@ -20,7 +20,7 @@ use crate::config::{Dataset, Format, Project, Source};
 use crate::ingest::is_column_name;
 use crate::json::{Node, Tape};
 use crate::record::{ChangeRecord, DatasetId, Op};
-use crate::row::{Row, RowBuilder};
+use crate::row::{Row, RowBuilder, cmp_names, same_name};
 use serde_json::{Number, Value};
 use std::sync::RwLock;
 
@@ -76,10 +76,20 @@ impl<'a> FastDebezium<'a> {
     }
 
     fn dataset(&self, schema: &str, table: &str) -> Option<(&'a DatasetId, &'a Dataset)> {
-        let i = self
-            .datasets
-            .binary_search_by(|(s, t, _, _)| (*s, *t).cmp(&(schema, table)))
-            .ok()?;
+        // A source of a few tables: equality settles each in a load or two,
+        // where ordering the names (schemas are mostly all alike) took
+        // longer per step than the steps it saved.
+        let i = if self.datasets.len() <= 8 {
+            self.datasets
+                .iter()
+                .position(|(s, t, _, _)| same_name(t, table) && same_name(s, schema))?
+        } else {
+            self.datasets
+                .binary_search_by(|(s, t, _, _)| {
+                    cmp_names(s, schema).then_with(|| cmp_names(t, table))
+                })
+                .ok()?
+        };
         let (_, _, id, d) = self.datasets[i];
         Some((id, d))
     }
@@ -202,14 +212,17 @@ impl<'a> FastDebezium<'a> {
         if !matches!(tape.node(source)?, Node::Object { .. }) {
             return None;
         }
-        let [connector, schema, db, table, source_ts] =
-            tape.fields(source, ["connector", "schema", "db", "table", "ts_ms"]);
+        // PostgreSQL's position (`lsn`) is found in the same pass.
+        let [connector, schema, db, table, source_ts, lsn] = tape.fields(
+            source,
+            ["connector", "schema", "db", "table", "ts_ms", "lsn"],
+        );
         let connector = connector.and_then(|i| tape.str_at(i)).unwrap_or("");
         // MySQL has no schemas: its database plays that part.
         let schema_name = tape.str_at(if connector == "mysql" { db } else { schema }?)?;
         let table = tape.str_at(table?)?;
         let (dataset, spec) = self.dataset(schema_name, table)?;
-        let position = position(tape, connector, source)?;
+        let position = position(tape, connector, source, lsn)?;
         let event_time_ms = match source_ts.filter(|i| tape.node(*i) != Some(&Node::Null)) {
             Some(i) => as_i64(tape.node(i)?)?,
             None => as_i64(tape.node(payload_ts?)?)?,
@@ -317,16 +330,20 @@ fn as_u64(node: &Node<'_>) -> Option<u64> {
 
 /// The value of `name` in the object at `obj`, unless absent or null.
 fn present<'t, 'a>(tape: &'t Tape<'a>, obj: usize, name: &str) -> Option<&'t Node<'a>> {
-    tape.get(obj, name)
-        .and_then(|i| tape.node(i))
-        .filter(|n| **n != Node::Null)
+    non_null(tape, tape.get(obj, name))
 }
 
-fn position(tape: &Tape<'_>, connector: &str, source: usize) -> Option<String> {
+/// The node at `at`, unless there is none or it is null.
+fn non_null<'t, 'a>(tape: &'t Tape<'a>, at: Option<usize>) -> Option<&'t Node<'a>> {
+    at.and_then(|i| tape.node(i)).filter(|n| **n != Node::Null)
+}
+
+/// The record's position; `lsn` is the index of the source block's `lsn`.
+fn position(tape: &Tape<'_>, connector: &str, source: usize, lsn: Option<usize>) -> Option<String> {
     let uint = |name: &str| present(tape, source, name).and_then(as_u64);
     let uint_or_zero = |name: &str| tape.get(source, name).and_then(|i| as_u64(tape.node(i)?));
     match connector {
-        "postgresql" => Some(postgres_position(uint("lsn")?)),
+        "postgresql" => Some(postgres_position(non_null(tape, lsn).and_then(as_u64)?)),
         "mysql" => {
             let seq = mysql_file_seq(tape.str_at(tape.get(source, "file")?)?)?;
             Some(mysql_position(
@@ -506,18 +523,45 @@ fn typed(tape: &Tape<'_>, v: usize, t: &FieldType<'_>) -> Option<Typed> {
 }
 
 /// Primary-key values (as `decode::key_values`): scalars, never null.
+///
+/// A plain loop: collecting into `Option<Vec<_>>` went through the
+/// iterator adapters' shunt for a key of one or two columns, and cost
+/// more than finding the cell.
 fn key_values(row: &Row, key: &[String]) -> Option<Vec<Value>> {
-    key.iter()
-        .map(|k| match row.get(k)? {
-            crate::row::Cell::Null | crate::row::Cell::Json(_) => None,
-            cell => Some(cell.to_value()),
-        })
-        .collect()
+    let mut values = Vec::with_capacity(key.len());
+    for k in key {
+        match row.get(k)? {
+            crate::row::Cell::Null | crate::row::Cell::Json(_) => return None,
+            cell => values.push(cell.to_value()),
+        }
+    }
+    Some(values)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_datasets_among_few_and_many() {
+        for tables in [2, 12] {
+            let mut toml = String::from("[project]\nname = \"t\"\n[[sources]]\nname = \"shop\"\n");
+            for i in 0..tables {
+                let schema = if i % 3 == 0 { "sales" } else { "public" };
+                toml += &format!("[datasets.\"shop.{schema}.t{i}\"]\nprimary_key = [\"id\"]\n");
+            }
+            let p = Project::parse(&toml, "silt.toml").unwrap();
+            let fast = FastDebezium::new(&p, &p.sources["shop"]).unwrap();
+            for i in 0..tables {
+                let schema = if i % 3 == 0 { "sales" } else { "public" };
+                let (id, _) = fast.dataset(schema, &format!("t{i}")).unwrap();
+                assert_eq!(id.to_string(), format!("shop.{schema}.t{i}"));
+                let other = if schema == "sales" { "public" } else { "sales" };
+                assert!(fast.dataset(other, &format!("t{i}")).is_none());
+            }
+            assert!(fast.dataset("public", "t").is_none());
+        }
+    }
 
     fn project() -> Project {
         Project::parse(
