@@ -17,7 +17,7 @@
 //! [`Tape`]: super::Tape
 //! [`Tape::parse`]: super::Tape::parse
 
-use super::tape::{KeyPositions, Node, Verbatim};
+use super::tape::{KeyPositions, Node, Nodes, Verbatim};
 use serde_json::Number;
 use std::borrow::Cow;
 
@@ -26,7 +26,7 @@ const MAX_DEPTH: u32 = 64;
 
 /// Reads `text` into `nodes`; `None` where serde_json must decide.
 /// Returns whether a number was read as a float.
-pub(super) fn scan<'a>(text: &'a str, nodes: &mut Vec<Node<'a>>) -> Option<bool> {
+pub(super) fn scan<'a>(text: &'a str, nodes: &mut Nodes<'a>) -> Option<bool> {
     let mut s = Scanner {
         text,
         bytes: text.as_bytes(),
@@ -87,7 +87,7 @@ impl<'a> Scanner<'a> {
     // are scalars, and a call per value (its prologue, and the cursor
     // spilled around it) cost about 550 instructions per shop event.
     #[inline(always)]
-    fn value(&mut self, nodes: &mut Vec<Node<'a>>, depth: u32) -> Option<()> {
+    fn value(&mut self, nodes: &mut Nodes<'a>, depth: u32) -> Option<()> {
         match self.peek()? {
             b'{' => self.object(nodes, depth + 1),
             b'[' => self.array(nodes, depth + 1),
@@ -121,7 +121,7 @@ impl<'a> Scanner<'a> {
     }
 
     #[inline(never)]
-    fn array(&mut self, nodes: &mut Vec<Node<'a>>, depth: u32) -> Option<()> {
+    fn array(&mut self, nodes: &mut Nodes<'a>, depth: u32) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
@@ -150,16 +150,20 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
-        nodes[at] = Node::Array {
-            len,
-            end: u32::try_from(nodes.len()).ok()?,
-            text: self.verbatim(start),
-        };
+        let end = u32::try_from(nodes.len()).ok()?;
+        nodes.set(
+            at,
+            Node::Array {
+                len,
+                end,
+                text: self.verbatim(start),
+            },
+        );
         Some(())
     }
 
     #[inline(never)]
-    fn object(&mut self, nodes: &mut Vec<Node<'a>>, depth: u32) -> Option<()> {
+    fn object(&mut self, nodes: &mut Nodes<'a>, depth: u32) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
@@ -236,11 +240,15 @@ impl<'a> Scanner<'a> {
         if many.is_some_and(|keys| keys.duplicate(nodes).is_some()) {
             return None;
         }
-        nodes[at] = Node::Object {
-            len,
-            end: u32::try_from(nodes.len()).ok()?,
-            text: self.verbatim(start),
-        };
+        let end = u32::try_from(nodes.len()).ok()?;
+        nodes.set(
+            at,
+            Node::Object {
+                len,
+                end,
+                text: self.verbatim(start),
+            },
+        );
         Some(())
     }
 
@@ -407,9 +415,9 @@ mod tests {
 
     /// The scanner either gives up or reads exactly what serde_json reads.
     fn agrees(text: &str) -> bool {
-        let mut nodes = Vec::new();
+        let mut nodes = Nodes::default();
         let scanned = scan(text, &mut nodes);
-        let serde = Tape::parse_serde(text, Vec::new());
+        let serde = Tape::parse_serde(text, Nodes::default());
         match (scanned, serde) {
             (None, _) => false,
             (Some(floats), Ok(tape)) => {
