@@ -25,7 +25,7 @@ use parquet::schema::types::ColumnDescPtr;
 use silt_core::config::ParquetEncodings;
 use silt_core::schema::{Column as SchemaColumn, ColumnType, DatasetSchema, NO_COLUMN, align};
 use silt_core::{Cell, ChangeRecord, Error, Result, Row};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Field metadata marking a text column that holds JSON (nested values).
@@ -426,83 +426,41 @@ const SAMPLE_ROWS: usize = 512;
 /// than plain values under zstd. Deciding from the data keeps the choice
 /// deterministic: the same records give the same bytes.
 fn repeats(values: &Values) -> bool {
-    fn few<T: Ord>(mut sample: Vec<T>) -> bool {
-        let n = sample.len();
-        sample.sort_unstable();
-        sample.dedup();
-        sample.len() * 4 <= n
-    }
     let rows = values.len().min(SAMPLE_ROWS);
     if rows == 0 {
         // Only nulls: no values for a dictionary to hold.
         return false;
     }
+    // Each value four times on average or more: a quarter as many distinct.
+    let max = rows / 4;
     match values {
         Values::Text { data, ends } => {
-            at_most_distinct((0..rows).map(|i| Values::text_at(data, ends, i)), rows / 4)
+            at_most_distinct((0..rows).map(|i| Values::text_at(data, ends, i)), max)
         }
-        Values::Int64(v) => few(v[..rows].to_vec()),
-        Values::Float64(v) => few(v[..rows].iter().map(|x| x.to_bits()).collect()),
+        Values::Int64(v) => at_most_distinct(v[..rows].iter(), max),
+        Values::Float64(v) => at_most_distinct(v[..rows].iter().map(|x| x.to_bits()), max),
         // Booleans are never dictionary-encoded.
         Values::Boolean(_) => false,
     }
 }
 
-/// Whether `values` hold at most `max` distinct texts (what `few` says of
-/// a sample, with `max` a quarter of it).
+/// Whether `values` hold at most `max` distinct values.
 ///
 /// Sorting a sample of 512 texts compared each about nine times, through
 /// a call to `memcmp`: about 400 instructions per record landed. Here each
-/// text is hashed once into a table twice the size of the answer, and the
-/// count stops as soon as it passes `max` (a column of distinct values,
-/// most of them, after a quarter of its sample). The hash only places
-/// texts; equality decides, so the count is exact.
-fn at_most_distinct<'v>(values: impl Iterator<Item = &'v [u8]>, max: usize) -> bool {
-    // At most `max + 1` texts are placed, so at least half the slots stay
-    // free and every probe ends.
-    let slots = (2 * max + 2).next_power_of_two();
-    let mut table: Vec<Option<&[u8]>> = vec![None; slots];
-    let mut distinct = 0;
+/// value is hashed once into a set, and the count stops as soon as it
+/// passes `max` (a column of distinct values, most of them, after a
+/// quarter of its sample). Equality decides, so the count is exact; the
+/// fixed seed keeps the work the same from run to run.
+fn at_most_distinct<T: std::hash::Hash + Eq>(values: impl Iterator<Item = T>, max: usize) -> bool {
+    let mut seen =
+        HashSet::with_capacity_and_hasher(max + 1, foldhash::fast::FixedState::default());
     for v in values {
-        let mut at = (text_hash(v) as usize) & (slots - 1);
-        loop {
-            match table.get(at).copied().flatten() {
-                None => {
-                    distinct += 1;
-                    if distinct > max {
-                        return false;
-                    }
-                    if let Some(slot) = table.get_mut(at) {
-                        *slot = Some(v);
-                    }
-                    break;
-                }
-                Some(seen) if silt_core::row::same_bytes(seen, v) => break,
-                Some(_) => at = (at + 1) & (slots - 1),
-            }
+        if seen.insert(v) && seen.len() > max {
+            return false;
         }
     }
     true
-}
-
-/// A quick hash of a text, eight bytes at a time, to place it in
-/// [`at_most_distinct`]'s table.
-fn text_hash(v: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
-    let mut words = v.chunks_exact(8);
-    let mut h = mix(0, v.len() as u64);
-    for w in words.by_ref() {
-        h = mix(h, u64::from_le_bytes(w.try_into().unwrap_or_default()));
-    }
-    let tail = words
-        .remainder()
-        .iter()
-        .rev()
-        .fold(0u64, |t, &b| (t << 8) | u64::from(b));
-    // The multiply leaves its best bits at the top; move them down.
-    let h = mix(h, tail);
-    h ^ (h >> 32)
 }
 
 /// A column's dictionary: distinct values in order of first appearance,
