@@ -6,7 +6,8 @@
 //! never a silently different answer.
 //!
 //! Timestamps are computed in milliseconds (Athena's precision) as UTC
-//! instants, whatever their time zone label.
+//! instants, whatever their time zone label; text with another offset is
+//! refused by `from_iso8601_timestamp`, whose Trino result keeps it.
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, Timelike};
 use datafusion::arrow::array::{
@@ -324,12 +325,28 @@ fn parse_json_path(path: &str) -> DfResult<Vec<Step>> {
     Ok(steps)
 }
 
-/// Trino's `from_iso8601_timestamp`: ISO 8601 date or date-time, with an
-/// offset or `Z` (none means UTC, Athena's session zone), to epoch ms.
+/// Trino's `from_iso8601_timestamp`: ISO 8601 date or date-time in UTC
+/// (`Z`, `+00:00`, or no offset: Athena's session zone is UTC), to epoch ms.
+///
+/// Trino keeps any other offset in its result (`timestamp(3) with time
+/// zone`), so that `CAST(... AS DATE)`, `hour(...)` and `date_format` answer
+/// in that offset; this engine holds timestamps as UTC instants only, and
+/// would answer in UTC. Such input is an error naming the offset, never a
+/// date a day away from Athena's.
 pub fn from_iso8601(text: &str) -> DfResult<i64> {
     let t = text.trim();
+    let zoned = |d: DateTime<chrono::FixedOffset>| {
+        if d.offset().local_minus_utc() == 0 {
+            Ok(d.timestamp_millis())
+        } else {
+            Err(exec_err(format!(
+                "from_iso8601_timestamp: `{t}` has the offset {}, which Trino keeps in its result (CAST to DATE, hour() and date_format answer in it); Silt's local engine holds UTC instants only and refuses rather than answer differently. Send the text in UTC (Debezium's ZonedTimestamp already is)",
+                d.offset()
+            )))
+        }
+    };
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
-        return Ok(d.timestamp_millis());
+        return zoned(d);
     }
     for f in [
         "%Y-%m-%dT%H:%M:%S%.f%:z",
@@ -337,7 +354,7 @@ pub fn from_iso8601(text: &str) -> DfResult<i64> {
         "%Y-%m-%dT%H:%M:%S%.f%z",
     ] {
         if let Ok(d) = DateTime::parse_from_str(t, f) {
-            return Ok(d.timestamp_millis());
+            return zoned(d);
         }
     }
     for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
@@ -537,9 +554,17 @@ mod tests {
     #[test]
     fn dates_follow_trino() {
         assert_eq!(
-            from_iso8601("2026-01-01T10:00:00.123+01:00").unwrap(),
+            from_iso8601("2026-01-01T09:00:00.123+00:00").unwrap(),
             ms("2026-01-01T09:00:00.123Z")
         );
+        assert_eq!(
+            from_iso8601("2026-01-01T09:00:00.123").unwrap(),
+            ms("2026-01-01T09:00:00.123Z")
+        );
+        let err = from_iso8601("2026-01-01T10:00:00.123+01:00")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("+01:00"), "{err}");
         assert_eq!(
             from_iso8601("2026-03-04").unwrap(),
             ms("2026-03-04T00:00:00Z")
@@ -607,11 +632,22 @@ mod tests {
             "2026-02-28"
         );
         assert_eq!(
-            one("SELECT CAST(from_iso8601_timestamp('2026-01-01T23:30:00-02:00') AS DATE)").await,
-            "2026-01-02"
+            one("SELECT CAST(from_iso8601_timestamp('2026-01-01T23:30:00Z') AS DATE)").await,
+            "2026-01-01"
         );
         let ctx = SessionContext::new();
         register(&ctx);
+        // Trino answers 2026-01-01 here (the date at -02:00); a UTC instant
+        // would say 2026-01-02. The engine refuses instead of differing.
+        let err = ctx
+            .sql("SELECT CAST(from_iso8601_timestamp('2026-01-01T23:30:00-02:00') AS DATE)")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("-02:00"), "{err}");
         let err = ctx
             .sql("SELECT date_add(1, 2, 3)")
             .await
