@@ -128,12 +128,14 @@ data "aws_iam_policy_document" "transform" {
   }
   statement {
     sid       = "Athena"
-    actions   = ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults", "athena:StopQueryExecution"]
+    actions   = ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults", "athena:StopQueryExecution", "athena:GetWorkGroup"]
     resources = [aws_athena_workgroup.this.arn]
   }
+  # Athena calls Glue as the caller: CTAS and INSERT INTO a partitioned
+  # table register partitions, DROP TABLE removes them.
   statement {
     sid       = "Glue"
-    actions   = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable", "glue:GetPartitions"]
+    actions   = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:CreatePartition", "glue:BatchCreatePartition", "glue:UpdatePartition", "glue:DeletePartition", "glue:BatchDeletePartition"]
     resources = local.glue_arns
   }
   statement {
