@@ -20,6 +20,7 @@ use silt_core::transform::ModelStatus;
 use silt_core::{ChangeRecord, DatasetId, Op};
 use silt_fn_transform::{SqsFollowUp, Transform};
 use silt_lake::Lander;
+use silt_tests::athena_stub::AthenaStub;
 use silt_tests::moto::Moto;
 use silt_tests::{
     TEST_KEY, fixture, object_store_contract, object_store_pagination, shop_dir, shop_project,
@@ -387,7 +388,10 @@ async fn transform_setup(moto: &Moto) -> TransformSetup {
     let (_, store) = bucket(moto).await;
     let config = moto.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let athena = aws_sdk_athena::Client::new(&config);
+    let athena = AthenaStub::start(|_, _| None, false)
+        .await
+        .client(moto)
+        .await;
     let transform_q = queue(&sqs, "silt-transform", &[]).await;
     let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
     lander.land(vec![record("shop.public.orders", 1)]).await;
@@ -428,6 +432,7 @@ fn transform_ctx(store: &S3Store, sqs: &aws_sdk_sqs::Client, transform_url: &str
 
 fn athena_settings() -> AthenaSettings {
     AthenaSettings {
+        enforced: false,
         workgroup: "primary".into(),
         database: "silt".into(),
         output_location: Some(format!("s3://{BUCKET}/athena-results/")),
@@ -442,7 +447,12 @@ async fn object_created_notification_runs_downstream_models_on_athena() {
     let (s3, store) = bucket(&moto).await;
     let config = moto.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let athena = aws_sdk_athena::Client::new(&config);
+    // Incremental models ask Athena to describe their columns: moto describes
+    // none unless seeded query by query, the stand-in describes one.
+    let athena = AthenaStub::start(|_, _| None, false)
+        .await
+        .client(&moto)
+        .await;
     let transform_q = queue(&sqs, "silt-transform", &[]).await;
     let arn = "arn:aws:sqs:us-east-1:123456789012:silt-transform";
     let filter = aws_sdk_s3::types::NotificationConfigurationFilter::builder()
@@ -620,92 +630,106 @@ async fn athena_queries_poll_through_running_and_read_results() {
     use silt_core::transform::Engine;
     assert_eq!(
         engine
-            .count("probe", "SELECT COUNT(*) FROM t WHERE x IS NULL")
+            .count("r1", "probe", "SELECT COUNT(*) FROM t WHERE x IS NULL")
             .await
             .unwrap(),
         7
     );
 }
 
-/// An Athena stand-in that fails every CTAS of `orders_current`, as Athena
-/// does on bad SQL, and answers everything else like a healthy Athena.
-async fn failing_athena() -> String {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let queries = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                return;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_model_takes_the_ctas_form_its_work_group_accepts() {
+    use aws_sdk_athena::types::{ResultConfiguration, WorkGroupConfiguration};
+    use silt_core::transform::{Engine, ReadState, WriteMode};
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let athena = aws_sdk_athena::Client::new(&moto.sdk_config().await);
+    // The work group as both templates create it.
+    athena
+        .create_work_group()
+        .name("silt")
+        .configuration(
+            WorkGroupConfiguration::builder()
+                .enforce_work_group_configuration(true)
+                .result_configuration(
+                    ResultConfiguration::builder()
+                        .output_location("s3://silt-results/results/")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        silt_aws::workgroup_enforces_results(&athena, "silt")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !silt_aws::workgroup_enforces_results(&athena, "primary")
+            .await
+            .unwrap()
+    );
+
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let ctx = transform_ctx(&store, &sqs, "unused");
+    let model = ctx.graph.get("daily_revenue").unwrap();
+    let sql = "SELECT CAST(from_iso8601_timestamp(created_at) AS DATE) AS order_date FROM \"silt\".\"orders_current\"";
+    let read = ReadState::new();
+    let read = &read;
+    let built = |enforced: bool| {
+        let (athena, store) = (athena.clone(), store.clone());
+        let moto = &moto;
+        async move {
+            // What Athena describes for the model's query (an Iceberg CTAS asks).
+            moto.post(
+                "/moto-api/static/athena/query-results",
+                &json!({"account_id": "123456789012", "region": "us-east-1", "results": [{
+                    "rows": [{"Data": [{"VarCharValue": "order_date"}]}],
+                    "column_info": [{"CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": "order_date", "Label": "order_date", "Type": "date", "Precision": 0, "Scale": 0, "Nullable": "UNKNOWN", "CaseSensitive": false}]
+                }]})
+                .to_string(),
+            );
+            let settings = AthenaSettings {
+                enforced,
+                workgroup: "silt".into(),
+                ..athena_settings()
             };
-            let queries = queries.clone();
-            tokio::spawn(async move {
-                let mut reader = BufReader::new(sock);
-                loop {
-                    let mut target = String::new();
-                    let mut len = 0usize;
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let l = line.trim_end().to_ascii_lowercase();
-                        if l.is_empty() {
-                            break;
-                        }
-                        if let Some(v) = l.strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                        if let Some(v) = l.strip_prefix("x-amz-target:") {
-                            target = v.trim().to_string();
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    reader.read_exact(&mut body).await.unwrap();
-                    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    let resp = match target.as_str() {
-                        "amazonathena.startqueryexecution" => {
-                            let mut q = queries.lock().unwrap();
-                            q.push(req["QueryString"].as_str().unwrap_or_default().to_string());
-                            json!({"QueryExecutionId": format!("q{}", q.len() - 1)})
-                        }
-                        "amazonathena.getqueryexecution" => {
-                            let id: usize = req["QueryExecutionId"].as_str().unwrap()[1..]
-                                .parse()
-                                .unwrap();
-                            let sql = queries.lock().unwrap()[id].clone();
-                            let failed =
-                                sql.contains("CREATE TABLE") && sql.contains("orders_current__");
-                            let status = if failed {
-                                json!({"State": "FAILED", "StateChangeReason": "SYNTAX_ERROR: line 3:8: Column 'amount_cents' cannot be resolved", "AthenaError": {"ErrorCategory": 2, "ErrorType": 1006, "Retryable": false}})
-                            } else {
-                                json!({"State": "SUCCEEDED"})
-                            };
-                            json!({"QueryExecution": {"QueryExecutionId": format!("q{id}"), "Status": status, "Statistics": {"DataScannedInBytes": 1024, "EngineExecutionTimeInMillis": 5}}})
-                        }
-                        "amazonathena.getqueryresults" => {
-                            json!({"ResultSet": {"Rows": [{"Data": [{"VarCharValue": "_col0"}]}, {"Data": [{"VarCharValue": "0"}]}]}})
-                        }
-                        _ => json!({}),
-                    };
-                    let text = resp.to_string();
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n",
-                        text.len()
-                    );
-                    let sock = reader.get_mut();
-                    if sock.write_all(head.as_bytes()).await.is_err()
-                        || sock.write_all(text.as_bytes()).await.is_err()
-                    {
-                        return;
-                    }
-                }
-            });
+            let engine = AthenaEngine::new(athena, settings, store, "r");
+            let b = silt_tests::plain_build(sql, "fp", WriteMode::Replace, read);
+            engine.materialize(model, &b).await.unwrap();
+            engine
+                .statements()
+                .into_iter()
+                .find(|s| s.starts_with("CREATE TABLE"))
+                .unwrap()
         }
-    });
-    format!("http://{addr}")
+    };
+    // Enforced: Athena fails a CTAS naming external_location, and would put a
+    // Hive table under the results location (which the templates expire).
+    let ctas = built(true).await;
+    assert!(!ctas.contains("external_location"), "{ctas}");
+    assert!(
+        ctas.contains("table_type = 'ICEBERG'")
+            && ctas.contains("location = 's3://silt-lake/lake/curated/daily_revenue/build="),
+        "{ctas}"
+    );
+    // Not enforced: a Hive table placed in the lake by the query.
+    let ctas = built(false).await;
+    assert!(
+        ctas.contains("external_location = 's3://silt-lake/lake/curated/daily_revenue/build=")
+            && !ctas.contains("ICEBERG"),
+        "{ctas}"
+    );
+}
+
+/// The CTAS of `orders_current` fails as Athena fails bad SQL.
+fn bad_orders_current(sql: &str, _: usize) -> Option<(&'static str, bool)> {
+    (sql.contains("CREATE TABLE") && sql.contains("orders_current__")).then_some((
+        "SYNTAX_ERROR: line 3:8: Column 'amount_cents' cannot be resolved",
+        false,
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -716,11 +740,8 @@ async fn failed_athena_query_names_model_and_reason_and_skips_dependants() {
     let transform_q = queue(&sqs, "silt-transform", &[]).await;
     let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
     lander.land(vec![record("shop.public.orders", 1)]).await;
-    let stub = failing_athena().await;
-    let athena_conf = aws_sdk_athena::config::Builder::from(&moto.sdk_config().await)
-        .endpoint_url(stub)
-        .build();
-    let athena = aws_sdk_athena::Client::from_conf(athena_conf);
+    let stub = AthenaStub::start(bad_orders_current, false).await;
+    let athena = stub.client(&moto).await;
     let ctx = transform_ctx(&store, &sqs, &transform_q);
     let never = || false;
     let outcome = silt_fn_transform::handle(
@@ -749,6 +770,83 @@ async fn failed_athena_query_names_model_and_reason_and_skips_dependants() {
             .contains("orders_current"),
         "{summary}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_athena_fails_as_retryable_is_started_again_under_a_new_token() {
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let transform_q = queue(&sqs, "silt-transform", &[]).await;
+    let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
+    lander.land(vec![record("shop.public.orders", 1)]).await;
+    // The first CTAS of orders_current fails as Athena fails a query it
+    // calls retryable (a throttled or internal error); a second one passes.
+    let stub = AthenaStub::start(
+        |sql, before| {
+            (sql.contains("CREATE TABLE") && sql.contains("orders_current__") && before == 0)
+                .then_some(("GENERIC_INTERNAL_ERROR: Rate exceeded", true))
+        },
+        false,
+    )
+    .await;
+    let athena = stub.client(&moto).await;
+    let ctx = transform_ctx(&store, &sqs, &transform_q);
+    let never = || false;
+    let outcome = silt_fn_transform::handle(
+        &ctx,
+        &json!({"select": [], "full_refresh": true}),
+        |run| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
+        &never,
+    )
+    .await
+    .unwrap();
+    let run = &outcome.runs[0];
+    let status = |n: &str| run.models.iter().find(|m| m.model == n).unwrap().status;
+    assert_eq!(
+        status("orders_current"),
+        ModelStatus::Success,
+        "{:?}",
+        run.failures()
+    );
+    assert_eq!(status("daily_revenue"), ModelStatus::Success);
+    let ctas = stub
+        .started()
+        .iter()
+        .filter(|s| s.contains("CREATE TABLE") && s.contains("orders_current__"))
+        .count();
+    assert_eq!(ctas, 2, "the stand-in starts a query per new token only");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_windows_get_their_own_athena_queries_and_a_retried_window_its_first() {
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let stub = AthenaStub::start(|_, _| None, true).await;
+    let athena = stub.client(&moto).await;
+    use silt_core::transform::Engine;
+    let sql = "SELECT COUNT(*) FROM \"silt\".\"orders_current\" WHERE \"id\" IS NULL";
+    let engine = AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), "bf");
+    let first = engine
+        .count("bf-w0000-a1", "orders_current", sql)
+        .await
+        .unwrap();
+    let second = engine
+        .count("bf-w0001-a1", "orders_current", sql)
+        .await
+        .unwrap();
+    assert_ne!(first, second, "two windows, two queries, two answers");
+    // The same window in a retried invocation: Athena answers with the query
+    // that window already started.
+    let retried = AthenaEngine::new(athena, athena_settings(), store, "bf");
+    assert_eq!(
+        retried
+            .count("bf-w0000-a1", "orders_current", sql)
+            .await
+            .unwrap(),
+        first
+    );
+    assert_eq!(stub.started().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -370,8 +370,8 @@ impl Engine for Gauge<'_> {
         self.running.fetch_sub(1, Ordering::SeqCst);
         result
     }
-    async fn count(&self, model: &str, sql: &str) -> Result<u64> {
-        self.inner.count(model, sql).await
+    async fn count(&self, run_id: &str, model: &str, sql: &str) -> Result<u64> {
+        self.inner.count(run_id, model, sql).await
     }
 }
 
@@ -534,6 +534,7 @@ async fn a_query_reads_the_table_as_it_was_when_another_build_replaces_it() {
     let rows = |engine: Arc<DataFusionEngine>| async move {
         engine
             .count(
+                "test-run",
                 "order_changes_daily",
                 "SELECT COUNT(*) FROM order_changes_daily",
             )

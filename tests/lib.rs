@@ -8,6 +8,8 @@
     reason = "test helpers: a failed unwrap is a failed test"
 )]
 
+#[path = "athena_stub.rs"]
+pub mod athena_stub;
 #[path = "faults.rs"]
 pub mod faults;
 #[path = "moto.rs"]
@@ -142,6 +144,7 @@ pub fn plain_build<'a>(
     read: &'a silt_core::transform::ReadState,
 ) -> silt_core::transform::Build<'a> {
     silt_core::transform::Build {
+        run_id: "test-run",
         sql,
         fingerprint,
         mode,

@@ -5,8 +5,9 @@
 //! crawler, no `MSCK REPAIR`). A table model is built with CTAS into a new
 //! location and published by pointing a view at it, so readers never see a
 //! half-written table. Every query carries a `ClientRequestToken` derived
-//! from the run id and the statement, so a retried invocation never starts
-//! a second query.
+//! from the run (or backfill window) id, the statement and the try, so a
+//! retried invocation never starts a second query, while two windows, or a
+//! second try after a retryable failure, each get a query of their own.
 
 use crate::S3Store;
 use crate::athena_sql::{self, Column};
@@ -38,6 +39,37 @@ pub struct AthenaSettings {
     pub first_poll: Duration,
     /// Longest delay between polls.
     pub max_poll: Duration,
+    /// Whether the work group enforces its query results location on every
+    /// query ([`workgroup_enforces_results`], read once at cold start): then
+    /// a CTAS may not name `external_location`, and table models are built
+    /// as Iceberg tables in the lake instead.
+    pub enforced: bool,
+}
+
+/// Whether work group `name` enforces its query results location, as
+/// dbt-athena decides it: `EnforceWorkGroupConfiguration` set and an
+/// `OutputLocation` to enforce. Athena then fails a CTAS that names
+/// `external_location` ("Troubleshoot workgroup errors" in its guide).
+pub async fn workgroup_enforces_results(client: &Client, name: &str) -> Result<bool> {
+    let out = client
+        .get_work_group()
+        .work_group(name)
+        .send()
+        .await
+        .map_err(|e| Error::Engine {
+            model: format!("(work group {name})"),
+            message: sdk_message(&e),
+            retryable: crate::errors::retryable(&e),
+        })?;
+    let config = out.work_group().and_then(|w| w.configuration());
+    let enforced = config
+        .and_then(|c| c.enforce_work_group_configuration())
+        .unwrap_or(false);
+    let location = config
+        .and_then(|c| c.result_configuration())
+        .and_then(|r| r.output_location())
+        .is_some_and(|l| !l.is_empty());
+    Ok(enforced && location)
 }
 
 /// What a model's last build left, stored at `curated/<model>/_silt_build.json`.
@@ -97,6 +129,17 @@ pub struct AthenaEngine {
     statements: std::sync::Mutex<Vec<String>>,
 }
 
+/// How many times one statement is started, at most, while Athena reports
+/// its failure as retryable (`AthenaError.Retryable`).
+pub const MAX_TRIES: u32 = 3;
+
+/// A query Athena ended as FAILED or CANCELLED.
+struct FailedQuery {
+    id: String,
+    message: String,
+    retryable: bool,
+}
+
 /// The statistics of a finished query.
 #[derive(Debug, Clone, Default)]
 pub struct QueryStats {
@@ -135,22 +178,61 @@ impl AthenaEngine {
             .unwrap_or_default()
     }
 
-    fn token(&self, label: &str, sql: &str) -> String {
-        request_token(&self.run_id, label, sql)
+    /// Runs one statement of this engine's run to completion.
+    pub async fn execute(&self, label: &str, sql: &str) -> Result<QueryStats> {
+        self.execute_in(&self.run_id, label, sql).await
     }
 
-    /// Runs one statement to completion and returns its statistics.
-    pub async fn execute(&self, label: &str, sql: &str) -> Result<QueryStats> {
+    /// Runs one statement of run `run` (a backfill window has its own) to
+    /// completion and returns its statistics. A query Athena fails as
+    /// retryable is started again, up to [`MAX_TRIES`] in all, each try with
+    /// its own request token: a token Athena has seen answers with its first
+    /// query, so reusing it would only return the same failure.
+    pub async fn execute_in(&self, run: &str, label: &str, sql: &str) -> Result<QueryStats> {
+        let mut tried = 1;
+        loop {
+            match self.try_once(run, label, sql, tried).await? {
+                Ok(stats) => return Ok(stats),
+                Err(failed) if failed.retryable && tried < MAX_TRIES => {
+                    tracing::warn!(model = label, query_id = %failed.id, tried, "Athena failed the query as retryable: starting it again.");
+                    tokio::time::sleep(self.settings.first_poll * 2u32.pow(tried)).await;
+                    tried += 1;
+                }
+                Err(failed) => {
+                    return Err(Error::Engine {
+                        model: label.to_string(),
+                        message: failed.message,
+                        retryable: failed.retryable,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Starts `sql` once (try `tried` of run `run`) and polls it to its end:
+    /// its statistics, or how Athena failed it.
+    async fn try_once(
+        &self,
+        run: &str,
+        label: &str,
+        sql: &str,
+        tried: u32,
+    ) -> Result<std::result::Result<QueryStats, FailedQuery>> {
         let err = |message: String, retryable: bool| Error::Engine {
             model: label.to_string(),
             message,
             retryable,
         };
+        let token = if tried == 1 {
+            request_token(run, label, sql)
+        } else {
+            request_token(&format!("{run}#try{tried}"), label, sql)
+        };
         let mut req = self
             .client
             .start_query_execution()
             .query_string(sql)
-            .client_request_token(self.token(label, sql))
+            .client_request_token(token)
             .work_group(&self.settings.workgroup)
             .query_execution_context(
                 QueryExecutionContext::builder()
@@ -186,7 +268,7 @@ impl AthenaEngine {
             match status.and_then(|s| s.state()) {
                 Some(QueryExecutionState::Succeeded) => {
                     let stats = q.and_then(|q| q.statistics());
-                    return Ok(QueryStats {
+                    return Ok(Ok(QueryStats {
                         id,
                         bytes_scanned: stats
                             .and_then(|s| s.data_scanned_in_bytes())
@@ -197,7 +279,7 @@ impl AthenaEngine {
                             .unwrap_or(0)
                             .max(0) as u64,
                         polls,
-                    });
+                    }));
                 }
                 Some(QueryExecutionState::Failed) | Some(QueryExecutionState::Cancelled) => {
                     let reason = status
@@ -212,10 +294,11 @@ impl AthenaEngine {
                         .and_then(|s| s.state())
                         .map(|s| s.as_str().to_string())
                         .unwrap_or_default();
-                    return Err(err(
-                        format!("Athena query {id} {state}: {reason}"),
+                    return Ok(Err(FailedQuery {
+                        message: format!("Athena query {id} {state}: {reason}"),
+                        id,
                         retryable,
-                    ));
+                    }));
                 }
                 _ => {
                     tokio::time::sleep(delay).await;
@@ -225,9 +308,9 @@ impl AthenaEngine {
         }
     }
 
-    /// Runs a query and returns the first column of its first row.
-    pub async fn scalar(&self, label: &str, sql: &str) -> Result<Option<String>> {
-        let (_, rows) = self.rows(label, sql).await?;
+    /// Runs a query of run `run` and returns the first column of its first row.
+    pub async fn scalar(&self, run: &str, label: &str, sql: &str) -> Result<Option<String>> {
+        let (_, rows) = self.rows(run, label, sql).await?;
         Ok(rows
             .into_iter()
             .next()
@@ -238,10 +321,11 @@ impl AthenaEngine {
     /// header row Athena puts first is left out).
     pub async fn rows(
         &self,
+        run: &str,
         label: &str,
         sql: &str,
     ) -> Result<(Vec<Column>, Vec<Vec<Option<String>>>)> {
-        let stats = self.execute(label, sql).await?;
+        let stats = self.execute_in(run, label, sql).await?;
         let mut columns = Vec::new();
         let mut rows = Vec::new();
         let mut token: Option<String> = None;
@@ -268,7 +352,7 @@ impl AthenaEngine {
                         .iter()
                         .map(|c| Column {
                             name: c.name().to_string(),
-                            ty: c.r#type().to_string(),
+                            ty: athena_sql::column_type(c.r#type(), c.precision(), c.scale()),
                         })
                         .collect();
                 }
@@ -294,9 +378,10 @@ impl AthenaEngine {
     }
 
     /// The columns of `sql`'s result, from a query that reads nothing.
-    async fn result_columns(&self, model: &str, sql: &str) -> Result<Vec<Column>> {
+    async fn result_columns(&self, run: &str, model: &str, sql: &str) -> Result<Vec<Column>> {
         let (columns, _) = self
             .rows(
+                run,
                 model,
                 &format!("SELECT * FROM (\n{sql}\n) silt_columns LIMIT 0"),
             )
@@ -312,12 +397,13 @@ impl AthenaEngine {
     }
 
     /// The partitions `sql` writes, as text (NULL as Hive's default partition).
-    async fn partitions(&self, model: &Model, sql: &str) -> Result<Vec<Vec<String>>> {
+    async fn partitions(&self, run: &str, model: &Model, sql: &str) -> Result<Vec<Vec<String>>> {
         if model.partitioned_by.is_empty() {
             return Ok(Vec::new());
         }
         let (_, rows) = self
             .rows(
+                run,
                 &model.name,
                 &athena_sql::partition_values_sql(&model.partitioned_by, sql),
             )
@@ -472,7 +558,7 @@ impl Engine for AthenaEngine {
     }
 
     async fn materialize(&self, model: &Model, build: &Build<'_>) -> Result<ModelStats> {
-        let (sql, fingerprint) = (build.sql, build.fingerprint);
+        let (sql, fingerprint, run) = (build.sql, build.fingerprint, build.run_id);
         let name = &model.name;
         let database = self.settings.database.as_str();
         if model.materialized == Materialized::View {
@@ -481,7 +567,7 @@ impl Engine for AthenaEngine {
                 quote_ident(database),
                 quote_ident(name)
             );
-            let q = self.execute(name, &view).await?;
+            let q = self.execute_in(run, name, &view).await?;
             return Ok(ModelStats {
                 bytes_scanned: q.bytes_scanned,
                 engine_ms: q.engine_ms,
@@ -500,21 +586,30 @@ impl Engine for AthenaEngine {
             .build_info(name)
             .await?
             .filter(|p| p.iceberg && build.mode == WriteMode::Incremental && incremental);
-        let columns = match (build.current_state, merge) {
+        // Iceberg: incremental models, and every table where the work group
+        // forbids placing a Hive table's data (see the module doc of athena_sql).
+        let iceberg = incremental || self.settings.enforced;
+        let columns = match (build.current_state, merge || iceberg) {
             // A current state's columns are its source's: no query needed.
             (Some(schema), _) => current_state_columns(schema),
-            (None, true) => self.result_columns(name, sql).await?,
+            (None, true) => self.result_columns(run, name, sql).await?,
             (None, false) => Vec::new(),
         };
+        athena_sql::check_storable(name, &columns).map_err(|message| Error::Engine {
+            model: name.clone(),
+            message,
+            retryable: false,
+        })?;
+        let source = athena_sql::iceberg_select(sql, &columns);
         let partitions = if merge {
             Vec::new()
         } else {
-            self.partitions(model, sql).await?
+            self.partitions(run, model, sql).await?
         };
         // A fresh physical table per full build (unique per run and inputs:
         // CTAS needs an empty location, and a retried run reuses the name and
         // its request tokens); incremental runs change the one in place.
-        let build_id = self.token(name, fingerprint)[..16].to_string();
+        let build_id = request_token(run, name, fingerprint)[..16].to_string();
         let (table, location) = match &previous {
             Some(p) => (p.table.clone(), p.location.clone()),
             None => (
@@ -540,22 +635,27 @@ impl Engine for AthenaEngine {
                 all.extend(new.iter().cloned());
                 stored_columns = all;
                 athena_sql::add_columns(&target, &new)
+                    .map_err(|message| Error::Engine {
+                        model: name.clone(),
+                        message,
+                        retryable: false,
+                    })?
                     .into_iter()
                     .chain([athena_sql::iceberg_merge(&target, sql, keys, &columns)])
                     .collect()
             }
-            (Some(_), false) => athena_sql::iceberg_append(&target, sql, &partitions),
+            (Some(_), false) => athena_sql::iceberg_append(&target, &source, &partitions),
             (None, true) => athena_sql::iceberg_ctas(
                 &target,
                 &athena_sql::merge_source(sql, keys, &columns),
                 &[],
             ),
-            (None, false) if incremental => athena_sql::iceberg_ctas(&target, sql, &partitions),
+            (None, false) if iceberg => athena_sql::iceberg_ctas(&target, &source, &partitions),
             (None, false) => athena_sql::hive_ctas(&target, sql, &partitions),
         };
         let (mut bytes_scanned, mut engine_ms) = (0, 0);
         for statement in &statements {
-            let q = self.execute(name, statement).await?;
+            let q = self.execute_in(run, name, statement).await?;
             bytes_scanned += q.bytes_scanned;
             engine_ms += q.engine_ms;
         }
@@ -564,13 +664,13 @@ impl Engine for AthenaEngine {
         let mut truncated_below = previous.as_ref().and_then(|p| p.truncated_below.clone());
         if build.current_state.is_some() {
             let newest = self
-                .scalar(name, &athena_sql::newest_truncate_sql(sql))
+                .scalar(run, name, &athena_sql::newest_truncate_sql(sql))
                 .await?
                 .filter(|p| !p.is_empty());
             truncated_below = truncated_below.max(newest);
             if let Some(p) = &truncated_below {
                 let q = self
-                    .execute(name, &athena_sql::apply_truncate(&target, p))
+                    .execute_in(run, name, &athena_sql::apply_truncate(&target, p))
                     .await?;
                 bytes_scanned += q.bytes_scanned;
                 engine_ms += q.engine_ms;
@@ -579,6 +679,7 @@ impl Engine for AthenaEngine {
         let visible = if merge { " WHERE NOT \"_deleted\"" } else { "" };
         let rows = self
             .scalar(
+                run,
                 name,
                 &format!(
                     "SELECT COUNT(*) FROM {}.{}{visible}",
@@ -588,7 +689,8 @@ impl Engine for AthenaEngine {
             )
             .await?;
         let publish = self
-            .execute(
+            .execute_in(
+                run,
                 name,
                 &athena_sql::publish_view(
                     database,
@@ -628,7 +730,7 @@ impl Engine for AthenaEngine {
             stats: stats.clone(),
             table,
             location,
-            iceberg: incremental,
+            iceberg,
             columns: stored_columns,
             truncated_below,
         };
@@ -636,8 +738,8 @@ impl Engine for AthenaEngine {
         Ok(stats)
     }
 
-    async fn count(&self, model: &str, sql: &str) -> Result<u64> {
-        let v = self.scalar(model, sql).await?;
+    async fn count(&self, run_id: &str, model: &str, sql: &str) -> Result<u64> {
+        let v = self.scalar(run_id, model, sql).await?;
         v.as_deref()
             .unwrap_or("0")
             .trim()

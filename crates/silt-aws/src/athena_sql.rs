@@ -4,7 +4,17 @@
 //! without Athena.
 //!
 //! - Tables and current-state models: CTAS into a fresh table, published by
-//!   a view, so readers never see a half-written table.
+//!   a view, so readers never see a half-written table. A table model is a
+//!   Hive table placed by `external_location` where the work group lets the
+//!   query choose; in a work group that enforces its settings Athena fails a
+//!   CTAS naming `external_location` and would put the data under its query
+//!   results location, so there the table is Iceberg, whose `location`
+//!   Athena accepts in any work group.
+//! - Iceberg stores timestamps as `timestamp(6)`, and Athena refuses to
+//!   create an Iceberg column of `timestamp(3)`, the precision Hive tables
+//!   (the raw zone) give: every timestamp column an Iceberg write takes is
+//!   cast to `timestamp(6)` explicitly. `timestamp with time zone` is stored
+//!   by neither table format, and is refused before any query runs.
 //! - Partitioned writes: Athena opens at most 100 partitions per query, so
 //!   a write producing more is split into a CTAS and `INSERT INTO`s of at
 //!   most 100 partitions each.
@@ -21,13 +31,73 @@ pub const MAX_PARTITIONS_PER_QUERY: usize = 100;
 /// Stands for a NULL partition value, as Hive names its folder.
 pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
-/// A result column: name and Athena type (`varchar`, `bigint`, `timestamp(3)` …).
+/// A result column: name and Athena type (`varchar`, `bigint`,
+/// `decimal(10,2)`, `timestamp(3)` …).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Column {
     /// Name.
     pub name: String,
     /// Athena's type name.
     pub ty: String,
+}
+
+/// A result column's full type from what `GetQueryResults` reports: its
+/// `Type` names no parameters, which for `decimal` are its `Precision` and
+/// `Scale` (the only types those fields are documented for).
+pub fn column_type(ty: &str, precision: i32, scale: i32) -> String {
+    let t = ty.trim().to_ascii_lowercase();
+    if t == "decimal" && precision > 0 {
+        format!("decimal({precision},{scale})")
+    } else {
+        t
+    }
+}
+
+/// Whether Athena reports `ty` as a timestamp with a time zone, which no
+/// table format Athena writes can store.
+fn zoned(ty: &str) -> bool {
+    let t = ty.to_ascii_lowercase();
+    t.starts_with("timestamp") && t.contains("with time zone")
+}
+
+/// A column as an Iceberg write takes it: timestamps cast to the
+/// `timestamp(6)` Iceberg stores, whatever their precision.
+fn iceberg_value(c: &Column) -> String {
+    let q = quote_ident(&c.name);
+    if c.ty.to_ascii_lowercase().starts_with("timestamp") {
+        format!("CAST({q} AS timestamp(6)) AS {q}")
+    } else {
+        q
+    }
+}
+
+/// Refuses columns no Athena table can store, naming them and the fix.
+pub fn check_storable(model: &str, columns: &[Column]) -> Result<(), String> {
+    let bad: Vec<&str> = columns
+        .iter()
+        .filter(|c| zoned(&c.ty))
+        .map(|c| c.name.as_str())
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{model}: column(s) {} are timestamp with time zone, which Athena cannot store in a Hive or Iceberg table (what `from_iso8601_timestamp` and `current_timestamp` return); cast to timestamp, as `CAST(x AT TIME ZONE 'UTC' AS timestamp)`",
+        bad.join(", ")
+    ))
+}
+
+/// `sql` as an Iceberg write takes it: its timestamp columns cast to
+/// `timestamp(6)`; `sql` itself when it has none.
+pub fn iceberg_select(sql: &str, columns: &[Column]) -> String {
+    if !columns
+        .iter()
+        .any(|c| c.ty.to_ascii_lowercase().starts_with("timestamp"))
+    {
+        return sql.to_string();
+    }
+    let list: Vec<String> = columns.iter().map(iceberg_value).collect();
+    format!("SELECT {}\nFROM (\n{sql}\n) silt_iceberg", list.join(", "))
 }
 
 fn partition_key(cols: &[String]) -> Vec<String> {
@@ -186,13 +256,11 @@ pub fn iceberg_append(target: &Target<'_>, sql: &str, partitions: &[Vec<String>]
 }
 
 /// The latest row per key of `sql` (by `_position` when it has one), with
-/// `_deleted` from `_op`, and without `_op`: what a merge model stores.
+/// `_deleted` from `_op`, and without `_op`: what a merge model stores,
+/// timestamps as Iceberg stores them.
 pub fn merge_source(sql: &str, keys: &[String], columns: &[Column]) -> String {
     let has = |c: &str| columns.iter().any(|x| x.name == c);
-    let cols: Vec<String> = stored_columns(columns)
-        .iter()
-        .map(|c| quote_ident(&c.name))
-        .collect();
+    let cols: Vec<String> = stored_columns(columns).iter().map(iceberg_value).collect();
     let keys: Vec<String> = keys.iter().map(|k| quote_ident(k)).collect();
     let order = if has("_position") {
         "\"_position\" DESC"
@@ -272,20 +340,29 @@ pub fn apply_truncate(target: &Target<'_>, position: &str) -> String {
     )
 }
 
-/// Iceberg DDL adding the columns a run brings that the table lacks.
-pub fn add_columns(target: &Target<'_>, new: &[Column]) -> Option<String> {
+/// Iceberg DDL adding the columns a run brings that the table lacks. A
+/// column whose full type Athena does not report (`array`, `map`, `row`
+/// come without their element types) cannot be declared: the error says so.
+pub fn add_columns(target: &Target<'_>, new: &[Column]) -> Result<Option<String>, String> {
     if new.is_empty() {
-        return None;
+        return Ok(None);
     }
-    let cols: Vec<String> = new
-        .iter()
-        .map(|c| format!("{} {}", backtick(&c.name), ddl_type(&c.ty)))
-        .collect();
-    Some(format!(
+    let mut cols = Vec::new();
+    for c in new {
+        let ty = c.ty.trim().to_ascii_lowercase();
+        if matches!(ty.as_str(), "array" | "map" | "row") || zoned(&ty) {
+            return Err(format!(
+                "column `{}` is new and of type {ty}, which Silt cannot declare from what Athena reports; run the model with full_refresh to rebuild its table",
+                c.name
+            ));
+        }
+        cols.push(format!("{} {}", backtick(&c.name), ddl_type(&ty)));
+    }
+    Ok(Some(format!(
         "ALTER TABLE {} ADD COLUMNS ({})",
         target.ddl_name(),
         cols.join(", ")
-    ))
+    )))
 }
 
 /// An identifier quoted for Athena DDL.
@@ -299,7 +376,7 @@ pub fn ddl_type(ty: &str) -> String {
     if t == "varchar" || t.starts_with("varchar(") || t.starts_with("char") {
         return "string".into();
     }
-    if t.starts_with("timestamp") {
+    if t.starts_with("timestamp") && !zoned(&t) {
         return "timestamp".into();
     }
     match t.as_str() {
@@ -404,6 +481,40 @@ mod tests {
     }
 
     #[test]
+    fn iceberg_writes_cast_timestamps_to_microseconds_and_refuse_zoned_ones() {
+        let c = vec![
+            Column {
+                name: "id".into(),
+                ty: "bigint".into(),
+            },
+            Column {
+                name: "_event_time".into(),
+                ty: "timestamp(3)".into(),
+            },
+        ];
+        assert_eq!(
+            iceberg_select("SELECT 1", &c),
+            "SELECT \"id\", CAST(\"_event_time\" AS timestamp(6)) AS \"_event_time\"\nFROM (\nSELECT 1\n) silt_iceberg"
+        );
+        assert_eq!(iceberg_select("SELECT 1", &c[..1]), "SELECT 1");
+        let m = merge_source("SELECT 1", &["id".into()], &c);
+        assert!(
+            m.starts_with("SELECT \"id\", CAST(\"_event_time\" AS timestamp(6)) AS \"_event_time\", false AS \"_deleted\""),
+            "{m}"
+        );
+        assert!(check_storable("m", &c).is_ok());
+        let zoned = Column {
+            name: "created".into(),
+            ty: "timestamp(3) with time zone".into(),
+        };
+        let err = check_storable("m", &[zoned]).unwrap_err();
+        assert!(
+            err.contains("created") && err.contains("AT TIME ZONE"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn append_deletes_then_inserts_the_produced_partitions() {
         let parts = vec!["event_date".to_string()];
         let s = iceberg_append(&target(&parts), "SELECT 1", &[vec!["2026-01-03".into()]]);
@@ -441,11 +552,30 @@ mod tests {
                 ty: "bigint".into(),
             }],
         );
+        let decimal = Column {
+            name: "amount".into(),
+            ty: column_type("decimal", 12, 2),
+        };
         assert_eq!(
-            add.as_deref(),
+            add_columns(&target(&[]), std::slice::from_ref(&decimal))
+                .unwrap()
+                .as_deref(),
+            Some("ALTER TABLE `db`.`m__b1` ADD COLUMNS (`amount` decimal(12,2))"),
+            "a decimal keeps the precision and scale Athena reports apart from its type"
+        );
+        for ty in ["array", "row", "map", "timestamp(3) with time zone"] {
+            let c = Column {
+                name: "x".into(),
+                ty: ty.into(),
+            };
+            let err = add_columns(&target(&[]), &[c]).unwrap_err();
+            assert!(err.contains("full_refresh"), "{ty}: {err}");
+        }
+        assert_eq!(
+            add.unwrap().as_deref(),
             Some("ALTER TABLE `db`.`m__b1` ADD COLUMNS (`discount_cents` bigint)")
         );
-        assert_eq!(ddl_type("timestamp(3) with time zone"), "timestamp");
         assert_eq!(ddl_type("varchar"), "string");
+        assert_eq!(ddl_type("timestamp(3)"), "timestamp");
     }
 }

@@ -14,7 +14,8 @@ mod setup;
 mod sqs;
 
 pub use athena::{
-    AthenaBuildInfo, AthenaEngine, AthenaSettings, QueryStats, raw_table, request_token,
+    AthenaBuildInfo, AthenaEngine, AthenaSettings, MAX_TRIES, QueryStats, raw_table, request_token,
+    workgroup_enforces_results,
 };
 pub use s3::S3Store;
 pub use setup::{

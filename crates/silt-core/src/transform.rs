@@ -88,6 +88,10 @@ pub enum WriteMode {
 /// One build handed to an engine.
 #[derive(Debug, Clone, Copy)]
 pub struct Build<'a> {
+    /// The run, or backfill window, the build belongs to: an engine that
+    /// makes its requests idempotent (Athena's request tokens) scopes them
+    /// by it, so two windows never share one answer.
+    pub run_id: &'a str,
     /// The query.
     pub sql: &'a str,
     /// What the build is made from (for reuse checks). For incremental builds
@@ -168,8 +172,8 @@ pub trait Engine: Send + Sync {
     /// Builds `model` by `build`, changing the table only on success, and
     /// records what it was built from.
     async fn materialize(&self, model: &Model, build: &Build<'_>) -> Result<ModelStats>;
-    /// Runs a `SELECT COUNT(*)`-style query and returns the count.
-    async fn count(&self, model: &str, sql: &str) -> Result<u64>;
+    /// Runs a `SELECT COUNT(*)`-style query of run `run_id` and returns the count.
+    async fn count(&self, run_id: &str, model: &str, sql: &str) -> Result<u64>;
 }
 
 /// The changes a `current_state` model merges on an engine that keeps it by
@@ -816,6 +820,7 @@ pub async fn run(
         };
         tracing::info!(model = %name, engine = engine.name(), mode = ?plan.mode, estimated_bytes, "Building model.");
         let build = Build {
+            run_id,
             sql: &sql,
             fingerprint: &fp,
             mode: plan.mode,
@@ -858,7 +863,7 @@ pub async fn run(
         let mut test_error = None;
         for t in model.tests.queries() {
             let sql = render(&t.sql, name, |p| resolve(engine, p, name))?;
-            match engine.count(name, &sql).await {
+            match engine.count(run_id, name, &sql).await {
                 Ok(n) => tests.push(TestResult {
                     name: t.name,
                     failures: n,
@@ -1015,7 +1020,7 @@ mod tests {
                 ..Default::default()
             })
         }
-        async fn count(&self, _: &str, _: &str) -> Result<u64> {
+        async fn count(&self, _: &str, _: &str, _: &str) -> Result<u64> {
             Ok(self.test_failures)
         }
     }

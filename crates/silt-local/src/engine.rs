@@ -894,7 +894,7 @@ impl Engine for DataFusionEngine {
         Ok(stats)
     }
 
-    async fn count(&self, model: &str, sql: &str) -> Result<u64> {
+    async fn count(&self, _run_id: &str, model: &str, sql: &str) -> Result<u64> {
         // A test reads the table its model just built while another backfill
         // window may be committing the same model (without the lock a test
         // met a partition swapped away mid-query: "part-0.parquet not found").

@@ -165,8 +165,7 @@ impl RoutedEngine {
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
         let body = parquet_bytes(name, &schema, &batches)?;
 
-        let build_id =
-            request_token(self.athena.run_id(), name, build.fingerprint)[..16].to_string();
+        let build_id = request_token(build.run_id, name, build.fingerprint)[..16].to_string();
         let table = format!("{name}__{build_id}");
         let prefix = format!("curated/{name}/build={build_id}/");
         let location = self.store.uri(&prefix);
@@ -184,7 +183,7 @@ impl RoutedEngine {
             athena_sql::publish_view(self.database(), name, &table, None),
         ];
         for s in &statements {
-            self.athena.execute(name, s).await?;
+            self.athena.execute_in(build.run_id, name, s).await?;
         }
         let stats = ModelStats {
             rows: Some(rows),
@@ -351,14 +350,14 @@ impl Engine for RoutedEngine {
         self.athena.materialize(model, build).await
     }
 
-    async fn count(&self, model: &str, sql: &str) -> Result<u64> {
+    async fn count(&self, run_id: &str, model: &str, sql: &str) -> Result<u64> {
         let here = self
             .routed
             .lock()
             .map(|r| r.contains(model))
             .unwrap_or(false);
         let (true, Some(ctx)) = (here, &self.ctx) else {
-            return self.athena.count(model, sql).await;
+            return self.athena.count(run_id, model, sql).await;
         };
         let batches = ctx
             .sql(sql)

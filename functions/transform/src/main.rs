@@ -7,7 +7,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use silt_aws::{
     AthenaEngine, AthenaSettings, Clients, FunctionEnv, S3Store, init_tracing, load_models,
-    load_project,
+    load_project, workgroup_enforces_results,
 };
 use silt_core::ports::SystemClock;
 use silt_fn_transform::{SqsFollowUp, Transform, handle, sqs_response};
@@ -43,7 +43,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             queue_url,
         }),
     });
+    // Which CTAS form the work group accepts is its configuration's to say:
+    // read once here, not per query.
+    let enforced = workgroup_enforces_results(&clients.athena, &env.athena_workgroup).await?;
     let settings = AthenaSettings {
+        enforced,
         workgroup: env.athena_workgroup.clone(),
         database: env.athena_database.clone(),
         output_location: env.athena_output.clone(),

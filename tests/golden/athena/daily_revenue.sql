@@ -1,7 +1,22 @@
 -- daily_revenue: a full build
-DROP TABLE IF EXISTS `silt_shop`.`daily_revenue__203dbc192f2f1c41`;
+SELECT * FROM (
+-- Revenue per day and currency from the current state of orders.
+-- created_at is ISO-8601 text in UTC (Debezium ZonedTimestamp); Trino's
+-- from_iso8601_timestamp reads it on Athena, Silt's UDF of the same name
+-- on DataFusion.
+SELECT
+    CAST(from_iso8601_timestamp(created_at) AS DATE) AS order_date,
+    currency,
+    COUNT(*) AS orders,
+    SUM(amount_cents - COALESCE(discount_cents, 0)) AS revenue_cents
+FROM "silt_shop"."orders_current"
+WHERE status <> 'cancelled'
+GROUP BY CAST(from_iso8601_timestamp(created_at) AS DATE), currency
+) silt_columns LIMIT 0;
 
-CREATE TABLE "silt_shop"."daily_revenue__203dbc192f2f1c41" WITH (format = 'PARQUET', write_compression = 'ZSTD', external_location = 's3://example-lake/shop/curated/daily_revenue/build=203dbc192f2f1c41/') AS
+DROP TABLE IF EXISTS `silt_shop`.`daily_revenue__fdf5318aafcb3918`;
+
+CREATE TABLE "silt_shop"."daily_revenue__fdf5318aafcb3918" WITH (table_type = 'ICEBERG', is_external = false, location = 's3://example-lake/shop/curated/daily_revenue/build=fdf5318aafcb3918/', format = 'PARQUET', write_compression = 'ZSTD') AS
 -- Revenue per day and currency from the current state of orders.
 -- created_at is ISO-8601 text in UTC (Debezium ZonedTimestamp); Trino's
 -- from_iso8601_timestamp reads it on Athena, Silt's UDF of the same name
@@ -15,7 +30,7 @@ FROM "silt_shop"."orders_current"
 WHERE status <> 'cancelled'
 GROUP BY CAST(from_iso8601_timestamp(created_at) AS DATE), currency;
 
-SELECT COUNT(*) FROM "silt_shop"."daily_revenue__203dbc192f2f1c41";
+SELECT COUNT(*) FROM "silt_shop"."daily_revenue__fdf5318aafcb3918";
 
-CREATE OR REPLACE VIEW "silt_shop"."daily_revenue" AS SELECT * FROM "silt_shop"."daily_revenue__203dbc192f2f1c41";
+CREATE OR REPLACE VIEW "silt_shop"."daily_revenue" AS SELECT * FROM "silt_shop"."daily_revenue__fdf5318aafcb3918";
 

@@ -1,7 +1,7 @@
 -- orders_current: an incremental run over one day that holds a truncate
-MERGE INTO "silt_shop"."orders_current__4481ed0dbd850584" t
+MERGE INTO "silt_shop"."orders_current__0f8ad59183e2b458" t
 USING (
-SELECT "amount_cents", "created_at", "currency", "customer_id", "items", "note", "order_id", "status", "updated_at", "discount_cents", "_event_time", "_position", COALESCE("_op" = 'd', false) AS "_deleted"
+SELECT "amount_cents", "created_at", "currency", "customer_id", "items", "note", "order_id", "status", "updated_at", "discount_cents", CAST("_event_time" AS timestamp(6)) AS "_event_time", "_position", COALESCE("_op" = 'd', false) AS "_deleted"
 FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY "order_id" ORDER BY "_position" DESC) AS "_silt_rn"
   FROM (
@@ -21,10 +21,10 @@ SELECT "amount_cents", "created_at", "currency", "customer_id", "items", "note",
 FROM (SELECT * FROM "silt_shop"."raw__shop__public__orders" WHERE "event_date" IN ('2026-01-02'))
 ) silt_truncates WHERE "_op" = 't';
 
-UPDATE "silt_shop"."orders_current__4481ed0dbd850584" SET "_deleted" = true
+UPDATE "silt_shop"."orders_current__0f8ad59183e2b458" SET "_deleted" = true
 WHERE "_position" < '00000000000000000042' AND NOT "_deleted";
 
-SELECT COUNT(*) FROM "silt_shop"."orders_current__4481ed0dbd850584" WHERE NOT "_deleted";
+SELECT COUNT(*) FROM "silt_shop"."orders_current__0f8ad59183e2b458" WHERE NOT "_deleted";
 
-CREATE OR REPLACE VIEW "silt_shop"."orders_current" AS SELECT "amount_cents", "created_at", "currency", "customer_id", "items", "note", "order_id", "status", "updated_at", "discount_cents", "_event_time", "_position" FROM "silt_shop"."orders_current__4481ed0dbd850584" WHERE NOT "_deleted";
+CREATE OR REPLACE VIEW "silt_shop"."orders_current" AS SELECT "amount_cents", "created_at", "currency", "customer_id", "items", "note", "order_id", "status", "updated_at", "discount_cents", "_event_time", "_position" FROM "silt_shop"."orders_current__0f8ad59183e2b458" WHERE NOT "_deleted";
 

@@ -1,8 +1,8 @@
 -- orders_current: a full build
-DROP TABLE IF EXISTS `silt_shop`.`orders_current__4481ed0dbd850584`;
+DROP TABLE IF EXISTS `silt_shop`.`orders_current__0f8ad59183e2b458`;
 
-CREATE TABLE "silt_shop"."orders_current__4481ed0dbd850584" WITH (table_type = 'ICEBERG', is_external = false, location = 's3://example-lake/shop/curated/orders_current/build=4481ed0dbd850584/', format = 'PARQUET', write_compression = 'ZSTD') AS
-SELECT "amount_cents", "created_at", "currency", "customer_id", "items", "note", "order_id", "status", "updated_at", "discount_cents", "_event_time", "_position", COALESCE("_op" = 'd', false) AS "_deleted"
+CREATE TABLE "silt_shop"."orders_current__0f8ad59183e2b458" WITH (table_type = 'ICEBERG', is_external = false, location = 's3://example-lake/shop/curated/orders_current/build=0f8ad59183e2b458/', format = 'PARQUET', write_compression = 'ZSTD') AS
+SELECT "amount_cents", "created_at", "currency", "customer_id", "items", "note", "order_id", "status", "updated_at", "discount_cents", CAST("_event_time" AS timestamp(6)) AS "_event_time", "_position", COALESCE("_op" = 'd', false) AS "_deleted"
 FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY "order_id" ORDER BY "_position" DESC) AS "_silt_rn"
   FROM (
@@ -18,7 +18,7 @@ SELECT "amount_cents", "created_at", "currency", "customer_id", "items", "note",
 FROM "silt_shop"."raw__shop__public__orders"
 ) silt_truncates WHERE "_op" = 't';
 
-SELECT COUNT(*) FROM "silt_shop"."orders_current__4481ed0dbd850584" WHERE NOT "_deleted";
+SELECT COUNT(*) FROM "silt_shop"."orders_current__0f8ad59183e2b458" WHERE NOT "_deleted";
 
-CREATE OR REPLACE VIEW "silt_shop"."orders_current" AS SELECT "amount_cents", "created_at", "currency", "customer_id", "items", "note", "order_id", "status", "updated_at", "discount_cents", "_event_time", "_position" FROM "silt_shop"."orders_current__4481ed0dbd850584" WHERE NOT "_deleted";
+CREATE OR REPLACE VIEW "silt_shop"."orders_current" AS SELECT "amount_cents", "created_at", "currency", "customer_id", "items", "note", "order_id", "status", "updated_at", "discount_cents", "_event_time", "_position" FROM "silt_shop"."orders_current__0f8ad59183e2b458" WHERE NOT "_deleted";
 

@@ -1,0 +1,149 @@
+//! An Athena stand-in speaking Athena's JSON protocol on 127.0.0.1, for what
+//! moto's Athena cannot show: a failed query, a repeated request token, the
+//! columns of a query nobody seeded.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helper: failures are test failures"
+)]
+
+use crate::moto::Moto;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// How the stand-in ends a query: `None` succeeds, `Some((reason,
+/// retryable))` fails it. It is given the SQL and how many queries of the
+/// same SQL were started before this one.
+pub type Verdict = fn(&str, usize) -> Option<(&'static str, bool)>;
+
+/// A running stand-in. Like Athena, it answers a `ClientRequestToken` it has
+/// seen with the query it started for it, and starts nothing new. Every
+/// query succeeds or fails as its verdict says and describes one `bigint`
+/// column (moto describes none unless seeded query by query). Its one value
+/// is 0 or, when numbered, the query's number (`q7` answers 7), so two
+/// statements that share a query share an answer.
+pub struct AthenaStub {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    started: Arc<Mutex<Vec<String>>>,
+}
+
+impl AthenaStub {
+    /// Starts the stand-in on a free port, serving until the runtime ends.
+    pub async fn start(verdict: Verdict, numbered: bool) -> AthenaStub {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let queries = Arc::new(Mutex::new(Vec::<String>::new()));
+        let tokens = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
+        let started = queries.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let (queries, tokens) = (queries.clone(), tokens.clone());
+                tokio::spawn(serve(sock, queries, tokens, verdict, numbered));
+            }
+        });
+        AthenaStub { endpoint, started }
+    }
+
+    /// The statements it started, in order.
+    pub fn started(&self) -> Vec<String> {
+        self.started.lock().unwrap().clone()
+    }
+
+    /// An Athena client of `moto`'s configuration that talks to the stand-in.
+    pub async fn client(&self, moto: &Moto) -> aws_sdk_athena::Client {
+        let conf = aws_sdk_athena::config::Builder::from(&moto.sdk_config().await)
+            .endpoint_url(&self.endpoint)
+            .build();
+        aws_sdk_athena::Client::from_conf(conf)
+    }
+}
+
+/// Answers one connection's requests until it closes.
+async fn serve(
+    sock: tokio::net::TcpStream,
+    queries: Arc<Mutex<Vec<String>>>,
+    tokens: Arc<Mutex<HashMap<String, usize>>>,
+    verdict: Verdict,
+    numbered: bool,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let mut reader = BufReader::new(sock);
+    loop {
+        let mut target = String::new();
+        let mut len = 0usize;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let l = line.trim_end().to_ascii_lowercase();
+            if l.is_empty() {
+                break;
+            }
+            if let Some(v) = l.strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+            if let Some(v) = l.strip_prefix("x-amz-target:") {
+                target = v.trim().to_string();
+            }
+        }
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).await.unwrap();
+        let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let id_of = |req: &Value| -> usize {
+            req["QueryExecutionId"].as_str().unwrap()[1..]
+                .parse()
+                .unwrap()
+        };
+        let resp = match target.as_str() {
+            "amazonathena.startqueryexecution" => {
+                let token = req["ClientRequestToken"].as_str().unwrap_or_default();
+                let mut q = queries.lock().unwrap();
+                let id = *tokens
+                    .lock()
+                    .unwrap()
+                    .entry(token.to_string())
+                    .or_insert_with(|| {
+                        q.push(req["QueryString"].as_str().unwrap_or_default().to_string());
+                        q.len() - 1
+                    });
+                json!({"QueryExecutionId": format!("q{id}")})
+            }
+            "amazonathena.getqueryexecution" => {
+                let id = id_of(&req);
+                let q = queries.lock().unwrap();
+                let before = q[..id].iter().filter(|s| **s == q[id]).count();
+                let status = match verdict(&q[id], before) {
+                    Some((reason, retryable)) => {
+                        json!({"State": "FAILED", "StateChangeReason": reason, "AthenaError": {"ErrorCategory": 2, "ErrorType": 1006, "Retryable": retryable}})
+                    }
+                    None => json!({"State": "SUCCEEDED"}),
+                };
+                json!({"QueryExecution": {"QueryExecutionId": format!("q{id}"), "Status": status, "Statistics": {"DataScannedInBytes": 1024, "EngineExecutionTimeInMillis": 5}}})
+            }
+            "amazonathena.getqueryresults" => {
+                let value = if numbered { id_of(&req) } else { 0 };
+                json!({"ResultSet": {
+                    "Rows": [{"Data": [{"VarCharValue": "_col0"}]}, {"Data": [{"VarCharValue": value.to_string()}]}],
+                    "ResultSetMetadata": {"ColumnInfo": [{"Name": "_col0", "Type": "bigint", "Precision": 19, "Scale": 0}]}
+                }})
+            }
+            _ => json!({}),
+        };
+        let text = resp.to_string();
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n",
+            text.len()
+        );
+        let sock = reader.get_mut();
+        if sock.write_all(head.as_bytes()).await.is_err()
+            || sock.write_all(text.as_bytes()).await.is_err()
+        {
+            return;
+        }
+    }
+}
