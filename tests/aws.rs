@@ -121,6 +121,7 @@ async fn s3_store_meets_the_contract_and_pages_past_1000() {
     let (_, store) = bucket(&moto).await;
     object_store_contract(&store, "contract/").await;
     object_store_pagination(&store, "contract/", 1_205).await;
+    silt_tests::lease_contract(Arc::new(store), "leases/one").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -559,7 +560,12 @@ async fn object_created_notification_runs_downstream_models_on_athena() {
         store: Arc::new(store.clone()),
         clock: Arc::new(ManualClock::at(1_795_590_900_000)),
     };
-    let m = silt_fn_monitor::handle(&monitor).await.unwrap();
+    let silt_fn_monitor::Checked::Done(m) = silt_fn_monitor::handle(&monitor, "check-1", 120_000)
+        .await
+        .unwrap()
+    else {
+        panic!("no other check holds the lease")
+    };
     let orders = m
         .report
         .datasets
@@ -600,6 +606,86 @@ async fn object_created_notification_runs_downstream_models_on_athena() {
     );
     // Orders is 15 minutes old (its SLO allows 15), customers never landed: one breach.
     assert_eq!(totals["DatasetsBreachingFreshness"], 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_checks_run_one_at_a_time_without_reserved_concurrency() {
+    use silt_core::lease::{Claim, acquire};
+    use silt_fn_monitor::{Checked, LEASE_PREFIX, Monitor, handle};
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
+    lander.land(vec![record("shop.public.orders", 1)]).await;
+    let monitor = Arc::new(Monitor {
+        project: shop_project(),
+        graph: None,
+        store: Arc::new(store.clone()),
+        clock: Arc::new(ManualClock::at(1_795_590_900_000)),
+    });
+    // A check holding the lease: another invocation leaves the check to it.
+    let Claim::Held(held) = acquire(
+        &store,
+        LEASE_PREFIX,
+        "running-check",
+        120_000,
+        1_795_590_900_000,
+    )
+    .await
+    .unwrap() else {
+        panic!("the lease is free")
+    };
+    match handle(&monitor, "second", 120_000).await.unwrap() {
+        Checked::Skipped { holder, .. } => assert_eq!(holder, "running-check"),
+        Checked::Done(_) => panic!("ran beside a running check"),
+    }
+    assert!(
+        store
+            .get(silt_core::keys::HISTORY_KEY)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    held.release(&store).await.unwrap();
+    // Four invocations at once (the schedule and its retries): whoever runs
+    // holds the lease, the others name a holder that ran.
+    let racing: Vec<_> = (0..4)
+        .map(|i| {
+            let monitor = monitor.clone();
+            tokio::spawn(async move {
+                (
+                    format!("inv-{i}"),
+                    handle(&monitor, &format!("inv-{i}"), 120_000)
+                        .await
+                        .unwrap(),
+                )
+            })
+        })
+        .collect();
+    let mut done = Vec::new();
+    let mut holders = Vec::new();
+    for r in racing {
+        match r.await.unwrap() {
+            (id, Checked::Done(_)) => done.push(id),
+            (_, Checked::Skipped { holder, .. }) => holders.push(holder),
+        }
+    }
+    assert!(!done.is_empty());
+    assert!(
+        holders.iter().all(|h| done.contains(h)),
+        "{holders:?} {done:?}"
+    );
+    assert!(
+        store
+            .get(silt_core::keys::HISTORY_KEY)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Every check gave its lease back: the next one runs.
+    assert!(matches!(
+        handle(&monitor, "later", 120_000).await.unwrap(),
+        Checked::Done(_)
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -847,6 +933,171 @@ async fn backfill_windows_get_their_own_athena_queries_and_a_retried_window_its_
         first
     );
     assert_eq!(stub.started().len(), 2);
+}
+
+/// An engine that counts how many builds of each model run at once, each
+/// build taking a while, around the Athena engine.
+struct Overlap {
+    inner: AthenaEngine,
+    running: Arc<std::sync::Mutex<std::collections::BTreeMap<String, (usize, usize)>>>,
+}
+
+#[async_trait::async_trait]
+impl silt_core::transform::Engine for Overlap {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn source_ref(&self, d: &DatasetId) -> String {
+        self.inner.source_ref(d)
+    }
+    fn model_ref(&self, m: &str) -> String {
+        self.inner.model_ref(m)
+    }
+    fn supports_incremental(&self) -> bool {
+        self.inner.supports_incremental()
+    }
+    fn current_state_by_merge(&self) -> bool {
+        self.inner.current_state_by_merge()
+    }
+    async fn register_sources(
+        &self,
+        s: &[silt_core::schema::DatasetSchema],
+    ) -> silt_core::Result<()> {
+        self.inner.register_sources(s).await
+    }
+    async fn register_existing_models(
+        &self,
+        m: &[&silt_core::model::Model],
+    ) -> silt_core::Result<()> {
+        self.inner.register_existing_models(m).await
+    }
+    async fn last_build(
+        &self,
+        m: &silt_core::model::Model,
+    ) -> silt_core::Result<Option<(String, silt_core::transform::ModelStats)>> {
+        self.inner.last_build(m).await
+    }
+    async fn materialize(
+        &self,
+        m: &silt_core::model::Model,
+        b: &silt_core::transform::Build<'_>,
+    ) -> silt_core::Result<silt_core::transform::ModelStats> {
+        let bump = |d: isize| {
+            let mut r = self.running.lock().unwrap();
+            let e = r.entry(m.name.clone()).or_default();
+            e.0 = (e.0 as isize + d) as usize;
+            e.1 = e.1.max(e.0);
+        };
+        bump(1);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let out = self.inner.materialize(m, b).await;
+        bump(-1);
+        out
+    }
+    async fn count(&self, r: &str, m: &str, sql: &str) -> silt_core::Result<u64> {
+        self.inner.count(r, m, sql).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_transform_invocations_build_each_model_one_at_a_time() {
+    let moto = Moto::start();
+    let TransformSetup {
+        store,
+        sqs,
+        athena,
+        transform_q,
+        ctx,
+    } = transform_setup(&moto).await;
+    let running = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
+    let engine = |run: &str| silt_fn_transform::Leased {
+        inner: Overlap {
+            inner: AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
+            running: running.clone(),
+        },
+        store: ctx.store.clone(),
+        clock: ctx.clock.clone(),
+        owner: run.to_string(),
+        ttl_ms: 900_000,
+    };
+    let never = || false;
+    // The SQS mapping and the schedule start two runs at the same moment
+    // (without reserved concurrency nothing keeps them apart).
+    let a = json!({"select": ["orders_current+"], "full_refresh": true});
+    let scheduled: Value = serde_json::from_slice(&fixture("eventbridge/scheduled.json")).unwrap();
+    let (first, second) = tokio::join!(
+        silt_fn_transform::handle(&ctx, &a, engine, &never),
+        silt_fn_transform::handle(&ctx, &scheduled, engine, &never)
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let peaks = running.lock().unwrap().clone();
+    assert!(
+        peaks.values().all(|(now, peak)| *now == 0 && *peak == 1),
+        "no model built twice at once: {peaks:?}"
+    );
+    // Each model was built by one run, or by both one after the other; one
+    // deferred is handed to a delayed follow-up, never failed.
+    let mut deferred = 0;
+    for record in first.runs.iter().chain(&second.runs) {
+        assert!(record.ok(), "{:?}", record.failures());
+        for m in &record.models {
+            if m.status == ModelStatus::Deferred {
+                deferred += 1;
+                assert!(
+                    m.reason
+                        .as_deref()
+                        .unwrap()
+                        .starts_with(silt_core::transform::WAITING),
+                    "{m:?}"
+                );
+            }
+        }
+    }
+    let follow_ups = first.follow_ups.len() + second.follow_ups.len();
+    assert_eq!(follow_ups > 0, deferred > 0);
+    if deferred > 0 {
+        // Delayed: not yet visible on the queue.
+        assert!(drain(&sqs, &transform_q, false).await.is_empty());
+    }
+    // A lease held by a run that is still building: the model waits, and so
+    // does everything downstream of it.
+    let silt_core::lease::Claim::Held(_held) = silt_core::lease::acquire(
+        &store,
+        &silt_fn_transform::lease_prefix("orders_current"),
+        "other-run",
+        900_000,
+        ctx.clock.now_ms(),
+    )
+    .await
+    .unwrap() else {
+        panic!("the lease is free")
+    };
+    let out = silt_fn_transform::handle(&ctx, &a, engine, &never)
+        .await
+        .unwrap();
+    let status: Vec<(&str, ModelStatus)> = out.runs[0]
+        .models
+        .iter()
+        .map(|m| (m.model.as_str(), m.status))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("orders_current", ModelStatus::Deferred),
+            ("daily_revenue", ModelStatus::Deferred)
+        ]
+    );
+    assert!(
+        out.runs[0].models[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("other-run")
+    );
+    assert_eq!(
+        out.follow_ups[0].models,
+        ["orders_current", "daily_revenue"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -331,6 +331,73 @@ pub fn assert_same_state(
     }
 }
 
+/// The lease contract every object store must meet (conditional creates
+/// decide it): of contenders racing at once exactly one holds the lease, a
+/// held lease is refused to others until released or lapsed, a lapsed
+/// holder's late release frees nothing, and a prefix keeps few grants.
+pub async fn lease_contract(store: std::sync::Arc<dyn ObjectStore>, prefix: &str) {
+    use silt_core::lease::{Claim, acquire};
+    let racing: Vec<_> = (0..8)
+        .map(|i| {
+            let (store, prefix) = (store.clone(), prefix.to_string());
+            tokio::spawn(async move {
+                acquire(store.as_ref(), &prefix, &format!("run-{i}"), 1_000, 0)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut claims = Vec::new();
+    for r in racing {
+        claims.push(r.await.unwrap());
+    }
+    let store = store.as_ref();
+    let held: Vec<&silt_core::lease::Lease> = claims
+        .iter()
+        .filter_map(|c| match c {
+            Claim::Held(l) => Some(l),
+            Claim::Busy { .. } => None,
+        })
+        .collect();
+    assert_eq!(
+        held.len(),
+        1,
+        "exactly one of eight racing claims holds the lease"
+    );
+    let holder = held[0].owner.clone();
+    for c in &claims {
+        if let Claim::Busy { owner, until_ms } = c {
+            assert_eq!((owner, *until_ms), (&holder, 1_000));
+        }
+    }
+    // A retried invocation of the holder's run takes its own lease again.
+    let again = acquire(store, prefix, &holder, 1_000, 10).await.unwrap();
+    assert!(matches!(again, Claim::Held(_)), "{again:?}");
+    assert!(matches!(
+        acquire(store, prefix, "late", 1_000, 500).await.unwrap(),
+        Claim::Busy { .. }
+    ));
+    // Lapsed (the retried grant ran to 1_010): another run takes over, and
+    // the lapsed holder's late release does not free the lease.
+    let Claim::Held(taker) = acquire(store, prefix, "taker", 1_000, 1_010).await.unwrap() else {
+        panic!("a lapsed lease is free")
+    };
+    if let Claim::Held(old) = again {
+        old.release(store).await.unwrap();
+    }
+    assert!(matches!(
+        acquire(store, prefix, "third", 1_000, 1_020).await.unwrap(),
+        Claim::Busy { ref owner, .. } if owner == "taker"
+    ));
+    taker.release(store).await.unwrap();
+    let Claim::Held(next) = acquire(store, prefix, "third", 1_000, 1_030).await.unwrap() else {
+        panic!("a released lease is free")
+    };
+    next.release(store).await.unwrap();
+    let grants = store.list(&format!("{prefix}/")).await.unwrap();
+    assert!(grants.len() <= 3, "old grants are deleted: {grants:?}");
+}
+
 /// The contract every object store adapter must meet (S3 semantics).
 pub async fn object_store_contract(store: &dyn ObjectStore, prefix: &str) {
     let k = |s: &str| format!("{prefix}{s}");

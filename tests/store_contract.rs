@@ -9,14 +9,15 @@
 )]
 
 use silt_local::FsStore;
-use silt_tests::{object_store_contract, object_store_pagination};
+use silt_tests::{lease_contract, object_store_contract, object_store_pagination};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn folder_store_meets_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = FsStore::new(dir.path()).unwrap();
     object_store_contract(&store, "contract/").await;
     object_store_pagination(&store, "contract/", 1_205).await;
+    lease_contract(std::sync::Arc::new(store), "leases/one").await;
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 """Parity between infra/terraform and infra/sam (`make infra-check`).
 
 Both templates must describe the same deployment: functions (memory,
-timeout, concurrency), queues and their dead-letter queues, event sources
+timeout, concurrency reserved only on request, off by default), queues and their dead-letter queues, event sources
 (queue, batch size, batching window, partial-batch responses), schedules,
 alarms (namespace and metric, with their counts, and the runbook each links)
 and, per function, the IAM actions its role grants. Every alarm must link a
@@ -144,8 +144,12 @@ def tf_model(tf: dict) -> dict:
             if "*" in [unquote(r) for r in st.get("resources", [])] and not all(a in UNSCOPED for a in acts):
                 wide.append(f"{fn}: {acts} on every resource")
         iam[fn] = actions
+    reserve = {"default": bool(variables["reserve_concurrency"])}
+    for name, body in resources.get("aws_lambda_function", {}).items():
+        if body.get("reserved_concurrent_executions") != "${var.reserve_concurrency ? each.value.concurrency : -1}":
+            raise SystemExit(f"parity: Terraform {name} reserves concurrency unconditionally")
     return {"functions": functions, "queues": queues, "event_sources": sources, "schedules": schedules,
-            "alarms": dict(alarms), "runbooks": runbooks, "iam": iam, "wide": wide}
+            "alarms": dict(alarms), "runbooks": runbooks, "iam": iam, "wide": wide, "reserve": reserve}
 
 
 # ---- SAM --------------------------------------------------------------------
@@ -182,6 +186,14 @@ def sam_model(doc: dict) -> dict:
         return text.replace("${Name}-", "")
 
     queue_names = {lid: sub_suffix(r["Properties"]["QueueName"]) for lid, r in res.items() if r["Type"] == "AWS::SQS::Queue"}
+
+    def reserved(fn: str, p: dict) -> int:
+        # Reserved only on request: !If [Reserve, N, !Ref AWS::NoValue].
+        r = p.get("ReservedConcurrentExecutions")
+        if not (isinstance(r, dict) and r.get("Fn::If", [None])[0] == "Reserve"
+                and r["Fn::If"][2] == {"Ref": "AWS::NoValue"}):
+            raise SystemExit(f"parity: SAM {fn} reserves concurrency unconditionally: {r}")
+        return int(r["Fn::If"][1])
     functions, sources, schedules, iam = {}, {}, {}, {}
     role_of = {}
     for lid, r in res.items():
@@ -189,7 +201,7 @@ def sam_model(doc: dict) -> dict:
             continue
         p = r["Properties"]
         fn = sub_suffix(p["FunctionName"])
-        functions[fn] = {"memory": int(p["MemorySize"]), "timeout": int(p["Timeout"]), "concurrency": int(p["ReservedConcurrentExecutions"])}
+        functions[fn] = {"memory": int(p["MemorySize"]), "timeout": int(p["Timeout"]), "concurrency": reserved(fn, p)}
         role_of[p["Role"]["Fn::GetAtt"].split(".")[0] if isinstance(p["Role"]["Fn::GetAtt"], str) else p["Role"]["Fn::GetAtt"][0]] = fn
         for ev in p.get("Events", {}).values():
             ep = ev["Properties"]
@@ -222,14 +234,19 @@ def sam_model(doc: dict) -> dict:
             key = (r["Properties"]["Namespace"], r["Properties"]["MetricName"])
             alarms[key] += 1
             runbooks.setdefault(key, set()).add(runbook_of(r["Properties"].get("AlarmDescription", "")))
+    reserve = {"default": params["ReserveConcurrency"] == "true"}
     return {"functions": functions, "queues": set(queue_names.values()), "event_sources": sources,
-            "schedules": schedules, "alarms": dict(alarms), "runbooks": runbooks, "iam": iam, "wide": wide}
+            "schedules": schedules, "alarms": dict(alarms), "runbooks": runbooks, "iam": iam, "wide": wide,
+            "reserve": reserve}
 
 
 # ---- comparison ---------------------------------------------------------------
 
 def compare(tf: dict, sam: dict) -> list[str]:
     problems = []
+    for where, model in [("Terraform", tf), ("SAM", sam)]:
+        if model["reserve"]["default"]:
+            problems.append(f"concurrency ({where}): reserved by default; a new account (limit 10) cannot deploy it")
     for aspect in ["functions", "queues", "event_sources", "schedules", "alarms", "runbooks"]:
         a, b = tf[aspect], sam[aspect]
         if isinstance(a, set):
@@ -284,6 +301,7 @@ def self_test(tf: dict, sam: dict) -> None:
         "a permission": lambda m: m["iam"]["land"].discard("s3:PutObject"),
         "an extra permission": lambda m: m["iam"]["ingest"].add("s3:DeleteObject"),
         "a wildcard resource": lambda m: m["wide"].append("land: ['s3:PutObject'] on every resource"),
+        "a reservation by default": lambda m: m["reserve"].update(default=True),
     }
     for what, mutate in mutations.items():
         changed = copy.deepcopy(sam)

@@ -62,6 +62,16 @@ pub enum Error {
         /// Whether the same statement may succeed if retried.
         retryable: bool,
     },
+    /// Another run holds the lease of what this one would change.
+    #[error("{what} is being changed by run `{holder}` (its lease lapses at {until_ms} ms)")]
+    Busy {
+        /// What is leased (a model).
+        what: String,
+        /// The run holding the lease.
+        holder: String,
+        /// When its lease lapses, epoch ms.
+        until_ms: i64,
+    },
     /// Data could not be encoded or decoded (Parquet, Arrow, JSON metadata).
     #[error("encoding `{what}`: {message}")]
     Encoding {
@@ -79,6 +89,7 @@ impl Error {
             Error::Store { retryable, .. }
             | Error::Queue { retryable, .. }
             | Error::Engine { retryable, .. } => *retryable,
+            Error::Busy { .. } => true,
             Error::Config { .. } | Error::Model { .. } | Error::Encoding { .. } => false,
         }
     }

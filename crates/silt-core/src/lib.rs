@@ -15,6 +15,7 @@ pub mod error;
 pub mod ingest;
 pub mod json;
 pub mod keys;
+pub mod lease;
 pub mod lineage;
 pub mod manifest;
 pub mod mask;

@@ -661,6 +661,8 @@ pub async fn run(
 
     let mut runs: Vec<ModelRun> = Vec::new();
     let mut blocked: BTreeMap<String, String> = BTreeMap::new();
+    // Models another run is building, and their dependants: deferred.
+    let mut waiting: BTreeMap<String, String> = BTreeMap::new();
     for (i, name) in selected.iter().enumerate() {
         let Some(model) = graph.get(name) else {
             continue;
@@ -681,6 +683,14 @@ pub async fn run(
             break;
         }
         let t0 = clock.now_ms();
+        if let Some(up) = model.refs.iter().find_map(|r| waiting.get(r)).cloned() {
+            waiting.insert(name.clone(), up.clone());
+            runs.push(deferred(
+                name,
+                format!("{WAITING}upstream model `{up}` is being built by another run"),
+            ));
+            continue;
+        }
         if let Some(up) = model.refs.iter().find_map(|r| blocked.get(r)).cloned() {
             blocked.insert(name.clone(), up.clone());
             runs.push(ModelRun {
@@ -843,6 +853,12 @@ pub async fn run(
         };
         let mut stats = match engine.materialize(model, &build).await {
             Ok(s) => s,
+            Err(e @ Error::Busy { .. }) => {
+                tracing::info!(model = %name, reason = %e, "Model deferred: another run is building it.");
+                waiting.insert(name.clone(), name.clone());
+                runs.push(deferred(name, format!("{WAITING}{e}")));
+                continue;
+            }
             Err(e) => {
                 tracing::warn!(model = %name, error = %e, "Model failed.");
                 blocked.insert(name.clone(), name.clone());
@@ -901,6 +917,17 @@ pub async fn run(
         finished_ms: clock.now_ms(),
         models: runs,
     })
+}
+
+/// The start of a deferred model's reason when another run holds the lease
+/// of it or of a model it reads: a follow-up should wait before retrying.
+pub const WAITING: &str = "waiting: ";
+
+fn deferred(name: &str, reason: String) -> ModelRun {
+    ModelRun {
+        status: ModelStatus::Deferred,
+        ..failed(name, reason, 0)
+    }
 }
 
 fn failed(name: &str, reason: String, elapsed_ms: u64) -> ModelRun {

@@ -42,8 +42,8 @@ async fn read_listed<T: DeserializeOwned>(store: &dyn ObjectStore, key: &str) ->
 
 /// Runs one check at `now_ms` and stores the updated history.
 ///
-/// Only one check should run at a time (the monitor function's reserved
-/// concurrency is 1): two at once would each keep only their own check.
+/// Only one check should run at a time: two at once would each keep only
+/// their own check. The monitor function holds a lease around it.
 pub async fn check(
     store: &dyn ObjectStore,
     project: &Project,

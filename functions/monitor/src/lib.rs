@@ -3,9 +3,15 @@
 //! SLI as CloudWatch Embedded Metric Format lines (namespace `Silt`,
 //! dimension `dataset` or `model`, totals without dimensions for the alarms)
 //! and stores a status document in S3.
+//!
+//! A check reads the check history and writes it back, so two at once would
+//! each keep only their own check: a check holds a lease in the lake
+//! ([`silt_core::lease`]) while it runs, and one that finds the lease held
+//! leaves the check to its holder. Reserved concurrency is not needed.
 
 use silt_core::config::Project;
 use silt_core::emf::{Metric, NAMESPACE, documents};
+use silt_core::lease::{Claim, acquire};
 use silt_core::model::ModelGraph;
 use silt_core::monitor::Report;
 use silt_core::ports::{Clock, ObjectStore};
@@ -16,6 +22,9 @@ use std::sync::Arc;
 
 /// Where the status document is written.
 pub const STATUS_KEY: &str = "status/latest.json";
+
+/// The lease a check holds while it reads and writes the history.
+pub const LEASE_PREFIX: &str = "monitor/lease";
 
 /// Everything the handler needs.
 pub struct Monitor {
@@ -38,9 +47,40 @@ pub struct Outcome {
     pub metrics: Vec<String>,
 }
 
-/// Runs one check.
-pub async fn handle(ctx: &Monitor) -> Result<Outcome> {
+/// What an invocation did.
+#[derive(Debug)]
+pub enum Checked {
+    /// It ran the check.
+    Done(Box<Outcome>),
+    /// Another invocation holds the check's lease and runs the check.
+    Skipped {
+        /// The holder's invocation.
+        holder: String,
+        /// When the holder's lease lapses, epoch ms.
+        until_ms: i64,
+    },
+}
+
+/// Runs one check as invocation `invocation`, holding the check's lease
+/// for at most `ttl_ms` (the invocation's remaining time).
+pub async fn handle(ctx: &Monitor, invocation: &str, ttl_ms: i64) -> Result<Checked> {
     let now = ctx.clock.now_ms();
+    let lease = match acquire(ctx.store.as_ref(), LEASE_PREFIX, invocation, ttl_ms, now).await? {
+        Claim::Held(lease) => lease,
+        Claim::Busy { owner, until_ms } => {
+            tracing::info!(holder = %owner, until_ms, "Another check is running: this one is left to it.");
+            return Ok(Checked::Skipped {
+                holder: owner,
+                until_ms,
+            });
+        }
+    };
+    let outcome = check(ctx, now).await;
+    lease.release(ctx.store.as_ref()).await?;
+    outcome.map(|o| Checked::Done(Box::new(o)))
+}
+
+async fn check(ctx: &Monitor, now: i64) -> Result<Outcome> {
     let r = silt_lake::check(ctx.store.as_ref(), &ctx.project, ctx.graph.as_ref(), now).await?;
     let metrics = emf_lines(&r);
     for line in &metrics {

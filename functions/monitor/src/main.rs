@@ -1,11 +1,12 @@
 //! Lambda entry point of the monitor function, run by an EventBridge schedule.
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+use serde_json::{Value, json};
 use silt_aws::{Clients, FunctionEnv, S3Store, init_tracing, load_models, load_project};
 use silt_core::ports::SystemClock;
-use silt_fn_monitor::{Monitor, handle};
+use silt_fn_monitor::{Checked, Monitor, handle};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -27,11 +28,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         store: Arc::new(S3Store::new(clients.s3.clone(), &env.bucket, &env.prefix)),
         clock: Arc::new(SystemClock),
     });
-    lambda_runtime::run(service_fn(move |_event: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let ctx = ctx.clone();
         async move {
-            let out = handle(&ctx).await?;
-            Ok::<Value, lambda_runtime::Error>(serde_json::to_value(&out.report)?)
+            // The lease lasts no longer than the invocation may.
+            let ttl = event
+                .context
+                .deadline()
+                .duration_since(SystemTime::now())
+                .unwrap_or_default();
+            let response = match handle(&ctx, &event.context.request_id, ttl.as_millis() as i64).await? {
+                Checked::Done(out) => serde_json::to_value(&out.report)?,
+                Checked::Skipped { holder, until_ms } => {
+                    json!({"skipped": "another check is running", "holder": holder, "until_ms": until_ms})
+                }
+            };
+            Ok::<Value, lambda_runtime::Error>(response)
         }
     }))
     .await

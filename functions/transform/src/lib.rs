@@ -16,11 +16,19 @@ use silt_core::config::Project;
 use silt_core::keys::run_key;
 use silt_core::model::ModelGraph;
 use silt_core::ports::{Clock, ObjectStore};
-use silt_core::transform::{Engine, ModelStatus, RunInputs, RunRecord, run};
+use silt_core::transform::{Engine, ModelStatus, RunInputs, RunRecord, WAITING, run};
 use silt_core::{DatasetId, Error, Result};
 use silt_lake::SchemaRegistry;
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
+
+mod lease;
+pub use lease::{Leased, lease_prefix};
+
+/// How long a follow-up waits when models were deferred because another run
+/// is building them: about as long as a build takes, so it rarely waits twice.
+pub const BUSY_DELAY: Duration = Duration::from_secs(60);
 
 /// A direct invocation's payload.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,8 +189,8 @@ pub struct Transform {
 /// Hands unfinished work to a later invocation.
 #[async_trait::async_trait]
 pub trait FollowUpSender: Send + Sync {
-    /// Queues `work`.
-    async fn send(&self, work: &FollowUp) -> Result<()>;
+    /// Queues `work`, to be delivered after `delay` (at most 15 minutes).
+    async fn send(&self, work: &FollowUp, delay: Duration) -> Result<()>;
 }
 
 /// Sends follow-ups to the transform queue.
@@ -195,12 +203,14 @@ pub struct SqsFollowUp {
 
 #[async_trait::async_trait]
 impl FollowUpSender for SqsFollowUp {
-    async fn send(&self, work: &FollowUp) -> Result<()> {
+    async fn send(&self, work: &FollowUp, delay: Duration) -> Result<()> {
         let body = serde_json::json!({ "silt_follow_up": work }).to_string();
         self.client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
+            // SQS delays a message by 900 seconds at most.
+            .delay_seconds(delay.as_secs().min(900) as i32)
             .send()
             .await
             .map(|_| ())
@@ -326,6 +336,11 @@ pub async fn handle<E: Engine>(
             .filter(|m| m.status == ModelStatus::Deferred)
             .map(|m| m.model.clone())
             .collect();
+        // Models another run is building are retried once it has had time.
+        let waiting = record.models.iter().any(|m| {
+            m.status == ModelStatus::Deferred
+                && m.reason.as_deref().is_some_and(|r| r.starts_with(WAITING))
+        });
         if !deferred.is_empty() {
             let work = FollowUp {
                 run_id: run_id.clone(),
@@ -334,8 +349,9 @@ pub async fn handle<E: Engine>(
                 started_ms: Some(record.started_ms),
                 backfill: None,
             };
-            ctx.follow_up.send(&work).await?;
-            tracing::info!(run_id = %run_id, models = work.models.len(), "Time is short: the rest of the run was handed to a follow-up invocation.");
+            let delay = if waiting { BUSY_DELAY } else { Duration::ZERO };
+            ctx.follow_up.send(&work, delay).await?;
+            tracing::info!(run_id = %run_id, models = work.models.len(), delay_s = delay.as_secs(), "The rest of the run was handed to a follow-up invocation.");
             outcome.follow_ups.push(work);
         }
         for f in record.failures() {
@@ -400,7 +416,7 @@ async fn run_backfill_once<E: Engine>(
             started_ms: Some(started_ms),
             backfill: Some(spec.clone()),
         };
-        ctx.follow_up.send(&work).await?;
+        ctx.follow_up.send(&work, Duration::ZERO).await?;
         tracing::info!(run_id = %run_id, done = done.state.done(), windows = done.state.windows.len(), "Time is short: the rest of the backfill was handed to a follow-up invocation.");
         outcome.follow_ups.push(work);
     }

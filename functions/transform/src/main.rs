@@ -10,7 +10,7 @@ use silt_aws::{
     load_project, workgroup_enforces_results,
 };
 use silt_core::ports::SystemClock;
-use silt_fn_transform::{SqsFollowUp, Transform, handle, sqs_response};
+use silt_fn_transform::{Leased, SqsFollowUp, Transform, handle, sqs_response};
 use silt_route::RoutedEngine;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -81,14 +81,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let outcome = handle(
                 &ctx,
                 &event.payload,
-                |run_id| {
-                    RoutedEngine::new(
+                |run_id| Leased {
+                    inner: RoutedEngine::new(
                         AthenaEngine::new(athena.clone(), settings.clone(), store.clone(), run_id),
                         store.clone(),
                         ctx.graph.clone(),
                         routing,
                         memory_limit,
-                    )
+                    ),
+                    store: ctx.store.clone(),
+                    clock: ctx.clock.clone(),
+                    owner: run_id.to_string(),
+                    // No build outlives the invocation that holds its lease.
+                    ttl_ms: remaining(SystemTime::now()).as_millis() as i64,
                 },
                 &out_of_time,
             )

@@ -68,7 +68,7 @@ resource "aws_lambda_function" "fn" {
   architectures                  = ["arm64"]
   memory_size                    = each.value.memory
   timeout                        = each.value.timeout
-  reserved_concurrent_executions = each.value.concurrency
+  reserved_concurrent_executions = var.reserve_concurrency ? each.value.concurrency : -1
   kms_key_arn                    = local.kms_arn
   environment {
     variables = local.environment

@@ -216,6 +216,12 @@ data "aws_iam_policy_document" "monitor" {
     actions   = ["s3:PutObject"]
     resources = ["${local.lake_arn}/status/*", "${local.lake_arn}/monitor/*"]
   }
+  # A check takes its lease by creating the next grant and deletes the old ones.
+  statement {
+    sid       = "CheckLease"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${local.lake_arn}/monitor/lease/*"]
+  }
   statement {
     sid       = "Encryption"
     actions   = ["kms:GenerateDataKey", "kms:Decrypt"]

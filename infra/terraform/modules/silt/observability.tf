@@ -43,7 +43,7 @@ resource "aws_cloudwatch_metric_alarm" "errors" {
 resource "aws_cloudwatch_metric_alarm" "throttles" {
   for_each            = var.functions
   alarm_name          = "${var.name}-${each.key}-throttles"
-  alarm_description   = "The ${each.key} function was throttled: more work arrived than its reserved concurrency allows. Runbook: docs/runbooks/backfill-storm.md"
+  alarm_description   = "The ${each.key} function was throttled: more work arrived than its concurrency (reserved, or what the account has left) allows. Runbook: docs/runbooks/backfill-storm.md"
   namespace           = "AWS/Lambda"
   metric_name         = "Throttles"
   dimensions          = { FunctionName = aws_lambda_function.fn[each.key].function_name }

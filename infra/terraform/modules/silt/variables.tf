@@ -41,8 +41,14 @@ variable "pii_key_parameter" {
   }
 }
 
+variable "reserve_concurrency" {
+  description = "Reserve each function's `concurrency` below. Off by default: Lambda keeps 100 units of an account's limit unreserved, and a new account's limit is often 10, where any reservation fails the apply. Nothing depends on it: checks and builds that must run one at a time hold leases in the lake."
+  type        = bool
+  default     = false
+}
+
 variable "functions" {
-  description = "Memory (MB), timeout (s) and reserved concurrency per function."
+  description = "Memory (MB), timeout (s) and reserved concurrency (used when reserve_concurrency is true) per function."
   type = map(object({
     memory      = number
     timeout     = number
@@ -51,7 +57,7 @@ variable "functions" {
   default = {
     ingest    = { memory = 512, timeout = 60, concurrency = 20 }
     land      = { memory = 1024, timeout = 300, concurrency = 10 }
-    transform = { memory = 512, timeout = 900, concurrency = 2 }
+    transform = { memory = 512, timeout = 900, concurrency = 3 }
     monitor   = { memory = 256, timeout = 120, concurrency = 1 }
   }
 }
