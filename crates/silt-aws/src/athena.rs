@@ -589,18 +589,22 @@ impl Engine for AthenaEngine {
         // Iceberg: incremental models, and every table where the work group
         // forbids placing a Hive table's data (see the module doc of athena_sql).
         let iceberg = incremental || self.settings.enforced;
-        let columns = match (build.current_state, merge || iceberg) {
+        let columns = match build.current_state {
             // A current state's columns are its source's: no query needed.
-            (Some(schema), _) => current_state_columns(schema),
-            (None, true) => self.result_columns(run, name, sql).await?,
-            (None, false) => Vec::new(),
+            Some(schema) => current_state_columns(schema),
+            None => self.result_columns(run, name, sql).await?,
         };
-        athena_sql::check_storable(name, &columns).map_err(|message| Error::Engine {
+        let refuse = |message: String| Error::Engine {
             model: name.clone(),
             message,
             retryable: false,
-        })?;
-        let source = athena_sql::iceberg_select(sql, &columns);
+        };
+        athena_sql::check_storable(name, &columns).map_err(refuse)?;
+        let source = if iceberg {
+            athena_sql::iceberg_select(sql, &columns)
+        } else {
+            athena_sql::hive_select(sql, &columns, &model.partitioned_by).map_err(refuse)?
+        };
         let partitions = if merge {
             Vec::new()
         } else {
@@ -635,11 +639,7 @@ impl Engine for AthenaEngine {
                 all.extend(new.iter().cloned());
                 stored_columns = all;
                 athena_sql::add_columns(&target, &new)
-                    .map_err(|message| Error::Engine {
-                        model: name.clone(),
-                        message,
-                        retryable: false,
-                    })?
+                    .map_err(refuse)?
                     .into_iter()
                     .chain([athena_sql::iceberg_merge(&target, sql, keys, &columns)])
                     .collect()
@@ -651,7 +651,7 @@ impl Engine for AthenaEngine {
                 &[],
             ),
             (None, false) if iceberg => athena_sql::iceberg_ctas(&target, &source, &partitions),
-            (None, false) => athena_sql::hive_ctas(&target, sql, &partitions),
+            (None, false) => athena_sql::hive_ctas(&target, &source, &partitions),
         };
         let (mut bytes_scanned, mut engine_ms) = (0, 0);
         for statement in &statements {

@@ -71,6 +71,47 @@ fn iceberg_value(c: &Column) -> String {
     }
 }
 
+/// `sql` as a Hive CTAS takes it: its partition columns last, in
+/// `partitioned_by` order (Athena requires them last in the SELECT list),
+/// and its timestamps cast to the millisecond precision Hive tables hold
+/// (Athena fails a Hive write of a `timestamp(6)`, as an Iceberg model
+/// gives). `sql` itself when it needs neither.
+pub fn hive_select(sql: &str, columns: &[Column], partitioned_by: &[String]) -> Result<String, String> {
+    for p in partitioned_by {
+        if !columns.iter().any(|c| &c.name == p) {
+            return Err(format!(
+                "partition column `{p}` is not among the query's columns ({})",
+                columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    let value = |c: &Column| {
+        let q = quote_ident(&c.name);
+        let t = c.ty.to_ascii_lowercase();
+        if t.starts_with("timestamp") && t != "timestamp(3)" {
+            format!("CAST({q} AS timestamp(3)) AS {q}")
+        } else {
+            q
+        }
+    };
+    let mut ordered: Vec<&Column> = columns
+        .iter()
+        .filter(|c| !partitioned_by.contains(&c.name))
+        .collect();
+    ordered.extend(
+        partitioned_by
+            .iter()
+            .filter_map(|p| columns.iter().find(|c| &c.name == p)),
+    );
+    let unchanged = ordered.iter().zip(columns).all(|(a, b)| a.name == b.name)
+        && ordered.iter().all(|c| value(c) == quote_ident(&c.name));
+    if unchanged {
+        return Ok(sql.to_string());
+    }
+    let list: Vec<String> = ordered.iter().map(|c| value(c)).collect();
+    Ok(format!("SELECT {}\nFROM (\n{sql}\n) silt_hive", list.join(", ")))
+}
+
 /// Refuses columns no Athena table can store, naming them and the fix.
 pub fn check_storable(model: &str, columns: &[Column]) -> Result<(), String> {
     let bad: Vec<&str> = columns
@@ -512,6 +553,29 @@ mod tests {
             err.contains("created") && err.contains("AT TIME ZONE"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn hive_writes_put_partition_columns_last_and_timestamps_in_milliseconds() {
+        let col = |n: &str, t: &str| Column {
+            name: n.into(),
+            ty: t.into(),
+        };
+        let parts = vec!["event_date".to_string()];
+        let c = vec![col("event_date", "varchar"), col("n", "bigint")];
+        assert_eq!(
+            hive_select("SELECT 1", &c, &parts).unwrap(),
+            "SELECT \"n\", \"event_date\"\nFROM (\nSELECT 1\n) silt_hive"
+        );
+        let in_order = vec![col("n", "bigint"), col("event_date", "varchar")];
+        assert_eq!(hive_select("SELECT 1", &in_order, &parts).unwrap(), "SELECT 1");
+        let from_iceberg = vec![col("t", "timestamp(6)"), col("u", "timestamp(3)")];
+        assert_eq!(
+            hive_select("SELECT 1", &from_iceberg, &[]).unwrap(),
+            "SELECT CAST(\"t\" AS timestamp(3)) AS \"t\", \"u\"\nFROM (\nSELECT 1\n) silt_hive"
+        );
+        let err = hive_select("SELECT 1", &in_order, &["day".into()]).unwrap_err();
+        assert!(err.contains("`day`"), "{err}");
     }
 
     #[test]
