@@ -1,6 +1,8 @@
 //! An Athena stand-in speaking Athena's JSON protocol on 127.0.0.1, for what
 //! moto's Athena cannot show: a failed query, a repeated request token, the
-//! columns of a query nobody seeded.
+//! columns of a query nobody seeded. It fails every statement that breaks
+//! one of Athena's documented rules (`silt_aws::athena_rules`), so every
+//! test driving it checks the statements the engine issues.
 
 #![allow(
     clippy::unwrap_used,
@@ -21,7 +23,8 @@ pub type Verdict = fn(&str, usize) -> Option<(&'static str, bool)>;
 /// A running stand-in. Like Athena, it answers a `ClientRequestToken` it has
 /// seen with the query it started for it, and starts nothing new. Every
 /// query succeeds or fails as its verdict says and describes one `bigint`
-/// column (moto describes none unless seeded query by query). Its one value
+/// column, and `_event_time` where the query has it (moto describes none
+/// unless seeded query by query). Its one value
 /// is 0 or, when numbered, the query's number (`q7` answers 7), so two
 /// statements that share a query share an answer.
 pub struct AthenaStub {
@@ -117,7 +120,12 @@ async fn serve(
                 let id = id_of(&req);
                 let q = queries.lock().unwrap();
                 let before = q[..id].iter().filter(|s| **s == q[id]).count();
-                let status = match verdict(&q[id], before) {
+                // A statement breaking a documented rule fails, as on Athena.
+                let broken = silt_aws::athena_rules::check(&q[id], Default::default())
+                    .into_iter()
+                    .next()
+                    .map(|v| format!("{}: {}", v.rule, v.message));
+                let status = match broken.as_deref().map(|b| (b, false)).or(verdict(&q[id], before)) {
                     Some((reason, retryable)) => {
                         json!({"State": "FAILED", "StateChangeReason": reason, "AthenaError": {"ErrorCategory": 2, "ErrorType": 1006, "Retryable": retryable}})
                     }
@@ -126,10 +134,17 @@ async fn serve(
                 json!({"QueryExecution": {"QueryExecutionId": format!("q{id}"), "Status": status, "Statistics": {"DataScannedInBytes": 1024, "EngineExecutionTimeInMillis": 5}}})
             }
             "amazonathena.getqueryresults" => {
-                let value = if numbered { id_of(&req) } else { 0 };
+                let id = id_of(&req);
+                let value = if numbered { id } else { 0 };
+                let mut columns = vec![json!({"Name": "_col0", "Type": "bigint", "Precision": 19, "Scale": 0})];
+                // A query describing a model that keeps the raw zone's event
+                // time: Athena reports its type, as the engine needs it.
+                if queries.lock().unwrap()[id].contains("\"_event_time\"") {
+                    columns.push(json!({"Name": "_event_time", "Type": "timestamp", "Precision": 3, "Scale": 0}));
+                }
                 json!({"ResultSet": {
                     "Rows": [{"Data": [{"VarCharValue": "_col0"}]}, {"Data": [{"VarCharValue": value.to_string()}]}],
-                    "ResultSetMetadata": {"ColumnInfo": [{"Name": "_col0", "Type": "bigint", "Precision": 19, "Scale": 0}]}
+                    "ResultSetMetadata": {"ColumnInfo": columns}
                 }})
             }
             _ => json!({}),

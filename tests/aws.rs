@@ -785,6 +785,11 @@ async fn a_table_model_takes_the_ctas_form_its_work_group_accepts() {
             let engine = AthenaEngine::new(athena, settings, store, "r");
             let b = silt_tests::plain_build(sql, "fp", WriteMode::Replace, read);
             engine.materialize(model, &b).await.unwrap();
+            let ctx = silt_aws::athena_rules::Context { enforced };
+            for s in engine.statements() {
+                let broken = silt_aws::athena_rules::check(&s, ctx);
+                assert!(broken.is_empty(), "{s}: {broken:?}");
+            }
             engine
                 .statements()
                 .into_iter()

@@ -321,3 +321,34 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
         );
     }
 }
+
+#[test]
+fn every_golden_statement_keeps_athenas_rules() {
+    // The work group as the templates create it: it enforces its settings.
+    let ctx = silt_aws::athena_rules::Context { enforced: true };
+    let golden = repo_root().join("tests/golden/athena");
+    let mut checked = 0;
+    let mut broken = Vec::new();
+    for entry in std::fs::read_dir(&golden).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        // A title line (but in raw tables' DDL), then statements each
+        // ending in ";" and a blank line.
+        let body = match text.split_once('\n') {
+            Some((title, rest)) if title.starts_with("-- ") => rest,
+            _ => text.as_str(),
+        };
+        for statement in body
+            .split(";\n\n")
+            .map(|s| s.trim().trim_end_matches(';'))
+            .filter(|s| !s.is_empty())
+        {
+            checked += 1;
+            for v in silt_aws::athena_rules::check(statement, ctx) {
+                broken.push(format!("{}: {}: {}", path.display(), v.rule, v.message));
+            }
+        }
+    }
+    assert!(checked > 30, "only {checked} statements read");
+    assert!(broken.is_empty(), "{broken:#?}");
+}
