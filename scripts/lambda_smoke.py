@@ -3,7 +3,8 @@
 
 Runs every function through the real Lambda Runtime API with cargo-lambda
 (`cargo lambda watch` + `cargo lambda invoke --data-file events/...`), with
-the functions pointed at a moto server on 127.0.0.1, and checks what landed.
+the functions pointed at a moto server on 127.0.0.1 (Athena at the tests'
+stand-in, `tests/athena_stub.rs`), and checks what landed.
 Everything it starts, it stops. Exits non-zero naming the first failed check.
 """
 
@@ -87,8 +88,16 @@ class Smoke:
         for m in sorted((ROOT / "examples/shop/models").glob("*.sql")):
             s3.put_object(Bucket=BUCKET, Key=f"config/models/{m.name}", Body=m.read_bytes())
 
+        # Athena: the tests' stand-in, which describes the columns an Iceberg
+        # build asks for (moto describes none) and fails any statement that
+        # breaks Athena's documented rules.
+        stub = self.start(["cargo", "run", "-q", "-p", "silt-tests", "--bin", "athena-stub"],
+                          cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        athena_endpoint = stub.stdout.readline().strip()
+        if not athena_endpoint.startswith("http://127.0.0.1:"):
+            sys.exit(f"smoke: the Athena stand-in did not start ({athena_endpoint!r})")
         env = dict(os.environ,
-                   AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1",
+                   AWS_ENDPOINT_URL=endpoint, AWS_ENDPOINT_URL_ATHENA=athena_endpoint, AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1",
                    AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
                    SILT_BUCKET=BUCKET, SILT_PREFIX=PREFIX,
                    SILT_PROJECT_CONFIG=f"s3://{BUCKET}/config/silt.toml", SILT_MODELS=f"s3://{BUCKET}/config/models/",

@@ -125,7 +125,11 @@ async fn serve(
                     .into_iter()
                     .next()
                     .map(|v| format!("{}: {}", v.rule, v.message));
-                let status = match broken.as_deref().map(|b| (b, false)).or(verdict(&q[id], before)) {
+                let status = match broken
+                    .as_deref()
+                    .map(|b| (b, false))
+                    .or(verdict(&q[id], before))
+                {
                     Some((reason, retryable)) => {
                         json!({"State": "FAILED", "StateChangeReason": reason, "AthenaError": {"ErrorCategory": 2, "ErrorType": 1006, "Retryable": retryable}})
                     }
@@ -136,7 +140,8 @@ async fn serve(
             "amazonathena.getqueryresults" => {
                 let id = id_of(&req);
                 let value = if numbered { id } else { 0 };
-                let mut columns = vec![json!({"Name": "_col0", "Type": "bigint", "Precision": 19, "Scale": 0})];
+                let mut columns =
+                    vec![json!({"Name": "_col0", "Type": "bigint", "Precision": 19, "Scale": 0})];
                 // A query describing a model that keeps the raw zone's event
                 // time: Athena reports its type, as the engine needs it.
                 if queries.lock().unwrap()[id].contains("\"_event_time\"") {

@@ -433,6 +433,7 @@ fn transform_ctx(store: &S3Store, sqs: &aws_sdk_sqs::Client, transform_url: &str
 
 fn athena_settings() -> AthenaSettings {
     AthenaSettings {
+        keep_builds: silt_aws::KEEP_BUILDS,
         enforced: false,
         workgroup: "primary".into(),
         database: "silt".into(),
@@ -813,6 +814,72 @@ async fn a_table_model_takes_the_ctas_form_its_work_group_accepts() {
             && !ctas.contains("ICEBERG"),
         "{ctas}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_rebuilds_leave_at_most_the_kept_tables_and_their_data() {
+    use silt_core::transform::{Engine, ReadState, WriteMode};
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let stub = AthenaStub::start(|_, _| None, false).await;
+    let athena = stub.client(&moto).await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let ctx = transform_ctx(&store, &sqs, "unused");
+    let model = ctx.graph.get("daily_revenue").unwrap();
+    let keep = silt_aws::KEEP_BUILDS;
+    let read = ReadState::new();
+    // 1,000 rebuilds take about 11 minutes against moto on two cores; make
+    // test runs 200 (the bound is reached after the third), and
+    // SILT_REBUILDS=1000 runs the full count.
+    let rebuilds: usize = std::env::var("SILT_REBUILDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    for i in 0..rebuilds {
+        // Each a full build by a run of its own: a new physical table.
+        let run = format!("run-{i:04}");
+        let engine = AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), &run);
+        let mut b = silt_tests::plain_build("SELECT 1 AS \"x\"", "fp", WriteMode::Replace, &read);
+        b.run_id = &run;
+        engine.materialize(model, &b).await.unwrap();
+        // What Athena's CTAS wrote (the stand-in writes nothing).
+        let info = engine.build_info("daily_revenue").await.unwrap().unwrap();
+        let key = info.location.strip_prefix(&store.uri("")).unwrap();
+        store
+            .put(&format!("{key}part-0.parquet"), b"data".to_vec())
+            .await
+            .unwrap();
+    }
+    // Replay the statements: the physical tables left in Glue.
+    let mut alive = std::collections::BTreeSet::new();
+    for s in stub.started() {
+        let name = |s: &str| {
+            s.split(['.', ' ', '\n'])
+                .find(|w| w.contains("daily_revenue__"))
+                .map(|w| w.trim_matches(['`', '"']).to_string())
+        };
+        if s.starts_with("DROP TABLE") {
+            alive.remove(&name(&s).unwrap());
+        } else if s.starts_with("CREATE TABLE") {
+            alive.insert(name(&s).unwrap());
+        }
+    }
+    assert_eq!(alive.len(), keep + 1, "{alive:?}");
+    let builds: std::collections::BTreeSet<String> = store
+        .list("curated/daily_revenue/build=")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key.rsplit_once('/').unwrap().0.to_string())
+        .collect();
+    assert_eq!(builds.len(), keep + 1, "{builds:?}");
+    let info = AthenaEngine::new(athena, athena_settings(), store, "r")
+        .build_info("daily_revenue")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(alive.contains(&info.table));
+    assert!(info.previous.iter().all(|t| alive.contains(&t.table)));
 }
 
 /// The CTAS of `orders_current` fails as Athena fails bad SQL.

@@ -137,6 +137,7 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
     let athena = AthenaEngine::new(
         aws_sdk_athena::Client::new(&moto.sdk_config().await),
         AthenaSettings {
+            keep_builds: silt_aws::KEEP_BUILDS,
             // As the templates create it: the work group enforces its settings.
             enforced: true,
             workgroup: "primary".into(),
@@ -179,6 +180,29 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
             golden_text(&format!("{name}: a full build"), &athena, from),
         );
     }
+
+    // Rebuilds of a table model: each moves the view to a new table; the
+    // one that leaves more than the kept earlier tables drops the oldest.
+    let revenue = graph.get("daily_revenue").unwrap();
+    let sql = model_sql(&athena, revenue, &states.schemas, &primary_keys, None)
+        .unwrap()
+        .unwrap();
+    let mut from = athena.statements().len();
+    for rebuild in 1..=silt_aws::KEEP_BUILDS + 1 {
+        let run = format!("golden-rebuild-{rebuild}");
+        let mut b = build(&sql, WriteMode::Replace, &no_reads);
+        b.run_id = &run;
+        from = athena.statements().len();
+        seed(&moto, described_columns("daily_revenue").unwrap(), &[]);
+        athena.materialize(revenue, &b).await.unwrap();
+    }
+    let text = golden_text(
+        "daily_revenue: the third rebuild, which drops the table two rebuilds retired",
+        &athena,
+        from,
+    );
+    assert_eq!(text.matches("DROP TABLE IF EXISTS").count(), 2, "{text}");
+    files.insert("daily_revenue.rebuild.sql".into(), text);
 
     // A current state's incremental run that brings a truncate: MERGE INTO
     // the changed day, then every older row marked deleted.

@@ -83,6 +83,7 @@ async fn transform(
             .client(moto)
             .await,
         AthenaSettings {
+            keep_builds: silt_aws::KEEP_BUILDS,
             enforced: false,
             workgroup: "primary".into(),
             database: "silt".into(),

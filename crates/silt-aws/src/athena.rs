@@ -39,6 +39,10 @@ pub struct AthenaSettings {
     pub first_poll: Duration,
     /// Longest delay between polls.
     pub max_poll: Duration,
+    /// How many earlier physical tables of a model are kept for rollback
+    /// after a full build moves its view (`SILT_ATHENA_KEEP_BUILDS`,
+    /// default [`KEEP_BUILDS`]); older ones are dropped with their data.
+    pub keep_builds: usize,
     /// Whether the work group enforces its query results location on every
     /// query ([`workgroup_enforces_results`], read once at cold start): then
     /// a CTAS may not name `external_location`, and table models are built
@@ -72,6 +76,18 @@ pub async fn workgroup_enforces_results(client: &Client, name: &str) -> Result<b
     Ok(enforced && location)
 }
 
+/// Earlier physical tables of a model kept after a rebuild, by default.
+pub const KEEP_BUILDS: usize = 2;
+
+/// A physical table a model's view pointed at.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PhysicalTable {
+    /// Its Glue name.
+    pub table: String,
+    /// Where its data is.
+    pub location: String,
+}
+
 /// What a model's last build left, stored at `curated/<model>/_silt_build.json`.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct AthenaBuildInfo {
@@ -93,6 +109,9 @@ pub struct AthenaBuildInfo {
     /// are deleted on every run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated_below: Option<String>,
+    /// The model's earlier physical tables, newest first, kept for rollback.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous: Vec<PhysicalTable>,
 }
 
 /// A current-state model's columns as Athena types: the source's, its
@@ -439,6 +458,57 @@ impl AthenaEngine {
             .await
     }
 
+    /// After model `name`'s view moved to `table`: the tables to keep for
+    /// rollback (the one `last` published first), having dropped, with
+    /// their data, those beyond [`AthenaSettings::keep_builds`]. Dropped
+    /// before the build info forgets them, so a crash between the two
+    /// drops them again next time (`DROP TABLE IF EXISTS`) rather than
+    /// leaking them.
+    pub async fn retire(
+        &self,
+        run: &str,
+        name: &str,
+        last: Option<AthenaBuildInfo>,
+        table: &str,
+    ) -> Result<Vec<PhysicalTable>> {
+        let Some(last) = last else {
+            return Ok(Vec::new());
+        };
+        let mut kept = last.previous;
+        if last.table != table {
+            kept.insert(
+                0,
+                PhysicalTable {
+                    table: last.table,
+                    location: last.location,
+                },
+            );
+        }
+        kept.retain(|t| t.table != table);
+        let root = self.store.uri("");
+        while kept.len() > self.settings.keep_builds {
+            let Some(old) = kept.pop() else { break };
+            let db = athena_sql::backtick(&self.settings.database);
+            self.execute_in(
+                run,
+                name,
+                &format!(
+                    "DROP TABLE IF EXISTS {db}.{}",
+                    athena_sql::backtick(&old.table)
+                ),
+            )
+            .await?;
+            // Athena drops a Hive table's metadata only: the data goes here.
+            if let Some(prefix) = old.location.strip_prefix(&root) {
+                for o in self.store.list(prefix).await? {
+                    self.store.delete(&o.key).await?;
+                }
+            }
+            tracing::info!(model = name, table = %old.table, "Old build dropped with its data.");
+        }
+        Ok(kept)
+    }
+
     /// The settings queries run with.
     pub fn settings(&self) -> &AthenaSettings {
         &self.settings
@@ -582,9 +652,9 @@ impl Engine for AthenaEngine {
             None => &[],
         };
         let merge = !keys.is_empty();
-        let previous = self
-            .build_info(name)
-            .await?
+        let last = self.build_info(name).await?;
+        let previous = last
+            .clone()
             .filter(|p| p.iceberg && build.mode == WriteMode::Incremental && incremental);
         // Iceberg: incremental models, and every table where the work group
         // forbids placing a Hive table's data (see the module doc of athena_sql).
@@ -721,7 +791,9 @@ impl Engine for AthenaEngine {
             },
             ..Default::default()
         };
+        let kept = self.retire(run, name, last, &table).await?;
         let info = AthenaBuildInfo {
+            previous: kept,
             fingerprint: if incremental {
                 incremental_fingerprint(fingerprint, &stats.read)
             } else {

@@ -343,7 +343,10 @@ mod tests {
     use super::*;
 
     fn rules(sql: &str, enforced: bool) -> Vec<&'static str> {
-        check(sql, Context { enforced }).into_iter().map(|v| v.rule).collect()
+        check(sql, Context { enforced })
+            .into_iter()
+            .map(|v| v.rule)
+            .collect()
     }
 
     #[test]
@@ -363,14 +366,23 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let insert = |n| format!("INSERT INTO \"db\".\"t\"\nSELECT * FROM (\nSELECT 1\n) silt_batch\nWHERE COALESCE(CAST(\"d\" AS VARCHAR), '__HIVE_DEFAULT_PARTITION__') IN ({})", list(n));
+        let insert = |n| {
+            format!(
+                "INSERT INTO \"db\".\"t\"\nSELECT * FROM (\nSELECT 1\n) silt_batch\nWHERE COALESCE(CAST(\"d\" AS VARCHAR), '__HIVE_DEFAULT_PARTITION__') IN ({})",
+                list(n)
+            )
+        };
         assert!(rules(&insert(100), false).is_empty());
         assert_eq!(rules(&insert(101), false), ["partitions-per-write"]);
     }
 
     #[test]
     fn a_hive_ctas_lists_its_partition_columns_last() {
-        let ctas = |list: &str| format!("CREATE TABLE \"db\".\"t\" WITH (format = 'PARQUET', partitioned_by = ARRAY['event_date']) AS\nSELECT {list}\nFROM \"db\".\"raw\"");
+        let ctas = |list: &str| {
+            format!(
+                "CREATE TABLE \"db\".\"t\" WITH (format = 'PARQUET', partitioned_by = ARRAY['event_date']) AS\nSELECT {list}\nFROM \"db\".\"raw\""
+            )
+        };
         assert!(rules(&ctas("op, COUNT(*) AS n, event_date"), false).is_empty());
         assert_eq!(
             rules(&ctas("event_date, op, COUNT(*) AS n"), false),
@@ -384,7 +396,10 @@ mod tests {
 
     #[test]
     fn ddl_quotes_with_backticks_and_dml_with_double_quotes() {
-        assert_eq!(rules("DROP TABLE IF EXISTS \"db\".\"t\"", false), ["quoting"]);
+        assert_eq!(
+            rules("DROP TABLE IF EXISTS \"db\".\"t\"", false),
+            ["quoting"]
+        );
         assert!(rules("DROP TABLE IF EXISTS `db`.`t`", false).is_empty());
         assert_eq!(rules("SELECT COUNT(*) FROM `db`.`t`", false), ["quoting"]);
         // Literals and comments are not code.
@@ -394,10 +409,19 @@ mod tests {
     #[test]
     fn declared_columns_are_quoted_and_iceberg_can_hold_them() {
         assert_eq!(
-            rules("CREATE EXTERNAL TABLE IF NOT EXISTS `t` (\n  `a` string,\n  date string\n)\nSTORED AS PARQUET", false),
+            rules(
+                "CREATE EXTERNAL TABLE IF NOT EXISTS `t` (\n  `a` string,\n  date string\n)\nSTORED AS PARQUET",
+                false
+            ),
             ["reserved-words"]
         );
-        assert!(rules("ALTER TABLE `db`.`t` ADD COLUMNS (`a` decimal(12,2))", false).is_empty());
+        assert!(
+            rules(
+                "ALTER TABLE `db`.`t` ADD COLUMNS (`a` decimal(12,2))",
+                false
+            )
+            .is_empty()
+        );
         assert_eq!(
             rules("ALTER TABLE `db`.`t` ADD COLUMNS (`a` decimal)", false),
             ["iceberg-types"]

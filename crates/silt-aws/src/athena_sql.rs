@@ -76,12 +76,20 @@ fn iceberg_value(c: &Column) -> String {
 /// and its timestamps cast to the millisecond precision Hive tables hold
 /// (Athena fails a Hive write of a `timestamp(6)`, as an Iceberg model
 /// gives). `sql` itself when it needs neither.
-pub fn hive_select(sql: &str, columns: &[Column], partitioned_by: &[String]) -> Result<String, String> {
+pub fn hive_select(
+    sql: &str,
+    columns: &[Column],
+    partitioned_by: &[String],
+) -> Result<String, String> {
     for p in partitioned_by {
         if !columns.iter().any(|c| &c.name == p) {
             return Err(format!(
                 "partition column `{p}` is not among the query's columns ({})",
-                columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
     }
@@ -109,7 +117,10 @@ pub fn hive_select(sql: &str, columns: &[Column], partitioned_by: &[String]) -> 
         return Ok(sql.to_string());
     }
     let list: Vec<String> = ordered.iter().map(|c| value(c)).collect();
-    Ok(format!("SELECT {}\nFROM (\n{sql}\n) silt_hive", list.join(", ")))
+    Ok(format!(
+        "SELECT {}\nFROM (\n{sql}\n) silt_hive",
+        list.join(", ")
+    ))
 }
 
 /// Refuses columns no Athena table can store, naming them and the fix.
@@ -568,7 +579,10 @@ mod tests {
             "SELECT \"n\", \"event_date\"\nFROM (\nSELECT 1\n) silt_hive"
         );
         let in_order = vec![col("n", "bigint"), col("event_date", "varchar")];
-        assert_eq!(hive_select("SELECT 1", &in_order, &parts).unwrap(), "SELECT 1");
+        assert_eq!(
+            hive_select("SELECT 1", &in_order, &parts).unwrap(),
+            "SELECT 1"
+        );
         let from_iceberg = vec![col("t", "timestamp(6)"), col("u", "timestamp(3)")];
         assert_eq!(
             hive_select("SELECT 1", &from_iceberg, &[]).unwrap(),

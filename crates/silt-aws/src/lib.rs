@@ -15,8 +15,8 @@ mod setup;
 mod sqs;
 
 pub use athena::{
-    AthenaBuildInfo, AthenaEngine, AthenaSettings, MAX_TRIES, QueryStats, raw_table, request_token,
-    workgroup_enforces_results,
+    AthenaBuildInfo, AthenaEngine, AthenaSettings, KEEP_BUILDS, MAX_TRIES, PhysicalTable,
+    QueryStats, raw_table, request_token, workgroup_enforces_results,
 };
 pub use s3::S3Store;
 pub use setup::{

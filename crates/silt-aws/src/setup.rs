@@ -31,6 +31,8 @@ pub struct FunctionEnv {
     pub athena_database: String,
     /// Athena result location if the work group does not enforce one (`SILT_ATHENA_OUTPUT`).
     pub athena_output: Option<String>,
+    /// Earlier physical tables kept per model (`SILT_ATHENA_KEEP_BUILDS`, default 2).
+    pub athena_keep_builds: usize,
     /// SSM SecureString parameter holding the PII key (`SILT_PII_KEY_PARAMETER`).
     pub pii_key_parameter: Option<String>,
 }
@@ -60,6 +62,14 @@ impl FunctionEnv {
             athena_workgroup: var("SILT_ATHENA_WORKGROUP").unwrap_or_else(|| "primary".into()),
             athena_database: var("SILT_ATHENA_DATABASE").unwrap_or_else(|| "silt".into()),
             athena_output: var("SILT_ATHENA_OUTPUT"),
+            athena_keep_builds: match var("SILT_ATHENA_KEEP_BUILDS") {
+                None => crate::KEEP_BUILDS,
+                Some(v) => v.parse().map_err(|_| Error::Config {
+                    file: "(environment)".into(),
+                    field: "SILT_ATHENA_KEEP_BUILDS".into(),
+                    message: format!("must be a whole number of builds to keep, found `{v}`"),
+                })?,
+            },
             pii_key_parameter: var(PII_KEY_PARAMETER_ENV),
         })
     }

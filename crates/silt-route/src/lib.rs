@@ -193,10 +193,13 @@ impl RoutedEngine {
             routed: true,
             ..Default::default()
         };
+        let last = self.athena.build_info(name).await?;
+        let previous = self.athena.retire(build.run_id, name, last, &table).await?;
         self.athena
             .save_build_info(
                 name,
                 &AthenaBuildInfo {
+                    previous,
                     fingerprint: build.fingerprint.to_string(),
                     stats: stats.clone(),
                     table,

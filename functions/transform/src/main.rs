@@ -48,6 +48,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let enforced = workgroup_enforces_results(&clients.athena, &env.athena_workgroup).await?;
     let settings = AthenaSettings {
         enforced,
+        keep_builds: env.athena_keep_builds,
         workgroup: env.athena_workgroup.clone(),
         database: env.athena_database.clone(),
         output_location: env.athena_output.clone(),

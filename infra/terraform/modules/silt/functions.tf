@@ -9,6 +9,7 @@ locals {
     SILT_TRANSFORM_QUEUE_URL = aws_sqs_queue.queue["transform"].url
     SILT_ATHENA_WORKGROUP    = aws_athena_workgroup.this.name
     SILT_ATHENA_DATABASE     = aws_glue_catalog_database.this.name
+    SILT_ATHENA_KEEP_BUILDS  = tostring(var.keep_builds)
     SILT_PII_KEY_PARAMETER   = var.pii_key_parameter
     RUST_LOG                 = "info"
     # Allocator options of the streaming stages, as `silt ingest` and

@@ -116,6 +116,12 @@ variable "log_retention_days" {
   default     = 30
 }
 
+variable "keep_builds" {
+  description = "Earlier physical tables kept per model for rollback after a rebuild; older ones are dropped with their data."
+  type        = number
+  default     = 2
+}
+
 variable "athena_results_expiry_days" {
   description = "Days Athena query results are kept."
   type        = number
