@@ -882,6 +882,32 @@ async fn repeated_rebuilds_leave_at_most_the_kept_tables_and_their_data() {
     assert!(info.previous.iter().all(|t| alive.contains(&t.table)));
 }
 
+/// Lands one order, then runs a full refresh through the transform handler
+/// against an Athena stand-in ending queries as `verdict` says.
+async fn full_refresh_on_a_stand_in(
+    moto: &Moto,
+    verdict: silt_tests::athena_stub::Verdict,
+) -> (silt_fn_transform::Outcome, AthenaStub) {
+    let (_, store) = bucket(moto).await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let transform_q = queue(&sqs, "silt-transform", &[]).await;
+    let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
+    lander.land(vec![record("shop.public.orders", 1)]).await;
+    let stub = AthenaStub::start(verdict, false).await;
+    let athena = stub.client(moto).await;
+    let ctx = transform_ctx(&store, &sqs, &transform_q);
+    let never = || false;
+    let outcome = silt_fn_transform::handle(
+        &ctx,
+        &json!({"select": [], "full_refresh": true}),
+        |run| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
+        &never,
+    )
+    .await
+    .unwrap();
+    (outcome, stub)
+}
+
 /// The CTAS of `orders_current` fails as Athena fails bad SQL.
 fn bad_orders_current(sql: &str, _: usize) -> Option<(&'static str, bool)> {
     (sql.contains("CREATE TABLE") && sql.contains("orders_current__")).then_some((
@@ -893,23 +919,7 @@ fn bad_orders_current(sql: &str, _: usize) -> Option<(&'static str, bool)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_athena_query_names_model_and_reason_and_skips_dependants() {
     let moto = Moto::start();
-    let (_, store) = bucket(&moto).await;
-    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
-    let transform_q = queue(&sqs, "silt-transform", &[]).await;
-    let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
-    lander.land(vec![record("shop.public.orders", 1)]).await;
-    let stub = AthenaStub::start(bad_orders_current, false).await;
-    let athena = stub.client(&moto).await;
-    let ctx = transform_ctx(&store, &sqs, &transform_q);
-    let never = || false;
-    let outcome = silt_fn_transform::handle(
-        &ctx,
-        &json!({"select": [], "full_refresh": true}),
-        |run| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
-        &never,
-    )
-    .await
-    .unwrap();
+    let (outcome, _) = full_refresh_on_a_stand_in(&moto, bad_orders_current).await;
     let run = &outcome.runs[0];
     let find = |n: &str| run.models.iter().find(|m| m.model == n).unwrap();
     assert_eq!(find("orders_current").status, ModelStatus::Failed);
@@ -933,32 +943,13 @@ async fn failed_athena_query_names_model_and_reason_and_skips_dependants() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_athena_fails_as_retryable_is_started_again_under_a_new_token() {
     let moto = Moto::start();
-    let (_, store) = bucket(&moto).await;
-    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
-    let transform_q = queue(&sqs, "silt-transform", &[]).await;
-    let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
-    lander.land(vec![record("shop.public.orders", 1)]).await;
     // The first CTAS of orders_current fails as Athena fails a query it
     // calls retryable (a throttled or internal error); a second one passes.
-    let stub = AthenaStub::start(
-        |sql, before| {
-            (sql.contains("CREATE TABLE") && sql.contains("orders_current__") && before == 0)
-                .then_some(("GENERIC_INTERNAL_ERROR: Rate exceeded", true))
-        },
-        false,
-    )
+    let (outcome, stub) = full_refresh_on_a_stand_in(&moto, |sql, before| {
+        (sql.contains("CREATE TABLE") && sql.contains("orders_current__") && before == 0)
+            .then_some(("GENERIC_INTERNAL_ERROR: Rate exceeded", true))
+    })
     .await;
-    let athena = stub.client(&moto).await;
-    let ctx = transform_ctx(&store, &sqs, &transform_q);
-    let never = || false;
-    let outcome = silt_fn_transform::handle(
-        &ctx,
-        &json!({"select": [], "full_refresh": true}),
-        |run| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
-        &never,
-    )
-    .await
-    .unwrap();
     let run = &outcome.runs[0];
     let status = |n: &str| run.models.iter().find(|m| m.model == n).unwrap().status;
     assert_eq!(
