@@ -908,6 +908,67 @@ async fn full_refresh_on_a_stand_in(
     (outcome, stub)
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nightly_run_compacts_and_vacuums_every_iceberg_model() {
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let transform_q = queue(&sqs, "silt-transform", &[]).await;
+    let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
+    lander.land(vec![record("shop.public.orders", 1)]).await;
+    let stub = AthenaStub::start(|_, _| None, false).await;
+    let athena = stub.client(&moto).await;
+    let ctx = transform_ctx(&store, &sqs, &transform_q);
+    let scheduled: Value = serde_json::from_slice(&fixture("eventbridge/scheduled.json")).unwrap();
+    let never = || false;
+    let outcome = silt_fn_transform::handle(
+        &ctx,
+        &scheduled,
+        |run| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
+        &never,
+    )
+    .await
+    .unwrap();
+    assert!(outcome.runs[0].ok(), "{:?}", outcome.runs[0].failures());
+    let started = stub.started();
+    let upkeep: Vec<&str> = started
+        .iter()
+        .filter(|s| s.starts_with("OPTIMIZE") || s.starts_with("VACUUM"))
+        .map(String::as_str)
+        .collect();
+    // The two Iceberg models with data; the table model (Hive in this work
+    // group) and the model without data take none.
+    for model in ["order_changes_daily", "orders_current"] {
+        let of = |verb: &str| {
+            upkeep
+                .iter()
+                .filter(|s| s.starts_with(verb) && s.contains(&format!("\"{model}__")))
+                .count()
+        };
+        assert_eq!(
+            (of("OPTIMIZE"), of("VACUUM")),
+            (1, 1),
+            "{model}: {upkeep:#?}"
+        );
+    }
+    assert_eq!(upkeep.len(), 4, "{upkeep:#?}");
+    // A run that is not the nightly one leaves upkeep to it.
+    let before = stub.started().len();
+    silt_fn_transform::handle(
+        &ctx,
+        &json!({"select": ["orders_current"], "full_refresh": true}),
+        |run| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
+        &never,
+    )
+    .await
+    .unwrap();
+    assert!(
+        !stub.started()[before..]
+            .iter()
+            .any(|s| s.starts_with("OPTIMIZE") || s.starts_with("VACUUM"))
+    );
+}
+
 /// The CTAS of `orders_current` fails as Athena fails bad SQL.
 fn bad_orders_current(sql: &str, _: usize) -> Option<(&'static str, bool)> {
     (sql.contains("CREATE TABLE") && sql.contains("orders_current__")).then_some((

@@ -181,6 +181,17 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
         );
     }
 
+    // The nightly upkeep of a current state's Iceberg table.
+    let from = athena.statements().len();
+    athena
+        .upkeep("golden", graph.get("orders_current").unwrap())
+        .await
+        .unwrap();
+    files.insert(
+        "orders_current.upkeep.sql".into(),
+        golden_text("orders_current: the nightly upkeep", &athena, from),
+    );
+
     // Rebuilds of a table model: each moves the view to a new table; the
     // one that leaves more than the kept earlier tables drops the oldest.
     let revenue = graph.get("daily_revenue").unwrap();

@@ -822,6 +822,23 @@ impl Engine for AthenaEngine {
                 retryable: false,
             })
     }
+
+    async fn upkeep(&self, run_id: &str, model: &Model) -> Result<u64> {
+        let Some(info) = self.build_info(&model.name).await? else {
+            return Ok(0);
+        };
+        if !info.iceberg {
+            return Ok(0);
+        }
+        let mut bytes = 0;
+        for statement in athena_sql::iceberg_upkeep(&self.settings.database, &info.table) {
+            bytes += self
+                .execute_in(run_id, &model.name, &statement)
+                .await?
+                .bytes_scanned;
+        }
+        Ok(bytes)
+    }
 }
 
 #[cfg(test)]

@@ -417,6 +417,19 @@ pub fn add_columns(target: &Target<'_>, new: &[Column]) -> Result<Option<String>
     )))
 }
 
+/// The statements keeping an Iceberg table fast and small as merges and
+/// appends pile up small files, delete files and snapshots: the files
+/// compacted (`OPTIMIZE … REWRITE DATA USING BIN_PACK`), then snapshots
+/// older than the table's `vacuum_max_snapshot_age_seconds` expired and the
+/// files no snapshot references removed (`VACUUM`).
+pub fn iceberg_upkeep(database: &str, table: &str) -> [String; 2] {
+    let name = format!("{}.{}", quote_ident(database), quote_ident(table));
+    [
+        format!("OPTIMIZE {name} REWRITE DATA USING BIN_PACK"),
+        format!("VACUUM {name}"),
+    ]
+}
+
 /// An identifier quoted for Athena DDL.
 pub fn backtick(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))

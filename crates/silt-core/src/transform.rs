@@ -174,6 +174,12 @@ pub trait Engine: Send + Sync {
     async fn materialize(&self, model: &Model, build: &Build<'_>) -> Result<ModelStats>;
     /// Runs a `SELECT COUNT(*)`-style query of run `run_id` and returns the count.
     async fn count(&self, run_id: &str, model: &str, sql: &str) -> Result<u64>;
+    /// Keeps `model`'s table healthy after a nightly run (Athena: Iceberg
+    /// `OPTIMIZE … REWRITE DATA USING BIN_PACK`, then `VACUUM`) and returns
+    /// the bytes that scanned. An engine with nothing to keep does nothing.
+    async fn upkeep(&self, _run_id: &str, _model: &Model) -> Result<u64> {
+        Ok(0)
+    }
 }
 
 /// The changes a `current_state` model merges on an engine that keeps it by

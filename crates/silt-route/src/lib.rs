@@ -353,6 +353,11 @@ impl Engine for RoutedEngine {
         self.athena.materialize(model, build).await
     }
 
+    async fn upkeep(&self, run_id: &str, model: &Model) -> Result<u64> {
+        // Routed models are Hive tables: only Athena's Iceberg tables need it.
+        self.athena.upkeep(run_id, model).await
+    }
+
     async fn count(&self, run_id: &str, model: &str, sql: &str) -> Result<u64> {
         let here = self
             .routed

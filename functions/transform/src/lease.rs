@@ -34,6 +34,22 @@ pub struct Leased<E> {
     pub ttl_ms: i64,
 }
 
+impl<E> Leased<E> {
+    /// Takes `model`'s lease, or says who holds it.
+    async fn hold(&self, model: &Model) -> Result<silt_core::lease::Lease> {
+        let now = self.clock.now_ms();
+        let prefix = lease_prefix(&model.name);
+        match acquire(self.store.as_ref(), &prefix, &self.owner, self.ttl_ms, now).await? {
+            Claim::Held(lease) => Ok(lease),
+            Claim::Busy { owner, until_ms } => Err(Error::Busy {
+                what: format!("model `{}`", model.name),
+                holder: owner,
+                until_ms,
+            }),
+        }
+    }
+}
+
 #[async_trait]
 impl<E: Engine> Engine for Leased<E> {
     fn name(&self) -> &'static str {
@@ -61,21 +77,18 @@ impl<E: Engine> Engine for Leased<E> {
         self.inner.last_build(model).await
     }
     async fn materialize(&self, model: &Model, build: &Build<'_>) -> Result<ModelStats> {
-        let store = self.store.as_ref();
-        let prefix = lease_prefix(&model.name);
-        let now = self.clock.now_ms();
-        match acquire(store, &prefix, &self.owner, self.ttl_ms, now).await? {
-            Claim::Held(lease) => {
-                let built = self.inner.materialize(model, build).await;
-                lease.release(store).await?;
-                built
-            }
-            Claim::Busy { owner, until_ms } => Err(Error::Busy {
-                what: format!("model `{}`", model.name),
-                holder: owner,
-                until_ms,
-            }),
-        }
+        let guard = self.hold(model).await?;
+        let built = self.inner.materialize(model, build).await;
+        guard.release(self.store.as_ref()).await?;
+        built
+    }
+    async fn upkeep(&self, run_id: &str, model: &Model) -> Result<u64> {
+        // A compaction meeting a MERGE on the same Iceberg table would fail
+        // one of them: upkeep holds the model's lease too.
+        let guard = self.hold(model).await?;
+        let kept = self.inner.upkeep(run_id, model).await;
+        guard.release(self.store.as_ref()).await?;
+        kept
     }
     async fn count(&self, run_id: &str, model: &str, sql: &str) -> Result<u64> {
         self.inner.count(run_id, model, sql).await

@@ -14,7 +14,7 @@ use serde_json::Value;
 use silt_core::backfill::{BackfillSpec, WindowStatus, parse_window, run_backfill};
 use silt_core::config::Project;
 use silt_core::keys::run_key;
-use silt_core::model::ModelGraph;
+use silt_core::model::{Materialized, ModelGraph};
 use silt_core::ports::{Clock, ObjectStore};
 use silt_core::transform::{Engine, ModelStatus, RunInputs, RunRecord, WAITING, run};
 use silt_core::{DatasetId, Error, Result};
@@ -357,9 +357,41 @@ pub async fn handle<E: Engine>(
         for f in record.failures() {
             tracing::error!(run_id = %run_id, failure = %f, "Model failed.");
         }
+        if t == Trigger::Scheduled {
+            upkeep(ctx, &engine, &run_id, &record).await;
+        }
         outcome.runs.push(record);
     }
     Ok(outcome)
+}
+
+/// The nightly upkeep of every incremental and current-state model the run
+/// left built (their Iceberg tables take merges and appends all day). A
+/// failure is logged and left to the next night: the models themselves
+/// are built.
+async fn upkeep<E: Engine>(ctx: &Transform, engine: &E, run_id: &str, record: &RunRecord) {
+    for run in &record.models {
+        if matches!(run.status, ModelStatus::Failed | ModelStatus::Deferred) {
+            continue;
+        }
+        let Some(model) = ctx.graph.get(&run.model) else {
+            continue;
+        };
+        if !matches!(
+            model.materialized,
+            Materialized::Incremental | Materialized::CurrentState
+        ) {
+            continue;
+        }
+        match engine.upkeep(run_id, model).await {
+            Ok(bytes) => {
+                tracing::info!(model = %model.name, bytes_scanned = bytes, "Table upkeep done.");
+            }
+            Err(e) => {
+                tracing::warn!(model = %model.name, error = %e, "Table upkeep failed; the next night tries again.")
+            }
+        }
+    }
 }
 
 /// Runs (or resumes) a backfill until it completes, fails or time runs
