@@ -53,18 +53,22 @@ pub fn column_type(ty: &str, precision: i32, scale: i32) -> String {
     }
 }
 
+/// Whether Athena reports `ty` as a timestamp, of any precision or zone.
+fn is_timestamp(ty: &str) -> bool {
+    ty.trim().to_ascii_lowercase().starts_with("timestamp")
+}
+
 /// Whether Athena reports `ty` as a timestamp with a time zone, which no
 /// table format Athena writes can store.
 fn zoned(ty: &str) -> bool {
-    let t = ty.to_ascii_lowercase();
-    t.starts_with("timestamp") && t.contains("with time zone")
+    is_timestamp(ty) && ty.to_ascii_lowercase().contains("with time zone")
 }
 
 /// A column as an Iceberg write takes it: timestamps cast to the
 /// `timestamp(6)` Iceberg stores, whatever their precision.
 fn iceberg_value(c: &Column) -> String {
     let q = quote_ident(&c.name);
-    if c.ty.to_ascii_lowercase().starts_with("timestamp") {
+    if is_timestamp(&c.ty) {
         format!("CAST({q} AS timestamp(6)) AS {q}")
     } else {
         q
@@ -95,8 +99,7 @@ pub fn hive_select(
     }
     let value = |c: &Column| {
         let q = quote_ident(&c.name);
-        let t = c.ty.to_ascii_lowercase();
-        if t.starts_with("timestamp") && t != "timestamp(3)" {
+        if is_timestamp(&c.ty) && !c.ty.trim().eq_ignore_ascii_case("timestamp(3)") {
             format!("CAST({q} AS timestamp(3)) AS {q}")
         } else {
             q
@@ -142,10 +145,7 @@ pub fn check_storable(model: &str, columns: &[Column]) -> Result<(), String> {
 /// `sql` as an Iceberg write takes it: its timestamp columns cast to
 /// `timestamp(6)`; `sql` itself when it has none.
 pub fn iceberg_select(sql: &str, columns: &[Column]) -> String {
-    if !columns
-        .iter()
-        .any(|c| c.ty.to_ascii_lowercase().starts_with("timestamp"))
-    {
+    if !columns.iter().any(|c| is_timestamp(&c.ty)) {
         return sql.to_string();
     }
     let list: Vec<String> = columns.iter().map(iceberg_value).collect();
@@ -441,7 +441,7 @@ pub fn ddl_type(ty: &str) -> String {
     if t == "varchar" || t.starts_with("varchar(") || t.starts_with("char") {
         return "string".into();
     }
-    if t.starts_with("timestamp") && !zoned(&t) {
+    if is_timestamp(&t) && !zoned(&t) {
         return "timestamp".into();
     }
     match t.as_str() {
