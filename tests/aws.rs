@@ -381,18 +381,22 @@ struct TransformSetup {
     store: S3Store,
     sqs: aws_sdk_sqs::Client,
     athena: aws_sdk_athena::Client,
+    stub: AthenaStub,
     transform_q: String,
     ctx: Transform,
 }
 
-async fn transform_setup(moto: &Moto) -> TransformSetup {
+/// One landed order, an Athena stand-in ending queries as `verdict` says,
+/// the transform queue, and the transform handler's context over them.
+async fn transform_setup_with(
+    moto: &Moto,
+    verdict: silt_tests::athena_stub::Verdict,
+) -> TransformSetup {
     let (_, store) = bucket(moto).await;
     let config = moto.sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let athena = AthenaStub::start(|_, _| None, false)
-        .await
-        .client(moto)
-        .await;
+    let stub = AthenaStub::start(verdict, false).await;
+    let athena = stub.client(moto).await;
     let transform_q = queue(&sqs, "silt-transform", &[]).await;
     let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
     lander.land(vec![record("shop.public.orders", 1)]).await;
@@ -401,9 +405,14 @@ async fn transform_setup(moto: &Moto) -> TransformSetup {
         store,
         sqs,
         athena,
+        stub,
         transform_q,
         ctx,
     }
+}
+
+async fn transform_setup(moto: &Moto) -> TransformSetup {
+    transform_setup_with(moto, |_, _| None).await
 }
 
 fn transform_ctx(store: &S3Store, sqs: &aws_sdk_sqs::Client, transform_url: &str) -> Transform {
@@ -888,14 +897,13 @@ async fn full_refresh_on_a_stand_in(
     moto: &Moto,
     verdict: silt_tests::athena_stub::Verdict,
 ) -> (silt_fn_transform::Outcome, AthenaStub) {
-    let (_, store) = bucket(moto).await;
-    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
-    let transform_q = queue(&sqs, "silt-transform", &[]).await;
-    let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
-    lander.land(vec![record("shop.public.orders", 1)]).await;
-    let stub = AthenaStub::start(verdict, false).await;
-    let athena = stub.client(moto).await;
-    let ctx = transform_ctx(&store, &sqs, &transform_q);
+    let TransformSetup {
+        store,
+        athena,
+        stub,
+        ctx,
+        ..
+    } = transform_setup_with(moto, verdict).await;
     let never = || false;
     let outcome = silt_fn_transform::handle(
         &ctx,
@@ -911,14 +919,13 @@ async fn full_refresh_on_a_stand_in(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_nightly_run_compacts_and_vacuums_every_iceberg_model() {
     let moto = Moto::start();
-    let (_, store) = bucket(&moto).await;
-    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
-    let transform_q = queue(&sqs, "silt-transform", &[]).await;
-    let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
-    lander.land(vec![record("shop.public.orders", 1)]).await;
-    let stub = AthenaStub::start(|_, _| None, false).await;
-    let athena = stub.client(&moto).await;
-    let ctx = transform_ctx(&store, &sqs, &transform_q);
+    let TransformSetup {
+        store,
+        athena,
+        stub,
+        ctx,
+        ..
+    } = transform_setup(&moto).await;
     let scheduled: Value = serde_json::from_slice(&fixture("eventbridge/scheduled.json")).unwrap();
     let never = || false;
     let outcome = silt_fn_transform::handle(
@@ -1132,6 +1139,7 @@ async fn concurrent_transform_invocations_build_each_model_one_at_a_time() {
         athena,
         transform_q,
         ctx,
+        ..
     } = transform_setup(&moto).await;
     let running = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
     let engine = |run: &str| silt_fn_transform::Leased {
@@ -1233,6 +1241,7 @@ async fn transform_hands_the_rest_to_a_follow_up_when_time_runs_short() {
         athena,
         transform_q,
         ctx,
+        ..
     } = transform_setup(&moto).await;
     let calls = std::sync::atomic::AtomicUsize::new(0);
     let short = move || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1;
@@ -1276,6 +1285,7 @@ async fn a_backfill_invoke_runs_windows_and_a_follow_up_finishes_them() {
         athena,
         transform_q,
         ctx,
+        ..
     } = transform_setup(&moto).await;
     let payload = json!({"select": ["order_changes_daily"], "backfill": {
         "from": "2026-11-01", "to": "2026-11-10", "window": "1d", "max_concurrency": 2}});
