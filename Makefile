@@ -19,6 +19,7 @@ CFN_LINT_VERSION := 1.58.0
 CHECKOV_VERSION := 3.3.30
 HCL2_VERSION := 8.1.4
 PYYAML_VERSION := 6.0.4
+BOTO3_VERSION := 1.44.18
 
 # Headless Chromium renders the HTML report in its test (Debian's package).
 CHROMIUM ?= /usr/bin/chromium
@@ -33,6 +34,10 @@ FUZZ_TARGETS := ingest_debezium ingest_dms ingest_dynamodb ingest_plain ingest_a
 SAM_VENV := $(TOOLS)/sam
 CHECKOV_VENV := $(TOOLS)/checkov
 HCL2_VENV := $(TOOLS)/hcl2
+# The infra venv: python-hcl2 and PyYAML read the templates, boto3 puts their
+# roles into moto for the IAM contract. The stamp names the versions, so a
+# venv from before a version change is completed.
+INFRA_PY := $(HCL2_VENV)/.ready-$(HCL2_VERSION)-$(BOTO3_VERSION)
 STACK ?= silt
 # SSM SecureString parameter holding the PII key on AWS (create it before deploying).
 PII_KEY_PARAMETER ?= /silt/pii-key
@@ -55,15 +60,17 @@ lint: ## Formatting and clippy, warnings as errors.
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit: $(MOTO) $(CHROMIUM) ## Unit, end-to-end, property, CLI, headless-Chromium and moto-backed AWS tests.
-	SILT_MOTO_SERVER=$(abspath $(MOTO)) SILT_CHROMIUM=$(CHROMIUM) $(CARGO) test --workspace
+unit: $(MOTO) $(CHROMIUM) $(INFRA_PY) ## Unit, end-to-end, property, CLI, headless-Chromium and moto-backed AWS tests.
+	@# The moto-backed function tests act through the Terraform roles, then again through the SAM roles.
+	SILT_MOTO_SERVER=$(abspath $(MOTO)) SILT_CHROMIUM=$(CHROMIUM) SILT_ROLES_FROM=terraform $(CARGO) test --workspace
+	SILT_MOTO_SERVER=$(abspath $(MOTO)) SILT_ROLES_FROM=sam $(CARGO) test -p silt-tests --test aws
 
 lambda-smoke: $(MOTO) $(CARGO_LAMBDA_BIN)/cargo-lambda ## Every function through the Lambda Runtime API (cargo lambda watch) against moto.
 	$(TOOLS)/moto/bin/python scripts/lambda_smoke.py
 
-tools: $(MOTO) $(CHROMIUM) $(CARGO_LAMBDA_BIN)/cargo-lambda $(SAM_VENV)/bin/sam $(CHECKOV_VENV)/bin/checkov $(HCL2_VENV)/bin/python ## Install the test tools into .tools/ (one venv each).
+tools: $(MOTO) $(CHROMIUM) $(CARGO_LAMBDA_BIN)/cargo-lambda $(SAM_VENV)/bin/sam $(CHECKOV_VENV)/bin/checkov $(INFRA_PY) ## Install the test tools into .tools/ (one venv each).
 
-infra-check: $(SAM_VENV)/bin/sam $(CHECKOV_VENV)/bin/checkov $(HCL2_VENV)/bin/python ## Offline checks of Terraform and SAM, and their parity.
+infra-check: $(SAM_VENV)/bin/sam $(CHECKOV_VENV)/bin/checkov $(INFRA_PY) ## Offline checks of Terraform and SAM, and their parity.
 	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline SAM_CLI_TELEMETRY=0 \
 	  $(SAM_VENV)/bin/sam validate --lint -t infra/sam/template.yaml
 	$(SAM_VENV)/bin/cfn-lint infra/sam/template.yaml
@@ -100,9 +107,10 @@ $(CHECKOV_VENV)/bin/checkov:
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
 
 # checkov ships a fork that takes over `import hcl2`: the parity check gets its own venv.
-$(HCL2_VENV)/bin/python:
-	python3 -m venv $(HCL2_VENV)
-	$(HCL2_VENV)/bin/pip install --quiet --disable-pip-version-check 'python-hcl2==$(HCL2_VERSION)' 'pyyaml==$(PYYAML_VERSION)'
+$(INFRA_PY):
+	[ -x $(HCL2_VENV)/bin/python ] || python3 -m venv $(HCL2_VENV)
+	$(HCL2_VENV)/bin/pip install --quiet --disable-pip-version-check 'python-hcl2==$(HCL2_VERSION)' 'pyyaml==$(PYYAML_VERSION)' 'boto3==$(BOTO3_VERSION)'
+	touch $@
 
 build: $(CARGO_LAMBDA_BIN)/cargo-lambda ## Release arm64 zips of every function: target/lambda/<name>/bootstrap.zip.
 	PATH="$(abspath $(CARGO_LAMBDA_BIN)):$$PATH" cargo lambda build --release --arm64 --output-format zip $(addprefix --bin ,$(FUNCTIONS))

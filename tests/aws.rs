@@ -3,6 +3,11 @@
 //!
 //! Athena on moto runs no SQL and never fails a query, so the failure path
 //! is exercised against a small Athena stub speaking the same JSON protocol.
+//!
+//! moto enforces IAM here: each function acts through its own role as a
+//! template defines it (`silt_tests::moto`), on the resources the template
+//! names, so a call its role does not allow fails the test. `make test`
+//! runs this file with the Terraform roles and again with the SAM roles.
 
 #![allow(
     clippy::unwrap_used,
@@ -28,14 +33,22 @@ use silt_tests::{
 use std::sync::Arc;
 use std::time::Duration;
 
-const BUCKET: &str = "silt-lake";
-const PREFIX: &str = "lake";
-
+/// Creates the lake bucket; the lake as the test itself reaches it.
 async fn bucket(moto: &Moto) -> (aws_sdk_s3::Client, S3Store) {
     let s3 = moto.s3().await;
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    let store = S3Store::new(s3.clone(), BUCKET, PREFIX);
+    s3.create_bucket()
+        .bucket(&moto.names.lake)
+        .send()
+        .await
+        .unwrap();
+    let store = S3Store::new(s3.clone(), &moto.names.lake, "");
     (s3, store)
+}
+
+/// The lake as `function`'s role reaches it: the whole bucket, as the
+/// templates deploy it.
+async fn lake_as(moto: &Moto, function: &str) -> S3Store {
+    S3Store::new(moto.s3_as(function).await, &moto.names.lake, "")
 }
 
 async fn queue(sqs: &aws_sdk_sqs::Client, name: &str, attrs: &[(&str, String)]) -> String {
@@ -92,27 +105,40 @@ fn sqs_event(messages: &[(String, String, String)]) -> Value {
     })).collect::<Vec<_>>()})
 }
 
-fn ingest_ctx(
-    store: &S3Store,
-    sqs: &aws_sdk_sqs::Client,
-    landing_url: &str,
-) -> silt_fn_ingest::Ingest {
+/// The ingest handler's context, acting as the ingest role.
+async fn ingest_ctx(moto: &Moto, landing_url: &str) -> silt_fn_ingest::Ingest {
     silt_fn_ingest::Ingest {
         project: shop_project(),
         source: "shop".into(),
         masker: Masker::new(Some(TEST_KEY.to_vec())),
-        store: Arc::new(store.clone()),
-        queue: SqsRecordQueue::new(sqs.clone(), landing_url),
+        store: Arc::new(lake_as(moto, "ingest").await),
+        queue: SqsRecordQueue::new(moto.sqs_as("ingest").await, landing_url),
         clock: Arc::new(ManualClock::at(1_795_590_000_000)),
     }
 }
 
-fn land_ctx(store: &S3Store) -> silt_fn_land::Land {
+/// The land handler's context over `store`.
+fn land_on(store: Arc<dyn ObjectStore>) -> silt_fn_land::Land {
     silt_fn_land::Land {
-        lander: Lander::new(Arc::new(store.clone()), Arc::new(shop_project())),
-        store: Arc::new(store.clone()),
+        lander: Lander::new(store.clone(), Arc::new(shop_project())),
+        store,
         clock: Arc::new(ManualClock::at(1_795_590_000_000)),
     }
+}
+
+/// The land handler's context, acting as the land role.
+async fn land_ctx(moto: &Moto) -> silt_fn_land::Land {
+    land_on(Arc::new(lake_as(moto, "land").await))
+}
+
+/// The queue the template names for `purpose`, created by the test.
+async fn template_queue(
+    moto: &Moto,
+    sqs: &aws_sdk_sqs::Client,
+    purpose: &str,
+    attrs: &[(&str, String)],
+) -> String {
+    queue(sqs, &moto.names.queues[purpose], attrs).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,10 +175,10 @@ async fn ingest_lands_nine_and_quarantines_the_malformed_one_then_land_is_idempo
     let moto = Moto::start();
     let (_, store) = bucket(&moto).await;
     let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
-    let landing = queue(&sqs, "silt-landing", &[]).await;
+    let landing = template_queue(&moto, &sqs, "landing", &[]).await;
     let event: Value = serde_json::from_slice(&fixture("sqs/ingest-debezium-batch.json")).unwrap();
 
-    let response = silt_fn_ingest::handle(&ingest_ctx(&store, &sqs, &landing), event.clone())
+    let response = silt_fn_ingest::handle(&ingest_ctx(&moto, &landing).await, event.clone())
         .await
         .unwrap();
     // Nothing to redeliver: nine forwarded, the malformed one quarantined and acknowledged.
@@ -184,7 +210,7 @@ async fn ingest_lands_nine_and_quarantines_the_malformed_one_then_land_is_idempo
     );
 
     // Land the landing-queue batch twice: objects are created once.
-    let land = land_ctx(&store);
+    let land = land_ctx(&moto).await;
     let batch: SqsEvent = serde_json::from_value(sqs_event(&messages)).unwrap();
     let first = silt_fn_land::handle(&land, batch.clone()).await.unwrap();
     assert!(first.response.batch_item_failures.is_empty());
@@ -248,7 +274,7 @@ async fn land_quarantines_foreign_landing_messages_and_lands_their_neighbours() 
         .map(|(id, body)| (id.clone(), format!("rh-{id}"), body.clone()))
         .collect();
     let out = silt_fn_land::handle(
-        &land_ctx(&store),
+        &land_ctx(&moto).await,
         serde_json::from_value(sqs_event(&messages)).unwrap(),
     )
     .await
@@ -277,7 +303,7 @@ async fn land_reports_only_failed_messages_which_redrive_to_the_dead_letter_queu
     let moto = Moto::start();
     let (_, store) = bucket(&moto).await;
     let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
-    let dlq = queue(&sqs, "silt-landing-dlq", &[]).await;
+    let dlq = queue(&sqs, &format!("{}-dlq", moto.names.queues["landing"]), &[]).await;
     let dlq_arn = sqs
         .get_queue_attributes()
         .queue_url(&dlq)
@@ -289,9 +315,10 @@ async fn land_reports_only_failed_messages_which_redrive_to_the_dead_letter_queu
         .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
         .clone();
     let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}).to_string();
-    let main = queue(
+    let main = template_queue(
+        &moto,
         &sqs,
-        "silt-landing",
+        "landing",
         &[
             ("RedrivePolicy", redrive),
             ("VisibilityTimeout", "1".into()),
@@ -310,7 +337,7 @@ async fn land_reports_only_failed_messages_which_redrive_to_the_dead_letter_queu
             .await
             .unwrap();
     }
-    let land = land_ctx(&store);
+    let land = land_ctx(&moto).await;
     let mut failures_seen = 0;
     for _ in 0..4 {
         let got = sqs
@@ -379,6 +406,8 @@ async fn land_reports_only_failed_messages_which_redrive_to_the_dead_letter_queu
 /// A transform function over moto with one orders record landed.
 struct TransformSetup {
     store: S3Store,
+    /// The lake as the transform role reaches it (what its engine is given).
+    transform_store: S3Store,
     sqs: aws_sdk_sqs::Client,
     athena: aws_sdk_athena::Client,
     stub: AthenaStub,
@@ -397,12 +426,13 @@ async fn transform_setup_with(
     let sqs = aws_sdk_sqs::Client::new(&config);
     let stub = AthenaStub::start(verdict, false).await;
     let athena = stub.client(moto).await;
-    let transform_q = queue(&sqs, "silt-transform", &[]).await;
+    let transform_q = template_queue(moto, &sqs, "transform", &[]).await;
     let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
     lander.land(vec![record("shop.public.orders", 1)]).await;
-    let ctx = transform_ctx(&store, &sqs, &transform_q);
+    let ctx = transform_ctx(moto, &transform_q).await;
     TransformSetup {
         store,
+        transform_store: lake_as(moto, "transform").await,
         sqs,
         athena,
         stub,
@@ -415,7 +445,9 @@ async fn transform_setup(moto: &Moto) -> TransformSetup {
     transform_setup_with(moto, |_, _| None).await
 }
 
-fn transform_ctx(store: &S3Store, sqs: &aws_sdk_sqs::Client, transform_url: &str) -> Transform {
+/// The transform handler's context, acting as the transform role.
+async fn transform_ctx(moto: &Moto, transform_url: &str) -> Transform {
+    let store = lake_as(moto, "transform").await;
     let project = shop_project();
     let models = silt_local::Local::new(
         project.clone(),
@@ -434,19 +466,21 @@ fn transform_ctx(store: &S3Store, sqs: &aws_sdk_sqs::Client, transform_url: &str
         prefix: store.full_key(""),
         clock: Arc::new(ManualClock::at(1_795_590_600_000)),
         follow_up: Arc::new(SqsFollowUp {
-            client: sqs.clone(),
+            client: moto.sqs_as("transform").await,
             queue_url: transform_url.to_string(),
         }),
     }
 }
 
-fn athena_settings() -> AthenaSettings {
+/// Engine settings for the template's database and results bucket, in a
+/// work group that does not enforce its settings (tests say when it does).
+fn athena_settings(names: &silt_tests::moto::Names) -> AthenaSettings {
     AthenaSettings {
         keep_builds: silt_aws::KEEP_BUILDS,
         enforced: false,
         workgroup: "primary".into(),
-        database: "silt".into(),
-        output_location: Some(format!("s3://{BUCKET}/athena-results/")),
+        database: names.database.clone(),
+        output_location: Some(format!("s3://{}/", names.results)),
         first_poll: Duration::from_millis(20),
         max_poll: Duration::from_millis(200),
     }
@@ -464,15 +498,18 @@ async fn object_created_notification_runs_downstream_models_on_athena() {
         .await
         .client(&moto)
         .await;
-    let transform_q = queue(&sqs, "silt-transform", &[]).await;
-    let arn = "arn:aws:sqs:us-east-1:123456789012:silt-transform";
+    let transform_q = template_queue(&moto, &sqs, "transform", &[]).await;
+    let arn = format!(
+        "arn:aws:sqs:us-east-1:123456789012:{}",
+        moto.names.queues["transform"]
+    );
     let filter = aws_sdk_s3::types::NotificationConfigurationFilter::builder()
         .key(
             aws_sdk_s3::types::S3KeyFilter::builder()
                 .filter_rules(
                     aws_sdk_s3::types::FilterRule::builder()
                         .name(aws_sdk_s3::types::FilterRuleName::Prefix)
-                        .value("lake/raw/")
+                        .value("raw/")
                         .build(),
                 )
                 .filter_rules(
@@ -491,7 +528,7 @@ async fn object_created_notification_runs_downstream_models_on_athena() {
         .build()
         .unwrap();
     s3.put_bucket_notification_configuration()
-        .bucket(BUCKET)
+        .bucket(&moto.names.lake)
         .notification_configuration(
             aws_sdk_s3::types::NotificationConfiguration::builder()
                 .queue_configurations(qc)
@@ -516,12 +553,20 @@ async fn object_created_notification_runs_downstream_models_on_athena() {
         notified[0].2
     );
 
-    let ctx = transform_ctx(&store, &sqs, &transform_q);
+    let ctx = transform_ctx(&moto, &transform_q).await;
+    let transform_store = lake_as(&moto, "transform").await;
     let never = || false;
     let outcome = silt_fn_transform::handle(
         &ctx,
         &sqs_event(&messages),
-        |run| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
+        |run| {
+            AthenaEngine::new(
+                athena.clone(),
+                athena_settings(&moto.names),
+                transform_store.clone(),
+                run,
+            )
+        },
         &never,
     )
     .await
@@ -567,7 +612,7 @@ async fn object_created_notification_runs_downstream_models_on_athena() {
     let monitor = silt_fn_monitor::Monitor {
         project: shop_project(),
         graph: Some(ctx.graph.clone()),
-        store: Arc::new(store.clone()),
+        store: Arc::new(lake_as(&moto, "monitor").await),
         clock: Arc::new(ManualClock::at(1_795_590_900_000)),
     };
     let silt_fn_monitor::Checked::Done(m) = silt_fn_monitor::handle(&monitor, "check-1", 120_000)
@@ -629,7 +674,7 @@ async fn monitor_checks_run_one_at_a_time_without_reserved_concurrency() {
     let monitor = Arc::new(Monitor {
         project: shop_project(),
         graph: None,
-        store: Arc::new(store.clone()),
+        store: Arc::new(lake_as(&moto, "monitor").await),
         clock: Arc::new(ManualClock::at(1_795_590_900_000)),
     });
     // A check holding the lease: another invocation leaves the check to it.
@@ -696,18 +741,25 @@ async fn monitor_checks_run_one_at_a_time_without_reserved_concurrency() {
         handle(&monitor, "later", 120_000).await.unwrap(),
         Checked::Done(_)
     ));
+    assert!(lease_grants(&store).await <= 3, "old grants are deleted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn athena_queries_poll_through_running_and_read_results() {
     let moto = Moto::start();
-    let (_, store) = bucket(&moto).await;
-    let athena = aws_sdk_athena::Client::new(&moto.sdk_config().await);
+    bucket(&moto).await;
+    let athena = aws_sdk_athena::Client::new(&moto.sdk_config_as("transform").await);
+    let transform_store = lake_as(&moto, "transform").await;
     moto.post(
         "/moto-api/state-manager/set-transition",
         &json!({"model_name": "athena::execution", "transition": {"progression": "manual", "times": 2}}).to_string(),
     );
-    let engine = AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), "run-1");
+    let engine = AthenaEngine::new(
+        athena.clone(),
+        athena_settings(&moto.names),
+        transform_store.clone(),
+        "run-1",
+    );
     let stats = engine.execute("probe", "SELECT 1").await.unwrap();
     // moto answers each non-terminal state (QUEUED, RUNNING) twice before moving on.
     assert!(
@@ -738,18 +790,17 @@ async fn a_table_model_takes_the_ctas_form_its_work_group_accepts() {
     use aws_sdk_athena::types::{ResultConfiguration, WorkGroupConfiguration};
     use silt_core::transform::{Engine, ReadState, WriteMode};
     let moto = Moto::start();
-    let (_, store) = bucket(&moto).await;
-    let athena = aws_sdk_athena::Client::new(&moto.sdk_config().await);
-    // The work group as both templates create it.
-    athena
+    bucket(&moto).await;
+    // The work group as both templates create it; the transform reads it.
+    aws_sdk_athena::Client::new(&moto.sdk_config().await)
         .create_work_group()
-        .name("silt")
+        .name(&moto.names.workgroup)
         .configuration(
             WorkGroupConfiguration::builder()
                 .enforce_work_group_configuration(true)
                 .result_configuration(
                     ResultConfiguration::builder()
-                        .output_location("s3://silt-results/results/")
+                        .output_location(format!("s3://{}/", moto.names.results))
                         .build(),
                 )
                 .build(),
@@ -757,8 +808,9 @@ async fn a_table_model_takes_the_ctas_form_its_work_group_accepts() {
         .send()
         .await
         .unwrap();
+    let athena = aws_sdk_athena::Client::new(&moto.sdk_config_as("transform").await);
     assert!(
-        silt_aws::workgroup_enforces_results(&athena, "silt")
+        silt_aws::workgroup_enforces_results(&athena, &moto.names.workgroup)
             .await
             .unwrap()
     );
@@ -768,14 +820,14 @@ async fn a_table_model_takes_the_ctas_form_its_work_group_accepts() {
             .unwrap()
     );
 
-    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
-    let ctx = transform_ctx(&store, &sqs, "unused");
+    let ctx = transform_ctx(&moto, "unused").await;
+    let transform_store = lake_as(&moto, "transform").await;
     let model = ctx.graph.get("daily_revenue").unwrap();
     let sql = "SELECT CAST(from_iso8601_timestamp(created_at) AS DATE) AS order_date FROM \"silt\".\"orders_current\"";
     let read = ReadState::new();
     let read = &read;
     let built = |enforced: bool| {
-        let (athena, store) = (athena.clone(), store.clone());
+        let (athena, transform_store) = (athena.clone(), transform_store.clone());
         let moto = &moto;
         async move {
             // What Athena describes for the model's query (an Iceberg CTAS asks).
@@ -789,10 +841,10 @@ async fn a_table_model_takes_the_ctas_form_its_work_group_accepts() {
             );
             let settings = AthenaSettings {
                 enforced,
-                workgroup: "silt".into(),
-                ..athena_settings()
+                workgroup: moto.names.workgroup.clone(),
+                ..athena_settings(&moto.names)
             };
-            let engine = AthenaEngine::new(athena, settings, store, "r");
+            let engine = AthenaEngine::new(athena, settings, transform_store, "r");
             let b = silt_tests::plain_build(sql, "fp", WriteMode::Replace, read);
             engine.materialize(model, &b).await.unwrap();
             let ctx = silt_aws::athena_rules::Context { enforced };
@@ -809,18 +861,17 @@ async fn a_table_model_takes_the_ctas_form_its_work_group_accepts() {
     };
     // Enforced: Athena fails a CTAS naming external_location, and would put a
     // Hive table under the results location (which the templates expire).
+    let builds = format!("'s3://{}/curated/daily_revenue/build=", moto.names.lake);
     let ctas = built(true).await;
     assert!(!ctas.contains("external_location"), "{ctas}");
     assert!(
-        ctas.contains("table_type = 'ICEBERG'")
-            && ctas.contains("location = 's3://silt-lake/lake/curated/daily_revenue/build="),
+        ctas.contains("table_type = 'ICEBERG'") && ctas.contains(&format!("location = {builds}")),
         "{ctas}"
     );
     // Not enforced: a Hive table placed in the lake by the query.
     let ctas = built(false).await;
     assert!(
-        ctas.contains("external_location = 's3://silt-lake/lake/curated/daily_revenue/build=")
-            && !ctas.contains("ICEBERG"),
+        ctas.contains(&format!("external_location = {builds}")) && !ctas.contains("ICEBERG"),
         "{ctas}"
     );
 }
@@ -832,8 +883,8 @@ async fn repeated_rebuilds_leave_at_most_the_kept_tables_and_their_data() {
     let (_, store) = bucket(&moto).await;
     let stub = AthenaStub::start(|_, _| None, false).await;
     let athena = stub.client(&moto).await;
-    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
-    let ctx = transform_ctx(&store, &sqs, "unused");
+    let ctx = transform_ctx(&moto, "unused").await;
+    let transform_store = lake_as(&moto, "transform").await;
     let model = ctx.graph.get("daily_revenue").unwrap();
     let keep = silt_aws::KEEP_BUILDS;
     let read = ReadState::new();
@@ -847,7 +898,12 @@ async fn repeated_rebuilds_leave_at_most_the_kept_tables_and_their_data() {
     for i in 0..rebuilds {
         // Each a full build by a run of its own: a new physical table.
         let run = format!("run-{i:04}");
-        let engine = AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), &run);
+        let engine = AthenaEngine::new(
+            athena.clone(),
+            athena_settings(&moto.names),
+            transform_store.clone(),
+            &run,
+        );
         let mut b = silt_tests::plain_build("SELECT 1 AS \"x\"", "fp", WriteMode::Replace, &read);
         b.run_id = &run;
         engine.materialize(model, &b).await.unwrap();
@@ -882,7 +938,7 @@ async fn repeated_rebuilds_leave_at_most_the_kept_tables_and_their_data() {
         .map(|o| o.key.rsplit_once('/').unwrap().0.to_string())
         .collect();
     assert_eq!(builds.len(), keep + 1, "{builds:?}");
-    let info = AthenaEngine::new(athena, athena_settings(), store, "r")
+    let info = AthenaEngine::new(athena, athena_settings(&moto.names), transform_store, "r")
         .build_info("daily_revenue")
         .await
         .unwrap()
@@ -898,7 +954,7 @@ async fn full_refresh_on_a_stand_in(
     verdict: silt_tests::athena_stub::Verdict,
 ) -> (silt_fn_transform::Outcome, AthenaStub) {
     let TransformSetup {
-        store,
+        transform_store,
         athena,
         stub,
         ctx,
@@ -908,7 +964,14 @@ async fn full_refresh_on_a_stand_in(
     let outcome = silt_fn_transform::handle(
         &ctx,
         &json!({"select": [], "full_refresh": true}),
-        |run| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
+        |run| {
+            AthenaEngine::new(
+                athena.clone(),
+                athena_settings(&moto.names),
+                transform_store.clone(),
+                run,
+            )
+        },
         &never,
     )
     .await
@@ -920,7 +983,7 @@ async fn full_refresh_on_a_stand_in(
 async fn the_nightly_run_compacts_and_vacuums_every_iceberg_model() {
     let moto = Moto::start();
     let TransformSetup {
-        store,
+        transform_store,
         athena,
         stub,
         ctx,
@@ -931,7 +994,14 @@ async fn the_nightly_run_compacts_and_vacuums_every_iceberg_model() {
     let outcome = silt_fn_transform::handle(
         &ctx,
         &scheduled,
-        |run| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
+        |run| {
+            AthenaEngine::new(
+                athena.clone(),
+                athena_settings(&moto.names),
+                transform_store.clone(),
+                run,
+            )
+        },
         &never,
     )
     .await
@@ -964,7 +1034,14 @@ async fn the_nightly_run_compacts_and_vacuums_every_iceberg_model() {
     silt_fn_transform::handle(
         &ctx,
         &json!({"select": ["orders_current"], "full_refresh": true}),
-        |run| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
+        |run| {
+            AthenaEngine::new(
+                athena.clone(),
+                athena_settings(&moto.names),
+                transform_store.clone(),
+                run,
+            )
+        },
         &never,
     )
     .await
@@ -1038,12 +1115,18 @@ async fn a_query_athena_fails_as_retryable_is_started_again_under_a_new_token() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_windows_get_their_own_athena_queries_and_a_retried_window_its_first() {
     let moto = Moto::start();
-    let (_, store) = bucket(&moto).await;
+    bucket(&moto).await;
     let stub = AthenaStub::start(|_, _| None, true).await;
     let athena = stub.client(&moto).await;
+    let transform_store = lake_as(&moto, "transform").await;
     use silt_core::transform::Engine;
     let sql = "SELECT COUNT(*) FROM \"silt\".\"orders_current\" WHERE \"id\" IS NULL";
-    let engine = AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), "bf");
+    let engine = AthenaEngine::new(
+        athena.clone(),
+        athena_settings(&moto.names),
+        transform_store.clone(),
+        "bf",
+    );
     let first = engine
         .count("bf-w0000-a1", "orders_current", sql)
         .await
@@ -1055,7 +1138,7 @@ async fn backfill_windows_get_their_own_athena_queries_and_a_retried_window_its_
     assert_ne!(first, second, "two windows, two queries, two answers");
     // The same window in a retried invocation: Athena answers with the query
     // that window already started.
-    let retried = AthenaEngine::new(athena, athena_settings(), store, "bf");
+    let retried = AthenaEngine::new(athena, athena_settings(&moto.names), transform_store, "bf");
     assert_eq!(
         retried
             .count("bf-w0000-a1", "orders_current", sql)
@@ -1135,6 +1218,7 @@ async fn concurrent_transform_invocations_build_each_model_one_at_a_time() {
     let moto = Moto::start();
     let TransformSetup {
         store,
+        transform_store,
         sqs,
         athena,
         transform_q,
@@ -1144,7 +1228,12 @@ async fn concurrent_transform_invocations_build_each_model_one_at_a_time() {
     let running = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
     let engine = |run: &str| silt_fn_transform::Leased {
         inner: Overlap {
-            inner: AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run),
+            inner: AthenaEngine::new(
+                athena.clone(),
+                athena_settings(&moto.names),
+                transform_store.clone(),
+                run,
+            ),
             running: running.clone(),
         },
         store: ctx.store.clone(),
@@ -1236,7 +1325,7 @@ async fn concurrent_transform_invocations_build_each_model_one_at_a_time() {
 async fn transform_hands_the_rest_to_a_follow_up_when_time_runs_short() {
     let moto = Moto::start();
     let TransformSetup {
-        store,
+        transform_store,
         sqs,
         athena,
         transform_q,
@@ -1246,8 +1335,14 @@ async fn transform_hands_the_rest_to_a_follow_up_when_time_runs_short() {
     let calls = std::sync::atomic::AtomicUsize::new(0);
     let short = move || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1;
     let scheduled: Value = serde_json::from_slice(&fixture("eventbridge/scheduled.json")).unwrap();
-    let engine =
-        |run: &str| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run);
+    let engine = |run: &str| {
+        AthenaEngine::new(
+            athena.clone(),
+            athena_settings(&moto.names),
+            transform_store.clone(),
+            run,
+        )
+    };
     let outcome = silt_fn_transform::handle(&ctx, &scheduled, engine, &short)
         .await
         .unwrap();
@@ -1281,6 +1376,7 @@ async fn a_backfill_invoke_runs_windows_and_a_follow_up_finishes_them() {
     let moto = Moto::start();
     let TransformSetup {
         store,
+        transform_store,
         sqs,
         athena,
         transform_q,
@@ -1292,8 +1388,14 @@ async fn a_backfill_invoke_runs_windows_and_a_follow_up_finishes_them() {
     // Time runs short after four model starts.
     let calls = std::sync::atomic::AtomicUsize::new(0);
     let short = move || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 4;
-    let engine =
-        |run: &str| AthenaEngine::new(athena.clone(), athena_settings(), store.clone(), run);
+    let engine = |run: &str| {
+        AthenaEngine::new(
+            athena.clone(),
+            athena_settings(&moto.names),
+            transform_store.clone(),
+            run,
+        )
+    };
     let first = silt_fn_transform::handle(&ctx, &payload, engine, &short)
         .await
         .unwrap();
@@ -1353,7 +1455,7 @@ async fn an_sqs_body_over_256_kib_is_quarantined_and_its_neighbours_go_on() {
     let moto = Moto::start();
     let (_, store) = bucket(&moto).await;
     let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
-    let landing = queue(&sqs, "silt-landing", &[]).await;
+    let landing = template_queue(&moto, &sqs, "landing", &[]).await;
     // The corpus's case, so the hostile-input test and this one agree on it.
     let case = silt_tests::hostile_cases()
         .into_iter()
@@ -1371,7 +1473,7 @@ async fn an_sqs_body_over_256_kib_is_quarantined_and_its_neighbours_go_on() {
         ("m2".into(), "r2".into(), big),
         ("m3".into(), "r3".into(), neighbour(3)),
     ]);
-    let response = silt_fn_ingest::handle(&ingest_ctx(&store, &sqs, &landing), event)
+    let response = silt_fn_ingest::handle(&ingest_ctx(&moto, &landing).await, event)
         .await
         .unwrap();
     // Nothing to redeliver: the oversized message is quarantined and acknowledged.
@@ -1411,15 +1513,10 @@ async fn land_on_s3_heals_a_crash_between_object_and_manifest_on_redelivery() {
     let batch: SqsEvent = serde_json::from_slice(&fixture("sqs/land-batch.json")).unwrap();
     // The process dies after its first raw object, before that object's manifest.
     let faulty = Arc::new(FaultyStore::new(
-        Arc::new(store.clone()),
+        Arc::new(lake_as(&moto, "land").await),
         Fault::CrashBeforeManifest { after: 1 },
     ));
-    let ctx = |s: Arc<dyn ObjectStore>| silt_fn_land::Land {
-        lander: Lander::new(s.clone(), Arc::new(shop_project())),
-        store: s,
-        clock: Arc::new(ManualClock::at(1_795_590_000_000)),
-    };
-    let first = silt_fn_land::handle(&ctx(faulty.clone()), batch.clone()).await;
+    let first = silt_fn_land::handle(&land_on(faulty.clone()), batch.clone()).await;
     let failed = match first {
         Ok(o) => o.response.batch_item_failures.len(),
         Err(_) => batch.records.len(),
@@ -1437,7 +1534,7 @@ async fn land_on_s3_heals_a_crash_between_object_and_manifest_on_redelivery() {
 
     // Redelivered to a fresh process: the object is found, its manifest written.
     faulty.restart();
-    let second = silt_fn_land::handle(&ctx(faulty.clone()), batch)
+    let second = silt_fn_land::handle(&land_on(faulty.clone()), batch)
         .await
         .unwrap();
     assert!(second.response.batch_item_failures.is_empty());
@@ -1459,16 +1556,19 @@ async fn land_on_s3_heals_a_crash_between_object_and_manifest_on_redelivery() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pii_key_comes_from_an_ssm_secure_string() {
     let moto = Moto::start();
-    let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config().await);
-    ssm.put_parameter()
-        .name("/silt/pii-key")
+    let parameter = moto.names.pii_key_parameter.clone();
+    aws_sdk_ssm::Client::new(&moto.sdk_config().await)
+        .put_parameter()
+        .name(&parameter)
         .value("key-from-ssm")
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
         .send()
         .await
         .unwrap();
+    // Read at the ingest function's cold start, as its role.
+    let ssm = aws_sdk_ssm::Client::new(&moto.sdk_config_as("ingest").await);
     let project = shop_project();
-    let key = silt_aws::load_pii_key(&ssm, &project, Some("/silt/pii-key"))
+    let key = silt_aws::load_pii_key(&ssm, &project, Some(&parameter))
         .await
         .unwrap();
     assert_eq!(key.as_deref(), Some(&b"key-from-ssm"[..]));
@@ -1488,4 +1588,92 @@ async fn the_pii_key_comes_from_an_ssm_secure_string() {
         e.contains("/silt/missing") && e.contains("SILT_PII_KEY_PARAMETER"),
         "{e}"
     );
+}
+
+/// The IAM contract notices a missing grant: with one action a function
+/// needs removed from its role in the template, that function fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_without_an_action_its_function_needs_fails_that_function() {
+    // ingest without sqs:SendMessage: every valid message is left for redelivery.
+    let moto = Moto::start_without(&["ingest:sqs:SendMessage"]);
+    bucket(&moto).await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let landing = template_queue(&moto, &sqs, "landing", &[]).await;
+    let event: Value = serde_json::from_slice(&fixture("sqs/ingest-debezium-batch.json")).unwrap();
+    let response = silt_fn_ingest::handle(&ingest_ctx(&moto, &landing).await, event)
+        .await
+        .unwrap();
+    assert_eq!(response["batchItemFailures"].as_array().unwrap().len(), 9);
+    drop(moto);
+
+    // land without s3:PutObject: nothing lands.
+    let moto = Moto::start_without(&["land:s3:PutObject"]);
+    let (_, store) = bucket(&moto).await;
+    let batch: SqsEvent = serde_json::from_slice(&fixture("sqs/land-batch.json")).unwrap();
+    let landed = silt_fn_land::handle(&land_ctx(&moto).await, batch.clone()).await;
+    assert!(
+        !landed.is_ok_and(|o| o.response.batch_item_failures.len() < batch.records.len()),
+        "land succeeded without s3:PutObject"
+    );
+    assert!(store.list("raw/").await.unwrap().is_empty());
+    drop(moto);
+
+    // transform without s3:PutObject: it can take no lease, write no run record.
+    let moto = Moto::start_without(&["transform:s3:PutObject"]);
+    let TransformSetup {
+        transform_store,
+        athena,
+        ctx,
+        ..
+    } = transform_setup(&moto).await;
+    let never = || false;
+    let run = silt_fn_transform::handle(
+        &ctx,
+        &json!({"select": [], "full_refresh": true}),
+        |run| silt_fn_transform::Leased {
+            inner: AthenaEngine::new(
+                athena.clone(),
+                athena_settings(&moto.names),
+                transform_store.clone(),
+                run,
+            ),
+            store: ctx.store.clone(),
+            clock: ctx.clock.clone(),
+            owner: run.to_string(),
+            ttl_ms: 900_000,
+        },
+        &never,
+    )
+    .await;
+    assert!(
+        !run.is_ok_and(|o| o.runs.iter().any(|r| r.ok())),
+        "transform succeeded without s3:PutObject"
+    );
+    drop(moto);
+
+    // monitor without s3:DeleteObject: its old lease grants pile up.
+    let moto = Moto::start_without(&["monitor:s3:DeleteObject"]);
+    let (_, store) = bucket(&moto).await;
+    let monitor = silt_fn_monitor::Monitor {
+        project: shop_project(),
+        graph: None,
+        store: Arc::new(lake_as(&moto, "monitor").await),
+        clock: Arc::new(ManualClock::at(1_795_590_900_000)),
+    };
+    for i in 0..3 {
+        silt_fn_monitor::handle(&monitor, &format!("check-{i}"), 120_000)
+            .await
+            .unwrap();
+    }
+    assert!(lease_grants(&store).await > 3);
+}
+
+/// How many grants the monitor's lease has in the lake: three at most
+/// (`silt_core::lease`), once each taker deletes the ones before it.
+async fn lease_grants(store: &S3Store) -> usize {
+    store
+        .list(silt_fn_monitor::LEASE_PREFIX)
+        .await
+        .unwrap()
+        .len()
 }

@@ -1,6 +1,14 @@
 //! A moto server for one test binary: started on a free 127.0.0.1 port,
 //! stopped when dropped. `make test` installs it into `.tools/moto`;
 //! `SILT_MOTO_SERVER` may point at another `moto_server` executable.
+//!
+//! It enforces IAM. Each function's role is read from the Terraform module
+//! or, with `SILT_ROLES_FROM=sam`, from the SAM template
+//! (`infra/checks/roles.py`), and a function under test is given clients
+//! acting as its role ([`Moto::sdk_config_as`]), so every call it makes must
+//! be allowed by the template. The test's own calls act as a `harness` user
+//! allowed everything. The names the template gives the lake bucket, queues,
+//! work group and database are in [`Moto::names`].
 
 #![allow(
     clippy::unwrap_used,
@@ -8,6 +16,8 @@
     reason = "test helper: failures are test failures"
 )]
 
+use serde::Deserialize;
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -19,11 +29,53 @@ pub struct Moto {
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
     port: u16,
+    /// What the template names the resources the functions use.
+    pub names: Names,
+    credentials: HashMap<String, Keys>,
 }
 
+/// What a template names, for a deployment called `silt` in moto's account.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Names {
+    /// The lake bucket (the functions use it without a prefix).
+    pub lake: String,
+    /// The Athena results bucket.
+    pub results: String,
+    /// Queue names by purpose: `ingest`, `landing`, `transform`.
+    pub queues: HashMap<String, String>,
+    /// The Athena work group.
+    pub workgroup: String,
+    /// The Glue database.
+    pub database: String,
+    /// The SSM parameter holding the PII key.
+    pub pii_key_parameter: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Keys {
+    key: String,
+    secret: String,
+    token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Installed {
+    names: Names,
+    credentials: HashMap<String, Keys>,
+}
+
+/// The functions whose roles the templates define.
+pub const FUNCTIONS: [&str; 4] = ["ingest", "land", "transform", "monitor"];
+
 impl Moto {
-    /// Starts moto and waits until it answers.
+    /// Starts moto with the functions' roles and waits until it answers.
     pub fn start() -> Moto {
+        Moto::start_without(&[])
+    }
+
+    /// Starts moto with the functions' roles, less the `function:action`
+    /// grants in `dropped`: what a template missing them would allow.
+    pub fn start_without(dropped: &[&str]) -> Moto {
         let bin = std::env::var("SILT_MOTO_SERVER").unwrap_or_else(|_| {
             crate::repo_root()
                 .join(".tools/moto/bin/moto_server")
@@ -45,10 +97,20 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-        let moto = Moto {
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let mut moto = Moto {
             child,
-            endpoint: format!("http://127.0.0.1:{port}"),
+            endpoint,
             port,
+            names: Names {
+                lake: String::new(),
+                results: String::new(),
+                queues: HashMap::new(),
+                workgroup: String::new(),
+                database: String::new(),
+                pii_key_parameter: String::new(),
+            },
+            credentials: HashMap::new(),
         };
         let t0 = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -58,27 +120,52 @@ impl Moto {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+        let installed = install_roles(&moto.endpoint, dropped);
+        moto.names = installed.names;
+        moto.credentials = installed.credentials;
         moto
     }
 
-    /// SDK configuration pointing at this server, with dummy credentials.
+    /// SDK configuration for the test's own calls (the `harness` user).
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        self.config_of("harness").await
+    }
+
+    /// SDK configuration acting as `function`'s role.
+    pub async fn sdk_config_as(&self, function: &str) -> aws_config::SdkConfig {
+        assert!(FUNCTIONS.contains(&function), "no role for {function}");
+        self.config_of(function).await
+    }
+
+    async fn config_of(&self, who: &str) -> aws_config::SdkConfig {
+        let k = &self.credentials[who];
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "test", "test", None, None, "moto",
+                &k.key,
+                &k.secret,
+                k.token.clone(),
+                None,
+                "moto",
             ))
             .load()
             .await
     }
 
-    /// An S3 client with path-style addressing.
+    /// An S3 client for the test's own calls, with path-style addressing.
     pub async fn s3(&self) -> aws_sdk_s3::Client {
-        let conf = aws_sdk_s3::config::Builder::from(&self.sdk_config().await)
-            .force_path_style(true)
-            .build();
-        aws_sdk_s3::Client::from_conf(conf)
+        s3_client(&self.sdk_config().await)
+    }
+
+    /// An S3 client acting as `function`'s role.
+    pub async fn s3_as(&self, function: &str) -> aws_sdk_s3::Client {
+        s3_client(&self.sdk_config_as(function).await)
+    }
+
+    /// An SQS client acting as `function`'s role.
+    pub async fn sqs_as(&self, function: &str) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk_config_as(function).await)
     }
 
     /// POSTs JSON to moto's own API (seeding Athena results, state transitions).
@@ -98,6 +185,39 @@ impl Moto {
         );
         out
     }
+}
+
+fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// Runs `infra/checks/roles.py` against the server at `endpoint`.
+fn install_roles(endpoint: &str, dropped: &[&str]) -> Installed {
+    let template = std::env::var("SILT_ROLES_FROM").unwrap_or_else(|_| "terraform".into());
+    let python = std::env::var("SILT_INFRA_PYTHON").unwrap_or_else(|_| {
+        crate::repo_root()
+            .join(".tools/hcl2/bin/python")
+            .display()
+            .to_string()
+    });
+    let mut cmd = Command::new(&python);
+    cmd.arg(crate::repo_root().join("infra/checks/roles.py"))
+        .args([template.as_str(), "--endpoint", endpoint]);
+    for d in dropped {
+        cmd.args(["--drop", d]);
+    }
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run {python}: {e}; run `make tools` or set SILT_INFRA_PYTHON")
+    });
+    assert!(
+        out.status.success(),
+        "roles.py {template}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 impl Drop for Moto {

@@ -9,7 +9,8 @@
 //! who holds the lease and until when. A contender takes the lease by
 //! creating the next generation once the newest grant is released, expired,
 //! or its own (a retried invocation of the same run). Taking it deletes the
-//! grants older than the one it replaced, so a prefix holds two at most.
+//! grants older than the one it replaced, so a prefix holds three at most:
+//! the replaced grant, the holder's, and the holder's release.
 //!
 //! A holder that outlives its lease (a hung invocation) is not stopped: the
 //! time to live must cover the longest hold, as the function's timeout does.

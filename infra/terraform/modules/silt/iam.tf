@@ -149,6 +149,8 @@ data "aws_iam_policy_document" "transform" {
       "${local.lake_arn}/schemas/*",
       "${local.lake_arn}/curated/*",
       "${local.lake_arn}/athena/*",
+      # A backfill reads its state back (runs/backfill/<id>/state.json).
+      "${local.lake_arn}/runs/*",
     ]
   }
   statement {
