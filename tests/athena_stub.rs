@@ -1,8 +1,9 @@
 //! An Athena stand-in speaking Athena's JSON protocol on 127.0.0.1, for what
 //! moto's Athena cannot show: a failed query, a repeated request token, the
 //! columns of a query nobody seeded. It fails every statement that breaks
-//! one of Athena's documented rules (`silt_aws::athena_rules`), so every
-//! test driving it checks the statements the engine issues.
+//! one of Athena's documented rules (`silt_aws::athena_rules`) or is of a
+//! kind `silt_aws::athena_access` has no row for, so every test driving it
+//! checks the statements the engine issues.
 
 #![allow(
     clippy::unwrap_used,
@@ -121,10 +122,17 @@ async fn serve(
                 let q = queries.lock().unwrap();
                 let before = q[..id].iter().filter(|s| **s == q[id]).count();
                 // A statement breaking a documented rule fails, as on Athena.
+                // So does one of a kind whose access (`athena_access`) the
+                // templates were not checked for.
                 let broken = silt_aws::athena_rules::check(&q[id], Default::default())
                     .into_iter()
                     .next()
-                    .map(|v| format!("{}: {}", v.rule, v.message));
+                    .map(|v| format!("{}: {}", v.rule, v.message))
+                    .or_else(|| {
+                        silt_aws::athena_access::statement(&q[id])
+                            .is_none()
+                            .then(|| "no access row for this kind of statement".to_string())
+                    });
                 let status = match broken
                     .as_deref()
                     .map(|b| (b, false))

@@ -357,13 +357,10 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
     }
 }
 
-#[test]
-fn every_golden_statement_keeps_athenas_rules() {
-    // The work group as the templates create it: it enforces its settings.
-    let ctx = silt_aws::athena_rules::Context { enforced: true };
+/// Every statement in the golden files, with the file it is in.
+fn golden_statements() -> Vec<(std::path::PathBuf, String)> {
     let golden = repo_root().join("tests/golden/athena");
-    let mut checked = 0;
-    let mut broken = Vec::new();
+    let mut out = Vec::new();
     for entry in std::fs::read_dir(&golden).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -378,12 +375,148 @@ fn every_golden_statement_keeps_athenas_rules() {
             .map(|s| s.trim().trim_end_matches(';'))
             .filter(|s| !s.is_empty())
         {
-            checked += 1;
-            for v in silt_aws::athena_rules::check(statement, ctx) {
-                broken.push(format!("{}: {}: {}", path.display(), v.rule, v.message));
-            }
+            out.push((path.clone(), statement.to_string()));
         }
     }
-    assert!(checked > 30, "only {checked} statements read");
+    out
+}
+
+#[test]
+fn every_golden_statement_keeps_athenas_rules() {
+    // The work group as the templates create it: it enforces its settings.
+    let ctx = silt_aws::athena_rules::Context { enforced: true };
+    let statements = golden_statements();
+    let mut broken = Vec::new();
+    for (path, statement) in &statements {
+        for v in silt_aws::athena_rules::check(statement, ctx) {
+            broken.push(format!("{}: {}: {}", path.display(), v.rule, v.message));
+        }
+    }
+    assert!(
+        statements.len() > 30,
+        "only {} statements read",
+        statements.len()
+    );
     assert!(broken.is_empty(), "{broken:#?}");
+}
+
+/// IAM's match of `pattern` (`*` any run, `?` one character) on `value`.
+fn iam_match(pattern: &str, value: &str) -> bool {
+    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
+    // Classic wildcard matching with one backtrack point.
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < v.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == v[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
+/// Whether `policy` (a role's statements from `template_roles`) allows
+/// `action` on `resource`.
+fn allows(policy: &serde_json::Value, action: &str, resource: &str) -> bool {
+    policy.as_array().unwrap().iter().any(|st| {
+        st["Effect"] == "Allow"
+            && st["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| iam_match(a.as_str().unwrap(), action))
+            && st["Resource"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| iam_match(r.as_str().unwrap(), resource))
+    })
+}
+
+#[test]
+fn athena_acts_within_the_transform_role_of_both_templates() {
+    use silt_aws::athena_access::{ACCESS, Place, needed, statement};
+    // Every statement the engine issues is of a kind the table knows.
+    let mut kinds = Vec::new();
+    for (path, sql) in golden_statements() {
+        let kind = statement(&sql)
+            .unwrap_or_else(|| panic!("{}: no access row for {sql}", path.display()));
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    assert!(kinds.len() >= 8, "{kinds:?}");
+    for template in ["terraform", "sam"] {
+        let roles = silt_tests::moto::template_roles(template);
+        let transform = &roles["policies"]["transform"];
+        let (lake, results, db) = (
+            roles["names"]["lake"].as_str().unwrap(),
+            roles["names"]["results"].as_str().unwrap(),
+            roles["names"]["database"].as_str().unwrap(),
+        );
+        let glue = |what: &str| format!("arn:aws:glue:us-east-1:123456789012:{what}");
+        let mut missing = Vec::new();
+        for row in ACCESS {
+            for (action, place) in needed(row.statement) {
+                let bucket_level = matches!(action, "s3:ListBucket" | "s3:GetBucketLocation");
+                let resources: Vec<String> = match place {
+                    // Glue checks the catalog, the database and the table.
+                    None => vec![
+                        glue("catalog"),
+                        glue(&format!("database/{db}")),
+                        glue(&format!("table/{db}/orders_current__b1")),
+                    ],
+                    Some(_) if bucket_level => {
+                        let bucket = if place == Some(Place::Results) {
+                            results
+                        } else {
+                            lake
+                        };
+                        vec![format!("arn:aws:s3:::{bucket}")]
+                    }
+                    Some(Place::Sources) => vec![
+                        format!("arn:aws:s3:::{lake}/raw/shop.public.orders/part.parquet"),
+                        format!("arn:aws:s3:::{lake}/curated/orders_current/data/part.parquet"),
+                    ],
+                    Some(Place::Target) => vec![format!(
+                        "arn:aws:s3:::{lake}/curated/daily_revenue/build=r1/part.parquet"
+                    )],
+                    Some(Place::Results) => vec![format!("arn:aws:s3:::{results}/q1.csv")],
+                };
+                for r in resources {
+                    if !allows(transform, action, &r) {
+                        missing.push(format!(
+                            "{:?}: {action} on {r} ({})",
+                            row.statement, row.doc
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "the {template} transform role lacks what Athena does as it: {missing:#?}"
+        );
+    }
+}
+
+#[test]
+fn iam_patterns_match_as_iam_does() {
+    assert!(iam_match("arn:aws:s3:::b/raw/*", "arn:aws:s3:::b/raw/x/y"));
+    assert!(!iam_match(
+        "arn:aws:s3:::b/raw/*",
+        "arn:aws:s3:::b/curated/x"
+    ));
+    assert!(iam_match("glue:Get*", "glue:GetTable"));
+    assert!(iam_match("a?c", "abc") && !iam_match("a?c", "ac"));
+    assert!(!iam_match("arn:aws:s3:::b", "arn:aws:s3:::b/x"));
 }

@@ -197,27 +197,40 @@ fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 /// Runs `infra/checks/roles.py` against the server at `endpoint`.
 fn install_roles(endpoint: &str, dropped: &[&str]) -> Installed {
     let template = std::env::var("SILT_ROLES_FROM").unwrap_or_else(|_| "terraform".into());
+    let mut args = vec![template, "--endpoint".into(), endpoint.into()];
+    for d in dropped {
+        args.extend(["--drop".into(), d.to_string()]);
+    }
+    serde_json::from_slice(&roles_py(&args)).unwrap()
+}
+
+/// The four roles' policies as `template` (`terraform` or `sam`) defines
+/// them, resolved for a deployment named `silt`: `{"names": …,
+/// "policies": {function: [{"Action": [...], "Resource": [...]}]}}`.
+pub fn template_roles(template: &str) -> serde_json::Value {
+    serde_json::from_slice(&roles_py(&[template.into(), "--print".into()])).unwrap()
+}
+
+fn roles_py(args: &[String]) -> Vec<u8> {
     let python = std::env::var("SILT_INFRA_PYTHON").unwrap_or_else(|_| {
         crate::repo_root()
             .join(".tools/hcl2/bin/python")
             .display()
             .to_string()
     });
-    let mut cmd = Command::new(&python);
-    cmd.arg(crate::repo_root().join("infra/checks/roles.py"))
-        .args([template.as_str(), "--endpoint", endpoint]);
-    for d in dropped {
-        cmd.args(["--drop", d]);
-    }
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!("cannot run {python}: {e}; run `make tools` or set SILT_INFRA_PYTHON")
-    });
+    let out = Command::new(&python)
+        .arg(crate::repo_root().join("infra/checks/roles.py"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python}: {e}; run `make tools` or set SILT_INFRA_PYTHON")
+        });
     assert!(
         out.status.success(),
-        "roles.py {template}: {}",
+        "roles.py {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    out.stdout
 }
 
 impl Drop for Moto {

@@ -7,6 +7,7 @@
 //! tests use moto server); retries use the SDK's retry configuration.
 
 mod athena;
+pub mod athena_access;
 pub mod athena_rules;
 pub mod athena_sql;
 mod errors;
