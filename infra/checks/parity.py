@@ -9,8 +9,17 @@ and, per function, the IAM actions its role grants. Every alarm must link a
 runbook under docs/runbooks/ that exists, and every runbook must be linked
 by an alarm. Any difference is printed and the exit code is 1.
 
+Each template is also checked against the quotas and rules a new account
+deploys under (docs/aws-limits.md): no concurrency reserved by default, and
+when reservation is asked for, the account limit it needs; SQS visibility
+timeouts of at least six times the consuming function's timeout, dead-letter
+queues keeping messages longer than their source; event source batch sizes
+and windows within Lambda's limits; schedules EventBridge accepts; a bounded
+number of kept builds per model, so Glue's tables per database stay bounded.
+
 `--self-test` also checks that the comparison notices a function, queue,
-schedule, alarm or permission present in only one template.
+schedule, alarm or permission present in only one template, and that each
+limit rule notices a template breaking it.
 """
 
 import copy
@@ -28,6 +37,18 @@ SAM = ROOT / "infra/sam/template.yaml"
 # Actions AWS offers no resource-level permission for: "*" is the narrowest resource.
 UNSCOPED = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 RUNBOOKS = ROOT / "docs/runbooks"
+# Quotas and hard limits (docs/aws-limits.md has the references).
+NEW_ACCOUNT_CONCURRENCY = 10
+UNRESERVED_MINIMUM = 100
+MAX_TIMEOUT_S = 900
+MAX_MEMORY_MB = 10240
+SQS_MAX_VISIBILITY_S = 43200
+BATCH_WITHOUT_WINDOW = 10
+BATCH_WITH_WINDOW = 10000
+MAX_BATCHING_WINDOW_S = 300
+RULES_PER_BUS = 300
+MAX_KEEP_BUILDS = 10
+SCHEDULE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)|cron\((\S+ ){5}\S+\)")
 RUNBOOK_LINK = re.compile(r"Runbook: (docs/runbooks/[\w.-]+\.md)")
 
 
@@ -145,11 +166,30 @@ def tf_model(tf: dict) -> dict:
                 wide.append(f"{fn}: {acts} on every resource")
         iam[fn] = actions
     reserve = {"default": bool(variables["reserve_concurrency"])}
+    queue_attrs = {}
+    for key, body in locals_["queues"].items():
+        m = re.fullmatch(r'\$\{(\d+) \* var\.functions\["(\w+)"\]\.timeout\}', body["visibility"])
+        if not m:
+            raise SystemExit(f"parity: cannot read the visibility of queue {key}: {body['visibility']}")
+        queue_attrs[unquote(key)] = {
+            "visibility": int(m.group(1)) * functions[m.group(2)]["timeout"],
+            "retention": int(resolve(resources["aws_sqs_queue"]["queue"]["message_retention_seconds"])),
+            "dlq_retention": int(resolve(resources["aws_sqs_queue"]["dlq"]["message_retention_seconds"])),
+        }
+    keep = {}
+    for v in tf.get("variable", []):
+        if "keep_builds" in v:
+            for val in v["keep_builds"].get("validation", []):
+                m = re.search(r"var\.keep_builds >= (\d+) && var\.keep_builds <= (\d+)", val.get("condition", ""))
+                if m:
+                    keep = {"min": int(m.group(1)), "max": int(m.group(2))}
     for name, body in resources.get("aws_lambda_function", {}).items():
         if body.get("reserved_concurrent_executions") != "${var.reserve_concurrency ? each.value.concurrency : -1}":
             raise SystemExit(f"parity: Terraform {name} reserves concurrency unconditionally")
     return {"functions": functions, "queues": queues, "event_sources": sources, "schedules": schedules,
-            "alarms": dict(alarms), "runbooks": runbooks, "iam": iam, "wide": wide, "reserve": reserve}
+            "alarms": dict(alarms), "runbooks": runbooks, "iam": iam, "wide": wide, "reserve": reserve,
+            "queue_attrs": queue_attrs, "keep_builds": keep,
+            "rules": len(resources.get("aws_cloudwatch_event_rule", {}))}
 
 
 # ---- SAM --------------------------------------------------------------------
@@ -235,15 +275,70 @@ def sam_model(doc: dict) -> dict:
             alarms[key] += 1
             runbooks.setdefault(key, set()).add(runbook_of(r["Properties"].get("AlarmDescription", "")))
     reserve = {"default": params["ReserveConcurrency"] == "true"}
-    return {"functions": functions, "queues": set(queue_names.values()), "event_sources": sources,
+    dlq_of = {lid: r["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"]
+              for lid, r in res.items() if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r["Properties"]}
+    queue_attrs = {}
+    for lid, dlq in dlq_of.items():
+        dlq_lid = dlq.split(".")[0] if isinstance(dlq, str) else dlq[0]
+        p = res[lid]["Properties"]
+        queue_attrs[queue_names[lid]] = {
+            "visibility": int(p["VisibilityTimeout"]),
+            "retention": int(p["MessageRetentionPeriod"]),
+            "dlq_retention": int(res[dlq_lid]["Properties"]["MessageRetentionPeriod"]),
+        }
+    kb = doc["Parameters"]["KeepBuilds"]
+    keep = {"min": int(kb["MinValue"]), "max": int(kb["MaxValue"])} if "MaxValue" in kb and "MinValue" in kb else {}
+    rules = sum(1 for r in res.values() if r["Type"] == "AWS::Events::Rule") + sum(
+        1 for r in res.values() if r["Type"] == "AWS::Serverless::Function"
+        for ev in r["Properties"].get("Events", {}).values() if ev["Type"] == "Schedule")
+    return {"queue_attrs": queue_attrs, "keep_builds": keep, "rules": rules,"functions": functions, "queues": set(queue_names.values()), "event_sources": sources,
             "schedules": schedules, "alarms": dict(alarms), "runbooks": runbooks, "iam": iam, "wide": wide,
             "reserve": reserve}
 
 
 # ---- comparison ---------------------------------------------------------------
 
+def limits(model: dict, where: str) -> list[str]:
+    """What a new account would refuse, or a quota a year of runs would reach."""
+    problems = []
+    reserved = sum(f["concurrency"] for f in model["functions"].values())
+    if reserved + UNRESERVED_MINIMUM > 1000:
+        problems.append(f"limits ({where}): reservation asks {reserved}, more than a default account (1,000) can give")
+    for fn, f in model["functions"].items():
+        if f["timeout"] > MAX_TIMEOUT_S or f["memory"] > MAX_MEMORY_MB:
+            problems.append(f"limits ({where}): {fn} asks {f['memory']} MB for {f['timeout']} s, beyond Lambda's limits")
+    for (fn, q), src in model["event_sources"].items():
+        most = BATCH_WITH_WINDOW if src["window"] > 0 else BATCH_WITHOUT_WINDOW
+        if src["batch_size"] > most or src["window"] > MAX_BATCHING_WINDOW_S:
+            problems.append(f"limits ({where}): {fn} reads {q} in batches of {src['batch_size']} over {src['window']} s; "
+                            f"Lambda allows {most} (and a window of {MAX_BATCHING_WINDOW_S} s at most)")
+        attrs = model["queue_attrs"].get(q)
+        if attrs is None:
+            problems.append(f"limits ({where}): queue {q} has no dead-letter queue")
+            continue
+        timeout = model["functions"][fn]["timeout"]
+        if not 6 * timeout <= attrs["visibility"] <= SQS_MAX_VISIBILITY_S:
+            problems.append(f"limits ({where}): {q}'s visibility timeout {attrs['visibility']} s is not six times "
+                            f"{fn}'s timeout ({timeout} s), up to {SQS_MAX_VISIBILITY_S}")
+        if attrs["dlq_retention"] <= attrs["retention"]:
+            problems.append(f"limits ({where}): {q}'s dead-letter queue keeps messages no longer than {q} "
+                            f"({attrs['dlq_retention']} <= {attrs['retention']} s): redriven messages expire on arrival")
+    for fn, expr in model["schedules"].items():
+        if not SCHEDULE.fullmatch(str(expr)):
+            problems.append(f"limits ({where}): {fn}'s schedule {expr!r} is not a rate or cron expression EventBridge accepts")
+    if model["rules"] > RULES_PER_BUS:
+        problems.append(f"limits ({where}): {model['rules']} rules, more than the {RULES_PER_BUS} an event bus allows")
+    kb = model["keep_builds"]
+    if not kb or kb["min"] < 0 or kb["max"] > MAX_KEEP_BUILDS:
+        problems.append(f"limits ({where}): kept builds are not bounded to 0..{MAX_KEEP_BUILDS} ({kb or 'no bound'}); "
+                        "each keeps a Glue table per model")
+    return problems
+
+
 def compare(tf: dict, sam: dict) -> list[str]:
     problems = []
+    for where, model in [("Terraform", tf), ("SAM", sam)]:
+        problems.extend(limits(model, where))
     for where, model in [("Terraform", tf), ("SAM", sam)]:
         if model["reserve"]["default"]:
             problems.append(f"concurrency ({where}): reserved by default; a new account (limit 10) cannot deploy it")
@@ -302,6 +397,12 @@ def self_test(tf: dict, sam: dict) -> None:
         "an extra permission": lambda m: m["iam"]["ingest"].add("s3:DeleteObject"),
         "a wildcard resource": lambda m: m["wide"].append("land: ['s3:PutObject'] on every resource"),
         "a reservation by default": lambda m: m["reserve"].update(default=True),
+        "a visibility timeout below six function timeouts": lambda m: m["queue_attrs"]["landing"].update(visibility=300),
+        "a dead-letter queue keeping less than its source": lambda m: m["queue_attrs"]["ingest"].update(dlq_retention=60),
+        "a batch of 11 without a window": lambda m: m["event_sources"][("ingest", "ingest")].update(batch_size=11),
+        "a schedule EventBridge refuses": lambda m: m["schedules"].update(monitor="every 5 minutes"),
+        "unbounded kept builds": lambda m: m["keep_builds"].clear(),
+        "a function beyond Lambda's timeout": lambda m: m["functions"]["transform"].update(timeout=901),
     }
     for what, mutate in mutations.items():
         changed = copy.deepcopy(sam)
@@ -323,6 +424,9 @@ def main() -> None:
         sys.exit(1)
     print(f"parity: {len(tf['functions'])} functions, {len(tf['queues'])} queues, {len(tf['event_sources'])} event sources, "
           f"{len(tf['schedules'])} schedules, {sum(tf['alarms'].values())} alarms with their runbooks and every role's actions match")
+    reserved = sum(f["concurrency"] for f in tf["functions"].values())
+    print(f"limits: both deploy on an account limited to {NEW_ACCOUNT_CONCURRENCY} concurrent executions "
+          f"(nothing reserved by default); reservation on needs a limit of {reserved + UNRESERVED_MINIMUM} or more")
     if "--self-test" in sys.argv:
         self_test(tf, sam)
 

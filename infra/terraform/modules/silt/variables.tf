@@ -120,6 +120,10 @@ variable "keep_builds" {
   description = "Earlier physical tables kept per model for rollback after a rebuild; older ones are dropped with their data."
   type        = number
   default     = 2
+  validation {
+    condition     = var.keep_builds >= 0 && var.keep_builds <= 10
+    error_message = "Keep 0 to 10 earlier builds: each is a Glue table per model, and a database holds 200,000."
+  }
 }
 
 variable "athena_results_expiry_days" {
