@@ -593,13 +593,12 @@ async fn object_created_notification_runs_downstream_models_on_athena() {
             .unwrap()
             .is_some()
     );
-    assert!(
-        store
-            .head("athena/registered/shop.public.orders/v000001")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    let registered = store
+        .list("athena/registered/shop.public.orders/")
+        .await
+        .unwrap();
+    assert_eq!(registered.len(), 1);
+    assert!(registered[0].key.ends_with("/v000001-from-2026-11-25"));
     assert!(
         store
             .get("curated/orders_current/_silt_build.json")
@@ -1676,4 +1675,64 @@ async fn lease_grants(store: &S3Store) -> usize {
         .await
         .unwrap()
         .len()
+}
+
+/// An order landed at `event_time_ms`.
+fn record_at(id: i64, event_time_ms: i64) -> ChangeRecord {
+    let mut r = record("shop.public.orders", id);
+    r.event_time_ms = event_time_ms;
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_projection_starts_at_the_first_landed_day_and_moves_back_with_late_data() {
+    use silt_core::transform::Engine;
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let stub = AthenaStub::start(|_, _| None, false).await;
+    let athena = stub.client(&moto).await;
+    let transform_store = lake_as(&moto, "transform").await;
+    let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
+    let day = 86_400_000;
+    lander.land(vec![record_at(1, 1_795_590_000_000)]).await;
+    let registry = silt_lake::SchemaRegistry::new(Arc::new(store.clone()));
+    let schemas = || async {
+        let states = registry
+            .states(shop_project().datasets.keys())
+            .await
+            .unwrap();
+        states
+            .schemas
+            .into_values()
+            .filter(|s| s.version > 0)
+            .collect::<Vec<_>>()
+    };
+    let engine = AthenaEngine::new(
+        athena.clone(),
+        athena_settings(&moto.names),
+        transform_store.clone(),
+        "r1",
+    );
+    let ranges = || {
+        stub.started()
+            .iter()
+            .filter(|s| s.starts_with("CREATE EXTERNAL TABLE"))
+            .map(|s| {
+                let (_, rest) = s.split_once("'projection.event_date.range'='").unwrap();
+                rest.split_once('\'').unwrap().0.to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    engine.register_sources(&schemas().await).await.unwrap();
+    assert_eq!(ranges(), ["2026-11-25,NOW"]);
+    // Nothing new: no statement at all.
+    let before = stub.started().len();
+    engine.register_sources(&schemas().await).await.unwrap();
+    assert_eq!(stub.started().len(), before);
+    // A late event three days earlier: the table projects from its day.
+    lander
+        .land(vec![record_at(2, 1_795_590_000_000 - 3 * day)])
+        .await;
+    engine.register_sources(&schemas().await).await.unwrap();
+    assert_eq!(ranges(), ["2026-11-25,NOW", "2026-11-22,NOW"]);
 }

@@ -151,9 +151,16 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
     );
     let mut files: BTreeMap<String, String> = BTreeMap::new();
     for schema in states.schemas.values() {
+        // The first landed day, found as the engine finds it in S3.
+        let first = local
+            .store()
+            .list(&silt_core::keys::raw_prefix(&schema.dataset))
+            .await
+            .unwrap();
+        let first_date = silt_core::keys::partition_date(&first[0].key).unwrap();
         files.insert(
             format!("{}.sql", silt_aws::raw_table(&schema.dataset)),
-            athena.raw_table_ddl(schema) + ";\n",
+            athena.raw_table_ddl(schema, first_date) + ";\n",
         );
     }
     let no_reads = ReadState::new();

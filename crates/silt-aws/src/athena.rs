@@ -523,8 +523,11 @@ impl AthenaEngine {
         format!("curated/{model}/_silt_build.json")
     }
 
-    /// DDL registering a raw dataset with partition projection.
-    pub fn raw_table_ddl(&self, schema: &DatasetSchema) -> String {
+    /// DDL registering a raw dataset with partition projection, projecting
+    /// dates from `first_date` (`YYYY-MM-DD`, the dataset's first landed
+    /// partition) to now: an unfiltered read lists the days that can hold
+    /// data, not every day since 2000.
+    pub fn raw_table_ddl(&self, schema: &DatasetSchema, first_date: &str) -> String {
         let table = raw_table(&schema.dataset);
         let location = self
             .store
@@ -539,7 +542,7 @@ impl AthenaEngine {
             cols.push(format!("`{}` {}", c.name, athena_sql::ddl_type(c.ty.sql())));
         }
         format!(
-            "CREATE EXTERNAL TABLE IF NOT EXISTS `{table}` (\n  {}\n)\nPARTITIONED BY (`event_date` string, `event_hour` string)\nSTORED AS PARQUET\nLOCATION '{location}'\nTBLPROPERTIES (\n  'projection.enabled'='true',\n  'projection.event_date.type'='date',\n  'projection.event_date.format'='yyyy-MM-dd',\n  'projection.event_date.range'='2000-01-01,NOW',\n  'projection.event_date.interval'='1',\n  'projection.event_date.interval.unit'='DAYS',\n  'projection.event_hour.type'='integer',\n  'projection.event_hour.range'='0,23',\n  'projection.event_hour.digits'='2',\n  'storage.location.template'='{location}event_date=${{event_date}}/event_hour=${{event_hour}}',\n  'silt.schema_version'='{}'\n)",
+            "CREATE EXTERNAL TABLE IF NOT EXISTS `{table}` (\n  {}\n)\nPARTITIONED BY (`event_date` string, `event_hour` string)\nSTORED AS PARQUET\nLOCATION '{location}'\nTBLPROPERTIES (\n  'projection.enabled'='true',\n  'projection.event_date.type'='date',\n  'projection.event_date.format'='yyyy-MM-dd',\n  'projection.event_date.range'='{first_date},NOW',\n  'projection.event_date.interval'='1',\n  'projection.event_date.interval.unit'='DAYS',\n  'projection.event_hour.type'='integer',\n  'projection.event_hour.range'='0,23',\n  'projection.event_hour.digits'='2',\n  'storage.location.template'='{location}event_date=${{event_date}}/event_hour=${{event_hour}}',\n  'silt.schema_version'='{}'\n)",
             cols.join(",\n  "),
             schema.version
         )
@@ -589,8 +592,31 @@ impl Engine for AthenaEngine {
 
     async fn register_sources(&self, schemas: &[DatasetSchema]) -> Result<()> {
         for s in schemas {
-            // Re-registering only when the schema version moved keeps nightly runs to one cheap DDL check.
-            let marker = format!("athena/registered/{}/v{:06}", s.dataset, s.version);
+            // The earliest landed day starts the projection. A late event
+            // landing before it changes the first key, and so the marker:
+            // the table is registered again from the earlier day.
+            let first = self
+                .store
+                .first_key(&silt_core::keys::raw_prefix(&s.dataset))
+                .await?;
+            let first_date = match first.as_deref() {
+                // Nothing landed: there is no day to miss yet.
+                None => chrono::Utc::now().format("%Y-%m-%d").to_string(),
+                Some(key) => match silt_core::keys::partition_date(key) {
+                    Some(d) => d.to_string(),
+                    None => {
+                        // Not a partition key: project widely rather than hide data.
+                        tracing::warn!(dataset = %s.dataset, key, "The first raw key names no partition; projecting from 2000-01-01.");
+                        "2000-01-01".to_string()
+                    }
+                },
+            };
+            // Re-registering only when the schema version or the first day
+            // moved keeps nightly runs to two cheap requests per dataset.
+            let marker = format!(
+                "athena/registered/{}/v{:06}-from-{first_date}",
+                s.dataset, s.version
+            );
             if self.store.head(&marker).await?.is_some() {
                 continue;
             }
@@ -598,7 +624,8 @@ impl Engine for AthenaEngine {
             // Dropping an external table removes metadata only; the data stays.
             self.execute(&table, &format!("DROP TABLE IF EXISTS `{table}`"))
                 .await?;
-            self.execute(&table, &self.raw_table_ddl(s)).await?;
+            self.execute(&table, &self.raw_table_ddl(s, &first_date))
+                .await?;
             self.store.put(&marker, Vec::new()).await?;
         }
         Ok(())

@@ -51,6 +51,27 @@ impl S3Store {
         full.strip_prefix(self.prefix.as_str())
     }
 
+    /// The first store key under `prefix` in S3's byte order, from one
+    /// list request.
+    pub async fn first_key(&self, prefix: &str) -> Result<Option<String>> {
+        let full = self.full_key(prefix);
+        let page = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&full)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| store_error("list", &self.bucket, &full, e))?;
+        Ok(page
+            .contents()
+            .first()
+            .and_then(|o| o.key())
+            .and_then(|k| self.store_key(k))
+            .map(str::to_string))
+    }
+
     /// `s3://bucket/prefix/key` for a store key (Athena locations).
     pub fn uri(&self, key: &str) -> String {
         format!("s3://{}/{}", self.bucket, self.full_key(key))

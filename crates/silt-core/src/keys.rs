@@ -77,6 +77,18 @@ pub fn raw_prefix(dataset: &DatasetId) -> String {
     format!("raw/{dataset}/")
 }
 
+/// The `YYYY-MM-DD` partition date in a raw or manifest key. Keys list in
+/// byte order, so the first raw key of a dataset carries its earliest date.
+pub fn partition_date(key: &str) -> Option<&str> {
+    let (_, rest) = key.split_once("/event_date=")?;
+    let date = rest.get(..10)?;
+    let b = date.as_bytes();
+    let digits = [0, 1, 2, 3, 5, 6, 8, 9]
+        .iter()
+        .all(|i| b[*i].is_ascii_digit());
+    (digits && b[4] == b'-' && b[7] == b'-').then_some(date)
+}
+
 /// Key of a raw object's manifest.
 pub fn manifest_key(dataset: &DatasetId, partition: &Partition, hash: &str) -> String {
     format!(
@@ -203,5 +215,15 @@ mod tests {
             content_hash(&d, &p, ["3f2a", "", "b7"]),
             "f1035b4d13df95137614ae653f726fcf"
         );
+    }
+
+    #[test]
+    fn a_keys_partition_date_is_read_back() {
+        let d: DatasetId = "shop.public.orders".parse().unwrap();
+        let p = Partition::of(1_795_590_000_000, PartitionGrain::Hour);
+        let key = raw_key(&d, &p, "ab");
+        assert_eq!(partition_date(&key), Some(p.date.as_str()));
+        assert_eq!(partition_date("raw/x/event_date=2026-1-01/"), None);
+        assert_eq!(partition_date("raw/x/part.parquet"), None);
     }
 }

@@ -17,7 +17,7 @@ TBLPROPERTIES (
   'projection.enabled'='true',
   'projection.event_date.type'='date',
   'projection.event_date.format'='yyyy-MM-dd',
-  'projection.event_date.range'='2000-01-01,NOW',
+  'projection.event_date.range'='2026-01-01,NOW',
   'projection.event_date.interval'='1',
   'projection.event_date.interval.unit'='DAYS',
   'projection.event_hour.type'='integer',
