@@ -16,6 +16,9 @@ timeouts of at least six times the consuming function's timeout, dead-letter
 queues keeping messages longer than their source; event source batch sizes
 and windows within Lambda's limits; schedules EventBridge accepts; a bounded
 number of kept builds per model, so Glue's tables per database stay bounded.
+The KMS key policy's statements for service principals must match between
+the templates and take the form each service documents (CloudWatch Logs by
+the log group in the encryption context, S3 by its source bucket).
 
 `--self-test` also checks that the comparison notices a function, queue,
 schedule, alarm or permission present in only one template, and that each
@@ -335,10 +338,71 @@ def limits(model: dict, where: str) -> list[str]:
     return problems
 
 
+def service_name(v) -> str:
+    """`logs.${local.region}.amazonaws.com` and its !Sub twin, alike."""
+    text = v["Fn::Sub"] if isinstance(v, dict) else v
+    return re.sub(r"\$\{[^}]*\}", "<region>", text)
+
+
+# What each service's guide documents for a customer managed key: the
+# condition keys its statement must carry.
+KMS_DOCUMENTED = {
+    "logs.<region>.amazonaws.com": {("ArnLike", "kms:EncryptionContext:aws:logs:arn")},
+    "s3.amazonaws.com": {("ArnEquals", "aws:SourceArn"), ("StringEquals", "aws:SourceAccount")},
+    "cloudwatch.amazonaws.com": set(),
+}
+
+
+def tf_kms(tf: dict) -> dict:
+    docs = {}
+    for d in tf.get("data", []):
+        docs.update(d.get("aws_iam_policy_document", {}))
+    out = {}
+    for st in docs["kms"]["statement"]:
+        for pr in st.get("principals", []):
+            if unquote(pr["type"]) != "Service":
+                continue
+            for ident in pr["identifiers"]:
+                out[service_name(unquote(ident))] = {
+                    "actions": sorted(unquote(a) for a in st["actions"]),
+                    "conditions": sorted((unquote(c["test"]), unquote(c["variable"])) for c in st.get("condition", [])),
+                }
+    return out
+
+
+def sam_kms(doc: dict) -> dict:
+    out = {}
+    for st in doc["Resources"]["KmsKey"]["Properties"]["KeyPolicy"]["Statement"]:
+        svc = st.get("Principal", {}).get("Service")
+        if svc is None:
+            continue
+        for one in svc if isinstance(svc, list) else [svc]:
+            out[service_name(one)] = {
+                "actions": sorted(st["Action"] if isinstance(st["Action"], list) else [st["Action"]]),
+                "conditions": sorted((test, key) for test, kv in st.get("Condition", {}).items() for key in kv),
+            }
+    return out
+
+
+def kms_problems(model: dict, where: str) -> list[str]:
+    problems = []
+    for svc, st in model["kms"].items():
+        if svc not in KMS_DOCUMENTED:
+            problems.append(f"kms ({where}): the key trusts {svc}, which nothing in Silt needs")
+            continue
+        if set(map(tuple, st["conditions"])) != KMS_DOCUMENTED[svc]:
+            problems.append(f"kms ({where}): {svc}'s statement has conditions {st['conditions']}, "
+                            f"not the documented {sorted(KMS_DOCUMENTED[svc])}")
+    return problems
+
+
 def compare(tf: dict, sam: dict) -> list[str]:
     problems = []
     for where, model in [("Terraform", tf), ("SAM", sam)]:
         problems.extend(limits(model, where))
+        problems.extend(kms_problems(model, where))
+    if tf["kms"] != sam["kms"]:
+        problems.append(f"kms: the key policies differ: Terraform {tf['kms']} vs SAM {sam['kms']}")
     for where, model in [("Terraform", tf), ("SAM", sam)]:
         if model["reserve"]["default"]:
             problems.append(f"concurrency ({where}): reserved by default; a new account (limit 10) cannot deploy it")
@@ -403,6 +467,9 @@ def self_test(tf: dict, sam: dict) -> None:
         "a schedule EventBridge refuses": lambda m: m["schedules"].update(monitor="every 5 minutes"),
         "unbounded kept builds": lambda m: m["keep_builds"].clear(),
         "a function beyond Lambda's timeout": lambda m: m["functions"]["transform"].update(timeout=901),
+        "CloudWatch Logs trusted by source account": lambda m: m["kms"]["logs.<region>.amazonaws.com"].update(
+            conditions=[("StringEquals", "aws:SourceAccount")]),
+        "a service the key need not trust": lambda m: m["kms"].update({"events.amazonaws.com": {"actions": [], "conditions": []}}),
     }
     for what, mutate in mutations.items():
         changed = copy.deepcopy(sam)
@@ -413,9 +480,13 @@ def self_test(tf: dict, sam: dict) -> None:
 
 
 def main() -> None:
-    tf = tf_model(load_tf())
+    raw_tf = load_tf()
+    tf = tf_model(raw_tf)
+    tf["kms"] = tf_kms(raw_tf)
     with open(SAM) as fh:
-        sam = sam_model(yaml.load(fh, Loader=CfnLoader))
+        doc = yaml.load(fh, Loader=CfnLoader)
+    sam = sam_model(doc)
+    sam["kms"] = sam_kms(doc)
     problems = compare(tf, sam)
     if problems:
         print("parity: Terraform and SAM differ:")

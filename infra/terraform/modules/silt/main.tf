@@ -44,18 +44,54 @@ data "aws_iam_policy_document" "kms" {
       identifiers = ["arn:${local.partition}:iam::${local.account}:root"]
     }
   }
+  # Each service principal with the statement its own guide documents.
+  # CloudWatch Logs: "Encrypt log data in CloudWatch Logs using AWS KMS"
+  # (the encryption context names the log group; Logs sends no SourceAccount).
   statement {
-    sid       = "ServicesEncrypt"
-    actions   = ["kms:GenerateDataKey*", "kms:Decrypt", "kms:Encrypt", "kms:ReEncrypt*", "kms:DescribeKey"]
+    sid       = "LogsEncryptTheFunctionsLogGroups"
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
     resources = ["*"]
     principals {
       type        = "Service"
-      identifiers = ["s3.amazonaws.com", "logs.${local.region}.amazonaws.com", "cloudwatch.amazonaws.com", "events.amazonaws.com", "sns.amazonaws.com"]
+      identifiers = ["logs.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/lambda/${var.name}-*"]
+    }
+  }
+  # S3 event notifications to the encrypted transform queue: SQS's
+  # "Enable compatibility between event sources from AWS services and
+  # encrypted queues", scoped to the lake bucket.
+  statement {
+    sid       = "S3NotifiesTheEncryptedQueue"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["s3.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:s3:::${local.lake}"]
     }
     condition {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [local.account]
+    }
+  }
+  # CloudWatch alarms publishing to the encrypted alarm topic: SNS's
+  # "Configure AWS KMS permissions for AWS services".
+  statement {
+    sid       = "AlarmsPublishToTheEncryptedTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
     }
   }
 }
