@@ -650,6 +650,10 @@ async fn object_created_notification_runs_downstream_models_on_athena() {
         json!([["dataset"]])
     );
     assert!(docs.iter().any(|d| d["model"] == "orders_current"));
+    // Two raw datasets, and per built model (order_changes_daily,
+    // orders_current, daily_revenue) its view and its table, read as the
+    // monitor role from the build records.
+    assert_eq!(m.lake.tables_held, 2 + 3 * 2);
     let totals = docs
         .iter()
         .find(|d| d.get("DatasetsBreachingFreshness").is_some())
@@ -658,6 +662,7 @@ async fn object_created_notification_runs_downstream_models_on_athena() {
         totals["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
         json!([[]])
     );
+    assert_eq!(totals["GlueTablesHeld"], 8.0);
     // Orders is 15 minutes old (its SLO allows 15), customers never landed: one breach.
     assert_eq!(totals["DatasetsBreachingFreshness"], 1.0);
 }
@@ -1735,4 +1740,135 @@ async fn the_projection_starts_at_the_first_landed_day_and_moves_back_with_late_
         .await;
     engine.register_sources(&schemas().await).await.unwrap();
     assert_eq!(ranges(), ["2026-11-25,NOW", "2026-11-22,NOW"]);
+}
+
+/// Iceberg metadata as Trino writes it, its current snapshot holding
+/// `delete_files` delete files among 40 data files of `bytes` in all.
+fn iceberg_metadata(delete_files: u64, bytes: u64, oldest_ms: i64) -> Vec<u8> {
+    json!({
+        "format-version": 2,
+        "current-snapshot-id": 2,
+        "snapshots": [
+            {"snapshot-id": 1, "timestamp-ms": oldest_ms, "summary": {"operation": "append"}},
+            {"snapshot-id": 2, "parent-snapshot-id": 1, "timestamp-ms": oldest_ms + 60_000, "summary": {
+                "operation": "overwrite", "total-data-files": "40",
+                "total-delete-files": delete_files.to_string(),
+                "total-records": "1000", "total-files-size": bytes.to_string()}}
+        ]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upkeep_runs_when_a_tables_metadata_shows_it_due_within_the_cost_guard() {
+    let moto = Moto::start();
+    let TransformSetup {
+        store,
+        transform_store,
+        athena,
+        stub,
+        mut ctx,
+        ..
+    } = transform_setup(&moto).await;
+    let never = || false;
+    let engine = |run: &str| {
+        AthenaEngine::new(
+            athena.clone(),
+            athena_settings(&moto.names),
+            transform_store.clone(),
+            run,
+        )
+    };
+    let build = json!({"select": ["orders_current"], "full_refresh": true});
+    silt_fn_transform::handle(&ctx, &build, engine, &never)
+        .await
+        .unwrap();
+    let upkept = |from: usize| {
+        stub.started()[from..]
+            .iter()
+            .filter(|s| s.starts_with("OPTIMIZE") || s.starts_with("VACUUM"))
+            .count()
+    };
+    assert_eq!(
+        upkept(0),
+        0,
+        "a healthy table outside the night takes no upkeep"
+    );
+
+    // The table's metadata, as Athena would leave it after a day of merges.
+    let info = silt_aws::iceberg::read_build_info(&store, "orders_current")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(info.iceberg);
+    let dir = info
+        .location
+        .strip_prefix(&store.uri(""))
+        .unwrap()
+        .trim_end_matches('/');
+    store
+        .put(
+            &format!("{dir}/metadata/00007-a.metadata.json"),
+            iceberg_metadata(150, 900_000_000, 1_795_500_000_000),
+        )
+        .await
+        .unwrap();
+    let run = json!({"select": ["orders_current"]});
+    let before = stub.started().len();
+    let out = silt_fn_transform::handle(&ctx, &run, engine, &never)
+        .await
+        .unwrap();
+    assert_eq!(upkept(before), 2, "OPTIMIZE and VACUUM");
+    let u = out.runs[0].models[0].upkeep.clone().unwrap();
+    assert!(u.reason.contains("150 delete files"), "{u:?}");
+    assert_eq!(u.skipped, None);
+    let stored: silt_core::transform::RunRecord = serde_json::from_slice(
+        &store
+            .get("runs/transform/latest.json")
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stored.models[0].upkeep, Some(u));
+
+    // The monitor reports it, reading the metadata as its own role.
+    let monitor = silt_fn_monitor::Monitor {
+        project: shop_project(),
+        graph: Some(ctx.graph.clone()),
+        store: Arc::new(lake_as(&moto, "monitor").await),
+        clock: Arc::new(ManualClock::at(1_795_590_900_000)),
+    };
+    let silt_fn_monitor::Checked::Done(m) = silt_fn_monitor::handle(&monitor, "c", 120_000)
+        .await
+        .unwrap()
+    else {
+        panic!("the lease is free")
+    };
+    let (_, h) = m
+        .lake
+        .iceberg
+        .iter()
+        .find(|(model, _)| model == "orders_current")
+        .unwrap();
+    assert_eq!((h.data_files, h.delete_files, h.snapshots), (40, 150, 2));
+    let line = m
+        .metrics
+        .iter()
+        .find(|l| l.contains("IcebergDeleteFiles") && l.contains("orders_current"))
+        .unwrap();
+    let doc: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(doc["IcebergDeleteFiles"], 150.0);
+    assert_eq!(doc["OldestSnapshotAgeSeconds"], 90_900.0);
+
+    // A budget below what a compaction reads: the cost guard holds it back.
+    ctx.project.models_max_bytes_scanned = Some(100_000_000);
+    let before = stub.started().len();
+    let out = silt_fn_transform::handle(&ctx, &run, engine, &never)
+        .await
+        .unwrap();
+    assert_eq!(upkept(before), 0);
+    let u = out.runs[0].models[0].upkeep.clone().unwrap();
+    assert!(u.skipped.unwrap().contains("over its budget"));
 }

@@ -439,20 +439,14 @@ impl AthenaEngine {
 
     /// What the last build of `model` left, if any.
     pub async fn build_info(&self, model: &str) -> Result<Option<AthenaBuildInfo>> {
-        let key = Self::build_key(model);
-        let Some(bytes) = self.store.get(&key).await? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::encoding(key, e))
+        crate::iceberg::read_build_info(&self.store, model).await
     }
 
     /// Records a build of `model` (the next run's reuse check reads it).
     pub async fn save_build_info(&self, model: &str, info: &AthenaBuildInfo) -> Result<()> {
         self.store
             .put(
-                &Self::build_key(model),
+                &crate::iceberg::build_key(model),
                 serde_json::to_vec_pretty(info).map_err(|e| Error::encoding("build info", e))?,
             )
             .await
@@ -517,10 +511,6 @@ impl AthenaEngine {
     /// The run's id (request tokens derive from it).
     pub fn run_id(&self) -> &str {
         &self.run_id
-    }
-
-    fn build_key(model: &str) -> String {
-        format!("curated/{model}/_silt_build.json")
     }
 
     /// DDL registering a raw dataset with partition projection, projecting

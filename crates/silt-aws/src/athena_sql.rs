@@ -260,10 +260,15 @@ pub fn hive_ctas(target: &Target<'_>, sql: &str, partitions: &[Vec<String>]) -> 
     ctas(target, &with, sql, partitions)
 }
 
+/// Snapshots `VACUUM` keeps: a day. Athena's default (5 days) keeps about
+/// 7,200 snapshots of a table merged every minute; a day covers a night's
+/// rollback window at a fifth of that.
+pub const VACUUM_MAX_SNAPSHOT_AGE_S: u64 = 86_400;
+
 /// Iceberg CTAS of `sql`, batched by partition: the statements.
 pub fn iceberg_ctas(target: &Target<'_>, sql: &str, partitions: &[Vec<String>]) -> Vec<String> {
     let with = format!(
-        "table_type = 'ICEBERG', is_external = false, location = {}, format = 'PARQUET', write_compression = 'ZSTD'{}",
+        "table_type = 'ICEBERG', is_external = false, location = {}, format = 'PARQUET', write_compression = 'ZSTD', vacuum_max_snapshot_age_seconds = {VACUUM_MAX_SNAPSHOT_AGE_S}{}",
         quote_literal(target.location),
         target.partition_array("partitioning")
     );

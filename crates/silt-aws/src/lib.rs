@@ -11,6 +11,7 @@ pub mod athena_access;
 pub mod athena_rules;
 pub mod athena_sql;
 mod errors;
+pub mod iceberg;
 mod s3;
 mod setup;
 mod sqs;

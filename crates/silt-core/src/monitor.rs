@@ -493,6 +493,14 @@ fn run_cost(inputs: &ReportInputs<'_>) -> CostReport {
     let mut queries = Vec::new();
     if let Some(t) = inputs.transform {
         for m in &t.models {
+            // Upkeep (OPTIMIZE, VACUUM) is billed as queries, built or not.
+            if let Some(u) = m.upkeep.as_ref().filter(|u| u.bytes_scanned > 0) {
+                queries.push(Query {
+                    model: m.model.clone(),
+                    dataset: None,
+                    scanned: u.bytes_scanned,
+                });
+            }
             // Routed models ran inside the transform function: no Athena query.
             if m.stats.routed
                 || !matches!(

@@ -278,6 +278,21 @@ pub struct ModelRun {
     /// ones for an incremental run.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dates_read: BTreeMap<String, u64>,
+    /// Table upkeep after the build (compaction, snapshot expiry), when due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upkeep: Option<Upkeep>,
+}
+
+/// Upkeep of one model's table in a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upkeep {
+    /// Why it was due (the nightly run, or what the table's metadata showed).
+    pub reason: String,
+    /// What it scanned (billed like a query).
+    pub bytes_scanned: u64,
+    /// Why it did not run or did not finish, if it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 /// The record of one transform run, stored under `runs/transform/`.
@@ -684,6 +699,7 @@ pub async fn run(
                     elapsed_ms: 0,
                     estimated_bytes: 0,
                     dates_read: BTreeMap::new(),
+                    upkeep: None,
                 });
             }
             break;
@@ -708,6 +724,7 @@ pub async fn run(
                 elapsed_ms: 0,
                 estimated_bytes: 0,
                 dates_read: BTreeMap::new(),
+                upkeep: None,
             });
             continue;
         }
@@ -724,6 +741,7 @@ pub async fn run(
                     elapsed_ms: 0,
                     estimated_bytes: 0,
                     dates_read: BTreeMap::new(),
+                    upkeep: None,
                 });
                 continue;
             }
@@ -789,6 +807,7 @@ pub async fn run(
                 elapsed_ms: elapsed(clock, t0),
                 estimated_bytes: 0,
                 dates_read: BTreeMap::new(),
+                upkeep: None,
             });
             continue;
         }
@@ -818,6 +837,7 @@ pub async fn run(
                 elapsed_ms: elapsed(clock, t0),
                 estimated_bytes,
                 dates_read: plan.dates_read,
+                upkeep: None,
             });
             continue;
         }
@@ -914,6 +934,7 @@ pub async fn run(
             elapsed_ms: elapsed(clock, t0),
             estimated_bytes,
             dates_read: plan.dates_read,
+            upkeep: None,
         });
     }
     Ok(RunRecord {
@@ -946,6 +967,7 @@ fn failed(name: &str, reason: String, elapsed_ms: u64) -> ModelRun {
         elapsed_ms,
         estimated_bytes: 0,
         dates_read: BTreeMap::new(),
+        upkeep: None,
     }
 }
 

@@ -8,7 +8,15 @@
 //! each keep only their own check: a check holds a lease in the lake
 //! ([`silt_core::lease`]) while it runs, and one that finds the lease held
 //! leaves the check to its holder. Reserved concurrency is not needed.
+//!
+//! It also reports the lake's upkeep: the Glue tables Silt holds (alarmed
+//! well before Glue's 200,000 per database) and, per Iceberg model, the
+//! data files, delete files and snapshots of its table and the age of the
+//! oldest snapshot, read from the table's metadata in the lake
+//! ([`silt_aws::iceberg`]); an oldest snapshot older than VACUUM keeps them
+//! means upkeep has stopped.
 
+use silt_aws::iceberg::{TableHealth, table_health, tables_held};
 use silt_core::config::Project;
 use silt_core::emf::{Metric, NAMESPACE, documents};
 use silt_core::lease::{Claim, acquire};
@@ -43,8 +51,45 @@ pub struct Monitor {
 pub struct Outcome {
     /// The report (also in S3).
     pub report: Report,
+    /// The lake's tables and their upkeep.
+    pub lake: LakeHealth,
     /// EMF lines (also on stdout).
     pub metrics: Vec<String>,
+}
+
+/// The Glue tables Silt holds and the health of its Iceberg tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LakeHealth {
+    /// Tables Silt holds in its database: raw datasets, and per model built
+    /// on Athena its view, its table and the earlier tables kept.
+    pub tables_held: u64,
+    /// Iceberg tables by model.
+    pub iceberg: Vec<(String, TableHealth)>,
+}
+
+/// Reads the lake's tables from the models' build records and the Iceberg
+/// tables' metadata.
+pub async fn lake_health(ctx: &Monitor) -> Result<LakeHealth> {
+    let Some(graph) = &ctx.graph else {
+        return Ok(LakeHealth::default());
+    };
+    let store = ctx.store.as_ref();
+    let models = graph.order();
+    let mut out = LakeHealth {
+        tables_held: tables_held(
+            store,
+            models.iter().map(String::as_str),
+            ctx.project.datasets.len(),
+        )
+        .await?,
+        iceberg: Vec::new(),
+    };
+    for m in models {
+        if let Some(h) = table_health(store, m).await? {
+            out.iceberg.push((m.clone(), h));
+        }
+    }
+    Ok(out)
 }
 
 /// What an invocation did.
@@ -82,7 +127,8 @@ pub async fn handle(ctx: &Monitor, invocation: &str, ttl_ms: i64) -> Result<Chec
 
 async fn check(ctx: &Monitor, now: i64) -> Result<Outcome> {
     let r = silt_lake::check(ctx.store.as_ref(), &ctx.project, ctx.graph.as_ref(), now).await?;
-    let metrics = emf_lines(&r);
+    let lake = lake_health(ctx).await?;
+    let metrics = emf_lines(&r, &lake);
     for line in &metrics {
         println!("{line}");
     }
@@ -105,11 +151,16 @@ async fn check(ctx: &Monitor, now: i64) -> Result<Outcome> {
         alerts = r.alerts.len(),
         "Status written."
     );
-    Ok(Outcome { report: r, metrics })
+    Ok(Outcome {
+        report: r,
+        lake,
+        metrics,
+    })
 }
 
-/// The report as EMF documents: one per dataset and one per model.
-pub fn emf_lines(r: &Report) -> Vec<String> {
+/// The report as EMF documents: one per dataset and one per model, with the
+/// lake's upkeep figures.
+pub fn emf_lines(r: &Report, lake: &LakeHealth) -> Vec<String> {
     let mut out = Vec::new();
     for d in &r.datasets {
         let mut m = vec![
@@ -175,6 +226,23 @@ pub fn emf_lines(r: &Report) -> Vec<String> {
                 .map(ToString::to_string),
         );
     }
+    let snapshot_age = |h: &TableHealth| {
+        h.oldest_snapshot_ms
+            .map_or(0.0, |t| (r.generated_ms - t).max(0) as f64 / 1000.0)
+    };
+    for (model, h) in &lake.iceberg {
+        let m = [
+            Metric::new("IcebergDataFiles", h.data_files as f64, "Count"),
+            Metric::new("IcebergDeleteFiles", h.delete_files as f64, "Count"),
+            Metric::new("IcebergSnapshots", h.snapshots as f64, "Count"),
+            Metric::new("OldestSnapshotAgeSeconds", snapshot_age(h), "Seconds"),
+        ];
+        out.extend(
+            documents(NAMESPACE, &[("model", model)], &m, r.generated_ms)
+                .iter()
+                .map(ToString::to_string),
+        );
+    }
     for model in &r.models {
         let failed = matches!(model.status, ModelStatus::Failed | ModelStatus::TestFailed);
         let m = [
@@ -224,6 +292,19 @@ pub fn emf_lines(r: &Report) -> Vec<String> {
             "Seconds",
         ),
     ];
+    totals.push(Metric::new(
+        "GlueTablesHeld",
+        lake.tables_held as f64,
+        "Count",
+    ));
+    totals.push(Metric::new(
+        "OldestSnapshotAgeSecondsMax",
+        lake.iceberg
+            .iter()
+            .map(|(_, h)| snapshot_age(h))
+            .fold(0.0, f64::max),
+        "Seconds",
+    ));
     if let Some(b) = &r.slis.backfill {
         totals.push(Metric::new(
             "BackfillSeconds",

@@ -11,12 +11,15 @@
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use silt_aws::iceberg::{UPKEEP, table_health};
 use silt_core::backfill::{BackfillSpec, WindowStatus, parse_window, run_backfill};
 use silt_core::config::Project;
 use silt_core::keys::run_key;
 use silt_core::model::{Materialized, ModelGraph};
 use silt_core::ports::{Clock, ObjectStore};
-use silt_core::transform::{Engine, ModelStatus, RunInputs, RunRecord, WAITING, run};
+use silt_core::transform::{
+    Engine, ModelStatus, RunInputs, RunRecord, Upkeep, WAITING, over_budget_message, run,
+};
 use silt_core::{DatasetId, Error, Result};
 use silt_lake::SchemaRegistry;
 use std::collections::BTreeSet;
@@ -320,16 +323,14 @@ pub async fn handle<E: Engine>(
             continue;
         }
         let engine = engine_for(&run_id);
-        let record = run_models(
-            ctx,
-            &engine,
-            &selected,
+        let plan = RunPlan {
+            selected: &selected,
             full_refresh,
-            &run_id,
+            run_id: &run_id,
             began,
-            out_of_time,
-        )
-        .await?;
+            nightly: t == Trigger::Scheduled,
+        };
+        let record = run_models(ctx, &engine, &plan, out_of_time).await?;
         let deferred: Vec<String> = record
             .models
             .iter()
@@ -357,40 +358,80 @@ pub async fn handle<E: Engine>(
         for f in record.failures() {
             tracing::error!(run_id = %run_id, failure = %f, "Model failed.");
         }
-        if t == Trigger::Scheduled {
-            upkeep(ctx, &engine, &run_id, &record).await;
-        }
         outcome.runs.push(record);
     }
     Ok(outcome)
 }
 
-/// The nightly upkeep of every incremental and current-state model the run
-/// left built (their Iceberg tables take merges and appends all day). A
-/// failure is logged and left to the next night: the models themselves
-/// are built.
-async fn upkeep<E: Engine>(ctx: &Transform, engine: &E, run_id: &str, record: &RunRecord) {
-    for run in &record.models {
+/// Upkeep of the Iceberg tables the run left built: every night, and in
+/// any run when a table's metadata shows it due (`silt_aws::iceberg::UPKEEP`:
+/// delete files, small files or snapshots piling up under per-minute
+/// merges). A compaction reads the whole table, so it is held to the
+/// model's byte budget like a build (the cost guard); the night run tries
+/// again. What ran, why, and what it scanned go into the model's record.
+async fn upkeep<E: Engine>(
+    ctx: &Transform,
+    engine: &E,
+    run_id: &str,
+    record: &mut RunRecord,
+    nightly: bool,
+) {
+    for run in &mut record.models {
         if matches!(run.status, ModelStatus::Failed | ModelStatus::Deferred) {
             continue;
         }
         let Some(model) = ctx.graph.get(&run.model) else {
             continue;
         };
-        if !matches!(
-            model.materialized,
-            Materialized::Incremental | Materialized::CurrentState
-        ) {
+        if model.materialized == Materialized::View {
             continue;
         }
-        match engine.upkeep(run_id, model).await {
+        let health = match table_health(ctx.store.as_ref(), &model.name).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(model = %model.name, error = %e, "Table metadata unreadable; upkeep left to the nightly run.");
+                None
+            }
+        };
+        let due = health.as_ref().and_then(|h| h.upkeep_due(&UPKEEP));
+        let reason = match (nightly, due) {
+            (_, Some(why)) => why,
+            (true, None) => "nightly".to_string(),
+            (false, None) => continue,
+        };
+        let budget = model
+            .max_bytes_scanned
+            .or(ctx.project.models_max_bytes_scanned);
+        if let (Some(h), Some(budget)) = (&health, budget)
+            && h.files_bytes > budget
+        {
+            let why = over_budget_message(&model.name, h.files_bytes, budget);
+            tracing::warn!(model = %model.name, estimated_bytes = h.files_bytes, budget, "Upkeep refused: over the model's byte budget.");
+            run.upkeep = Some(Upkeep {
+                reason,
+                bytes_scanned: 0,
+                skipped: Some(why),
+            });
+            continue;
+        }
+        run.upkeep = Some(match engine.upkeep(run_id, model).await {
             Ok(bytes) => {
-                tracing::info!(model = %model.name, bytes_scanned = bytes, "Table upkeep done.");
+                tracing::info!(model = %model.name, bytes_scanned = bytes, reason = %reason, "Table upkeep done.");
+                Upkeep {
+                    reason,
+                    bytes_scanned: bytes,
+                    skipped: None,
+                }
             }
             Err(e) => {
-                tracing::warn!(model = %model.name, error = %e, "Table upkeep failed; the next night tries again.")
+                tracing::warn!(model = %model.name, error = %e, "Table upkeep failed; the next run tries again.");
+                Upkeep {
+                    reason,
+                    bytes_scanned: 0,
+                    skipped: Some(e.to_string()),
+                }
             }
-        }
+        });
     }
 }
 
@@ -468,15 +509,30 @@ fn new_run_id(clock: &dyn Clock, kind: &str) -> String {
     format!("{}-{kind}", t.format("%Y%m%dT%H%M%S%3fZ"))
 }
 
+/// What one run builds.
+struct RunPlan<'a> {
+    selected: &'a [String],
+    full_refresh: bool,
+    run_id: &'a str,
+    /// When a follow-up's run first started.
+    began: Option<i64>,
+    /// The nightly schedule's run: upkeep of every Iceberg table.
+    nightly: bool,
+}
+
 async fn run_models<E: Engine>(
     ctx: &Transform,
     engine: &E,
-    selected: &[String],
-    full_refresh: bool,
-    run_id: &str,
-    began: Option<i64>,
+    plan: &RunPlan<'_>,
     out_of_time: &(dyn Fn() -> bool + Send + Sync),
 ) -> Result<RunRecord> {
+    let RunPlan {
+        selected,
+        full_refresh,
+        run_id,
+        began,
+        nightly,
+    } = *plan;
     let states = SchemaRegistry::new(ctx.store.clone())
         .states(ctx.project.datasets.keys())
         .await?;
@@ -493,6 +549,7 @@ async fn run_models<E: Engine>(
     if let Some(began) = began {
         record.started_ms = record.started_ms.min(began);
     }
+    upkeep(ctx, engine, run_id, &mut record, nightly).await;
     let body = serde_json::to_vec_pretty(&record).map_err(|e| Error::encoding("run record", e))?;
     ctx.store
         .put(

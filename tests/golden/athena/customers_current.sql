@@ -1,7 +1,7 @@
 -- customers_current: a full build
 DROP TABLE IF EXISTS `silt_shop`.`customers_current__8b97863f868c540d`;
 
-CREATE TABLE "silt_shop"."customers_current__8b97863f868c540d" WITH (table_type = 'ICEBERG', is_external = false, location = 's3://example-lake/shop/curated/customers_current/build=8b97863f868c540d/', format = 'PARQUET', write_compression = 'ZSTD') AS
+CREATE TABLE "silt_shop"."customers_current__8b97863f868c540d" WITH (table_type = 'ICEBERG', is_external = false, location = 's3://example-lake/shop/curated/customers_current/build=8b97863f868c540d/', format = 'PARQUET', write_compression = 'ZSTD', vacuum_max_snapshot_age_seconds = 86400) AS
 SELECT "country", "created_at", "customer_id", "email", "full_name", "updated_at", CAST("_event_time" AS timestamp(6)) AS "_event_time", "_position", COALESCE("_op" = 'd', false) AS "_deleted"
 FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY "customer_id" ORDER BY "_position" DESC) AS "_silt_rn"

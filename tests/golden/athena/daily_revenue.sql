@@ -16,7 +16,7 @@ GROUP BY CAST(from_iso8601_timestamp(created_at) AS DATE), currency
 
 DROP TABLE IF EXISTS `silt_shop`.`daily_revenue__fdf5318aafcb3918`;
 
-CREATE TABLE "silt_shop"."daily_revenue__fdf5318aafcb3918" WITH (table_type = 'ICEBERG', is_external = false, location = 's3://example-lake/shop/curated/daily_revenue/build=fdf5318aafcb3918/', format = 'PARQUET', write_compression = 'ZSTD') AS
+CREATE TABLE "silt_shop"."daily_revenue__fdf5318aafcb3918" WITH (table_type = 'ICEBERG', is_external = false, location = 's3://example-lake/shop/curated/daily_revenue/build=fdf5318aafcb3918/', format = 'PARQUET', write_compression = 'ZSTD', vacuum_max_snapshot_age_seconds = 86400) AS
 -- Revenue per day and currency from the current state of orders.
 -- created_at is ISO-8601 text in UTC (Debezium ZonedTimestamp); Trino's
 -- from_iso8601_timestamp reads it on Athena, Silt's UDF of the same name

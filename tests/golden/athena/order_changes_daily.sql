@@ -54,7 +54,7 @@ GROUP BY event_date, op
 
 DROP TABLE IF EXISTS `silt_shop`.`order_changes_daily__ef3560341b2b636f`;
 
-CREATE TABLE "silt_shop"."order_changes_daily__ef3560341b2b636f" WITH (table_type = 'ICEBERG', is_external = false, location = 's3://example-lake/shop/curated/order_changes_daily/build=ef3560341b2b636f/', format = 'PARQUET', write_compression = 'ZSTD', partitioning = ARRAY['event_date']) AS
+CREATE TABLE "silt_shop"."order_changes_daily__ef3560341b2b636f" WITH (table_type = 'ICEBERG', is_external = false, location = 's3://example-lake/shop/curated/order_changes_daily/build=ef3560341b2b636f/', format = 'PARQUET', write_compression = 'ZSTD', vacuum_max_snapshot_age_seconds = 86400, partitioning = ARRAY['event_date']) AS
 SELECT "op", "changes", "orders", CAST("_event_time" AS timestamp(6)) AS "_event_time", "event_date"
 FROM (
 -- Order changes captured per event day and operation. Incremental: each run

@@ -1,7 +1,7 @@
 -- orders_current: a full build
 DROP TABLE IF EXISTS `silt_shop`.`orders_current__0f8ad59183e2b458`;
 
-CREATE TABLE "silt_shop"."orders_current__0f8ad59183e2b458" WITH (table_type = 'ICEBERG', is_external = false, location = 's3://example-lake/shop/curated/orders_current/build=0f8ad59183e2b458/', format = 'PARQUET', write_compression = 'ZSTD') AS
+CREATE TABLE "silt_shop"."orders_current__0f8ad59183e2b458" WITH (table_type = 'ICEBERG', is_external = false, location = 's3://example-lake/shop/curated/orders_current/build=0f8ad59183e2b458/', format = 'PARQUET', write_compression = 'ZSTD', vacuum_max_snapshot_age_seconds = 86400) AS
 SELECT "amount_cents", "created_at", "currency", "customer_id", "items", "note", "order_id", "status", "updated_at", "discount_cents", CAST("_event_time" AS timestamp(6)) AS "_event_time", "_position", COALESCE("_op" = 'd', false) AS "_deleted"
 FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY "order_id" ORDER BY "_position" DESC) AS "_silt_rn"

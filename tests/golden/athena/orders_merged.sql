@@ -5,7 +5,7 @@ SELECT * FROM "silt_shop"."raw__shop__public__orders" WHERE "_op" <> 't'
 
 DROP TABLE IF EXISTS `silt_shop`.`orders_merged__b7b37ec607e3a05a`;
 
-CREATE TABLE "silt_shop"."orders_merged__b7b37ec607e3a05a" WITH (table_type = 'ICEBERG', is_external = false, location = 's3://example-lake/shop/curated/orders_merged/build=b7b37ec607e3a05a/', format = 'PARQUET', write_compression = 'ZSTD') AS
+CREATE TABLE "silt_shop"."orders_merged__b7b37ec607e3a05a" WITH (table_type = 'ICEBERG', is_external = false, location = 's3://example-lake/shop/curated/orders_merged/build=b7b37ec607e3a05a/', format = 'PARQUET', write_compression = 'ZSTD', vacuum_max_snapshot_age_seconds = 86400) AS
 SELECT "order_id", "status", "_position", COALESCE("_op" = 'd', false) AS "_deleted"
 FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY "order_id" ORDER BY "_position" DESC) AS "_silt_rn"

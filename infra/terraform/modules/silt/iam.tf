@@ -199,6 +199,9 @@ data "aws_iam_policy_document" "monitor" {
       "${local.lake_arn}/manifests/*",
       "${local.lake_arn}/runs/*",
       "${local.lake_arn}/monitor/*",
+      # Models' build records and their Iceberg tables' metadata (upkeep figures).
+      "${local.lake_arn}/curated/*/_silt_build.json",
+      "${local.lake_arn}/curated/*/metadata/*",
     ]
   }
   statement {
@@ -210,7 +213,7 @@ data "aws_iam_policy_document" "monitor" {
       variable = "s3:prefix"
       # raw/: objects without a manifest are partial writes; runs/ and
       # monitor/: keys are listed before they are read (403 vs 404).
-      values = ["manifests/*", "raw/*", "runs/*", "monitor/*", "${local.models_prefix}*"]
+      values = ["manifests/*", "raw/*", "runs/*", "monitor/*", "curated/*", "${local.models_prefix}*"]
     }
   }
   statement {

@@ -90,6 +90,36 @@ resource "aws_cloudwatch_metric_alarm" "models_failed" {
   tags                = var.tags
 }
 
+resource "aws_cloudwatch_metric_alarm" "glue_tables" {
+  alarm_name          = "${var.name}-glue-tables-near-quota"
+  alarm_description   = "Silt holds 80% of Glue's 200,000 tables per database. Runbook: docs/runbooks/glue-tables.md"
+  namespace           = "Silt"
+  metric_name         = "GlueTablesHeld"
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = 160000
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "iceberg_upkeep" {
+  alarm_name          = "${var.name}-iceberg-upkeep-behind"
+  alarm_description   = "An Iceberg model keeps snapshots older than three days: its upkeep is not running. Runbook: docs/runbooks/iceberg-upkeep.md"
+  namespace           = "Silt"
+  metric_name         = "OldestSnapshotAgeSecondsMax"
+  statistic           = "Minimum"
+  period              = 3600
+  evaluation_periods  = 3
+  threshold           = 259200
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = var.tags
+}
+
 resource "aws_cloudwatch_metric_alarm" "athena_bytes" {
   alarm_name          = "${var.name}-athena-daily-bytes-over-budget"
   alarm_description   = "Athena scanned more than the daily budget in the ${var.name} work group. Runbook: docs/runbooks/cost-spike.md"
