@@ -79,10 +79,15 @@ async fn serve(
         let mut target = String::new();
         let mut len = 0usize;
         let mut line = String::new();
+        let mut request_line = String::new();
         loop {
             line.clear();
             if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
                 return;
+            }
+            if request_line.is_empty() {
+                request_line = line.trim_end().to_string();
+                continue;
             }
             let l = line.trim_end().to_ascii_lowercase();
             if l.is_empty() {
@@ -97,7 +102,25 @@ async fn serve(
         }
         let mut body = vec![0; len];
         reader.read_exact(&mut body).await.unwrap();
-        let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let mut req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        // The same operations in Athena's REST-JSON form, which newer SDKs
+        // (botocore 1.44, what the golden-scenarios script runs on) send.
+        let path = request_line.split(' ').nth(1).unwrap_or_default();
+        if target.is_empty() {
+            let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+            target = match parts.as_slice() {
+                ["query-executions"] => "amazonathena.startqueryexecution".into(),
+                ["query-executions", id] => {
+                    req = json!({"QueryExecutionId": id});
+                    "amazonathena.getqueryexecution".into()
+                }
+                ["query-executions", id, "results"] => {
+                    req = json!({"QueryExecutionId": id});
+                    "amazonathena.getqueryresults".into()
+                }
+                _ => String::new(),
+            };
+        }
         let id_of = |req: &Value| -> usize {
             req["QueryExecutionId"].as_str().unwrap()[1..]
                 .parse()

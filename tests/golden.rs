@@ -527,3 +527,71 @@ fn iam_patterns_match_as_iam_does() {
     assert!(iam_match("a?c", "abc") && !iam_match("a?c", "ac"));
     assert!(!iam_match("arn:aws:s3:::b", "arn:aws:s3:::b/x"));
 }
+
+/// Runs `scripts/athena_golden.py` (what a user runs once on a real Athena)
+/// against the Athena stand-in: its exit status, output and the statements
+/// the stand-in started.
+async fn athena_golden_script(
+    verdict: silt_tests::athena_stub::Verdict,
+) -> (bool, String, Vec<String>) {
+    let stub = silt_tests::athena_stub::AthenaStub::start(verdict, false).await;
+    let endpoint = stub.endpoint.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(repo_root().join(".tools/moto/bin/python"))
+            .arg(repo_root().join("scripts/athena_golden.py"))
+            .args(["--lake", "s3://my-lake/", "--workgroup", "silt"])
+            .args(["--region", "us-east-1", "--endpoint-url", &endpoint])
+            .env("AWS_ACCESS_KEY_ID", "stand-in")
+            .env("AWS_SECRET_ACCESS_KEY", "stand-in")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text, stub.started())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_golden_scenarios_run_on_athena_in_dependency_order() {
+    let (ok, text, started) = athena_golden_script(|_, _| None).await;
+    assert!(ok, "{text}");
+    // Every golden statement, rewritten for the database and lake given.
+    assert_eq!(started.len(), golden_statements().len(), "{text}");
+    assert!(
+        started
+            .iter()
+            .all(|s| !s.contains("silt_shop") && !s.contains("example-lake"))
+    );
+    assert!(
+        started
+            .iter()
+            .any(|s| s.contains("'s3://my-lake/raw/shop.public.orders/'"))
+    );
+    // A model runs after the models it reads, and the builds before the
+    // incremental runs and the upkeep.
+    let first = |pat: &str| started.iter().position(|s| s.contains(pat)).unwrap();
+    assert!(first("CREATE EXTERNAL TABLE") < first("CREATE TABLE"));
+    let view = first("VIEW \"silt_golden\".\"orders_current\"");
+    assert!(view < first("\"daily_revenue__"), "{text}");
+    assert!(first("MERGE INTO") > view);
+    assert!(first("OPTIMIZE") > first("MERGE INTO"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_golden_scenarios_script_fails_naming_the_statement_athena_fails() {
+    let (ok, text, _) = athena_golden_script(|sql, _| {
+        (sql.starts_with("CREATE TABLE") && sql.contains("daily_revenue__"))
+            .then_some(("COLUMN_NOT_FOUND: line 1:8", false))
+    })
+    .await;
+    assert!(!ok);
+    // Its CTAS, in the build and in the rebuild; the rest still run.
+    assert!(
+        text.contains("daily_revenue.sql #3: FAILED COLUMN_NOT_FOUND")
+            && text.contains("daily_revenue.rebuild.sql #3: FAILED")
+            && text.contains("2 statement(s) failed"),
+        "{text}"
+    );
+}
