@@ -131,6 +131,34 @@ async fn land_ctx(moto: &Moto) -> silt_fn_land::Land {
     land_on(Arc::new(lake_as(moto, "land").await))
 }
 
+/// The monitor handler's context, acting as the monitor role, at the
+/// check time the tests use.
+async fn monitor_ctx(
+    moto: &Moto,
+    graph: Option<silt_core::model::ModelGraph>,
+) -> silt_fn_monitor::Monitor {
+    silt_fn_monitor::Monitor {
+        project: shop_project(),
+        graph,
+        store: Arc::new(lake_as(moto, "monitor").await),
+        clock: Arc::new(ManualClock::at(1_795_590_900_000)),
+    }
+}
+
+/// One monitor check that must run (no other holds the lease).
+async fn check_once(
+    monitor: &silt_fn_monitor::Monitor,
+    invocation: &str,
+) -> silt_fn_monitor::Outcome {
+    match silt_fn_monitor::handle(monitor, invocation, 120_000)
+        .await
+        .unwrap()
+    {
+        silt_fn_monitor::Checked::Done(m) => *m,
+        silt_fn_monitor::Checked::Skipped { holder, .. } => panic!("{holder} holds the lease"),
+    }
+}
+
 /// The queue the template names for `purpose`, created by the test.
 async fn template_queue(
     moto: &Moto,
@@ -608,18 +636,11 @@ async fn object_created_notification_runs_downstream_models_on_athena() {
     );
 
     // Monitor: status document and EMF lines.
-    let monitor = silt_fn_monitor::Monitor {
-        project: shop_project(),
-        graph: Some(ctx.graph.clone()),
-        store: Arc::new(lake_as(&moto, "monitor").await),
-        clock: Arc::new(ManualClock::at(1_795_590_900_000)),
-    };
-    let silt_fn_monitor::Checked::Done(m) = silt_fn_monitor::handle(&monitor, "check-1", 120_000)
-        .await
-        .unwrap()
-    else {
-        panic!("no other check holds the lease")
-    };
+    let m = check_once(
+        &monitor_ctx(&moto, Some(ctx.graph.clone())).await,
+        "check-1",
+    )
+    .await;
     let orders = m
         .report
         .datasets
@@ -670,17 +691,12 @@ async fn object_created_notification_runs_downstream_models_on_athena() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitor_checks_run_one_at_a_time_without_reserved_concurrency() {
     use silt_core::lease::{Claim, acquire};
-    use silt_fn_monitor::{Checked, LEASE_PREFIX, Monitor, handle};
+    use silt_fn_monitor::{Checked, LEASE_PREFIX, handle};
     let moto = Moto::start();
     let (_, store) = bucket(&moto).await;
     let lander = Lander::new(Arc::new(store.clone()), Arc::new(shop_project()));
     lander.land(vec![record("shop.public.orders", 1)]).await;
-    let monitor = Arc::new(Monitor {
-        project: shop_project(),
-        graph: None,
-        store: Arc::new(lake_as(&moto, "monitor").await),
-        clock: Arc::new(ManualClock::at(1_795_590_900_000)),
-    });
+    let monitor = Arc::new(monitor_ctx(&moto, None).await);
     // A check holding the lease: another invocation leaves the check to it.
     let Claim::Held(held) = acquire(
         &store,
@@ -1658,16 +1674,9 @@ async fn a_role_without_an_action_its_function_needs_fails_that_function() {
     // monitor without s3:DeleteObject: its old lease grants pile up.
     let moto = Moto::start_without(&["monitor:s3:DeleteObject"]);
     let (_, store) = bucket(&moto).await;
-    let monitor = silt_fn_monitor::Monitor {
-        project: shop_project(),
-        graph: None,
-        store: Arc::new(lake_as(&moto, "monitor").await),
-        clock: Arc::new(ManualClock::at(1_795_590_900_000)),
-    };
+    let monitor = monitor_ctx(&moto, None).await;
     for i in 0..3 {
-        silt_fn_monitor::handle(&monitor, &format!("check-{i}"), 120_000)
-            .await
-            .unwrap();
+        check_once(&monitor, &format!("check-{i}")).await;
     }
     assert!(lease_grants(&store).await > 3);
 }
@@ -1834,18 +1843,7 @@ async fn upkeep_runs_when_a_tables_metadata_shows_it_due_within_the_cost_guard()
     assert_eq!(stored.models[0].upkeep, Some(u));
 
     // The monitor reports it, reading the metadata as its own role.
-    let monitor = silt_fn_monitor::Monitor {
-        project: shop_project(),
-        graph: Some(ctx.graph.clone()),
-        store: Arc::new(lake_as(&moto, "monitor").await),
-        clock: Arc::new(ManualClock::at(1_795_590_900_000)),
-    };
-    let silt_fn_monitor::Checked::Done(m) = silt_fn_monitor::handle(&monitor, "c", 120_000)
-        .await
-        .unwrap()
-    else {
-        panic!("the lease is free")
-    };
+    let m = check_once(&monitor_ctx(&moto, Some(ctx.graph.clone())).await, "c").await;
     let (_, h) = m
         .lake
         .iceberg
