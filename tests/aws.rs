@@ -898,37 +898,52 @@ async fn a_table_model_takes_the_ctas_form_its_work_group_accepts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_rebuilds_leave_at_most_the_kept_tables_and_their_data() {
-    use silt_core::transform::{Engine, ReadState, WriteMode};
     let moto = Moto::start();
-    let (_, store) = bucket(&moto).await;
-    let stub = AthenaStub::start(|_, _| None, false).await;
-    let athena = stub.client(&moto).await;
-    let ctx = transform_ctx(&moto, "unused").await;
-    let transform_store = lake_as(&moto, "transform").await;
-    let model = ctx.graph.get("daily_revenue").unwrap();
+    let TransformSetup {
+        store,
+        transform_store,
+        athena,
+        stub,
+        mut ctx,
+        ..
+    } = transform_setup(&moto).await;
+    // A rebuild a minute, each a transform invocation as deployed: its own
+    // run, the model's lease, a new physical table.
+    let clock = Arc::new(ManualClock::at(1_795_590_600_000));
+    ctx.clock = clock.clone();
+    let engine = |run: &str| silt_fn_transform::Leased {
+        inner: AthenaEngine::new(
+            athena.clone(),
+            athena_settings(&moto.names),
+            transform_store.clone(),
+            run,
+        ),
+        store: ctx.store.clone(),
+        clock: ctx.clock.clone(),
+        owner: run.to_string(),
+        ttl_ms: 900_000,
+    };
+    let never = || false;
+    let rebuild = json!({"select": ["daily_revenue"], "full_refresh": true});
     let keep = silt_aws::KEEP_BUILDS;
-    let read = ReadState::new();
-    // 1,000 rebuilds take about 11 minutes against moto on two cores; make
-    // test runs 200 (the bound is reached after the third), and
+    // 1,000 invocations take about 12 minutes against moto on two cores;
+    // make test runs 60, an hour of them (the bound is reached after the third), and
     // SILT_REBUILDS=1000 runs the full count.
     let rebuilds: usize = std::env::var("SILT_REBUILDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    for i in 0..rebuilds {
-        // Each a full build by a run of its own: a new physical table.
-        let run = format!("run-{i:04}");
-        let engine = AthenaEngine::new(
-            athena.clone(),
-            athena_settings(&moto.names),
-            transform_store.clone(),
-            &run,
-        );
-        let mut b = silt_tests::plain_build("SELECT 1 AS \"x\"", "fp", WriteMode::Replace, &read);
-        b.run_id = &run;
-        engine.materialize(model, &b).await.unwrap();
+        .unwrap_or(60);
+    for _ in 0..rebuilds {
+        clock.advance(60_000);
+        let out = silt_fn_transform::handle(&ctx, &rebuild, engine, &never)
+            .await
+            .unwrap();
+        assert!(out.runs[0].ok(), "{:?}", out.runs[0].failures());
         // What Athena's CTAS wrote (the stand-in writes nothing).
-        let info = engine.build_info("daily_revenue").await.unwrap().unwrap();
+        let info = silt_aws::iceberg::read_build_info(&store, "daily_revenue")
+            .await
+            .unwrap()
+            .unwrap();
         let key = info.location.strip_prefix(&store.uri("")).unwrap();
         store
             .put(&format!("{key}part-0.parquet"), b"data".to_vec())
@@ -937,18 +952,24 @@ async fn repeated_rebuilds_leave_at_most_the_kept_tables_and_their_data() {
     }
     // Replay the statements: the physical tables left in Glue.
     let mut alive = std::collections::BTreeSet::new();
+    let mut created = 0;
     for s in stub.started() {
         let name = |s: &str| {
             s.split(['.', ' ', '\n'])
                 .find(|w| w.contains("daily_revenue__"))
                 .map(|w| w.trim_matches(['`', '"']).to_string())
         };
+        if !s.contains("daily_revenue__") {
+            continue;
+        }
         if s.starts_with("DROP TABLE") {
             alive.remove(&name(&s).unwrap());
         } else if s.starts_with("CREATE TABLE") {
             alive.insert(name(&s).unwrap());
+            created += 1;
         }
     }
+    assert_eq!(created, rebuilds, "one physical table per invocation");
     assert_eq!(alive.len(), keep + 1, "{alive:?}");
     let builds: std::collections::BTreeSet<String> = store
         .list("curated/daily_revenue/build=")
@@ -958,8 +979,7 @@ async fn repeated_rebuilds_leave_at_most_the_kept_tables_and_their_data() {
         .map(|o| o.key.rsplit_once('/').unwrap().0.to_string())
         .collect();
     assert_eq!(builds.len(), keep + 1, "{builds:?}");
-    let info = AthenaEngine::new(athena, athena_settings(&moto.names), transform_store, "r")
-        .build_info("daily_revenue")
+    let info = silt_aws::iceberg::read_build_info(&store, "daily_revenue")
         .await
         .unwrap()
         .unwrap();
