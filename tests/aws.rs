@@ -1890,3 +1890,42 @@ async fn upkeep_runs_when_a_tables_metadata_shows_it_due_within_the_cost_guard()
     let u = out.runs[0].models[0].upkeep.clone().unwrap();
     assert!(u.skipped.unwrap().contains("over its budget"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_reads_its_project_at_cold_start_as_its_role() {
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    // The project where the templates' environment points the functions.
+    let config = moto.names.project_config_key.clone();
+    let models = format!("{}/models/", config.rsplit_once('/').unwrap().0);
+    store
+        .put(
+            &config,
+            std::fs::read(shop_dir().join("silt.toml")).unwrap(),
+        )
+        .await
+        .unwrap();
+    for entry in std::fs::read_dir(shop_dir().join("models")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        store
+            .put(&format!("{models}{name}"), std::fs::read(&path).unwrap())
+            .await
+            .unwrap();
+    }
+    let lake = |key: &str| format!("s3://{}/{key}", moto.names.lake);
+    for function in silt_tests::moto::FUNCTIONS {
+        let s3 = moto.s3_as(function).await;
+        let project = silt_aws::load_project(&s3, &lake(&config))
+            .await
+            .unwrap_or_else(|e| panic!("{function}: {e}"));
+        assert_eq!(project.datasets.len(), shop_project().datasets.len());
+        // The transform and the monitor also read the models.
+        if matches!(function, "transform" | "monitor") {
+            let graph = silt_aws::load_models(&s3, &lake(&models), &project)
+                .await
+                .unwrap_or_else(|e| panic!("{function}: {e}"));
+            assert!(graph.get("orders_current").is_some(), "{function}");
+        }
+    }
+}

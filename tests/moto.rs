@@ -49,6 +49,8 @@ pub struct Names {
     pub database: String,
     /// The SSM parameter holding the PII key.
     pub pii_key_parameter: String,
+    /// Where `silt.toml` is in the lake; the models are in `models/` beside it.
+    pub project_config_key: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +111,7 @@ impl Moto {
                 workgroup: String::new(),
                 database: String::new(),
                 pii_key_parameter: String::new(),
+                project_config_key: String::new(),
             },
             credentials: HashMap::new(),
         };
