@@ -5,7 +5,6 @@
 //! decoding and Parquet encoding overlap and memory is bounded by the batch
 //! size and queue depth, not by the input.
 
-use crate::engine::DataFusionEngine;
 use crate::fs_store::FsStore;
 use crate::input::read_messages;
 use crate::queue::{ChannelQueue, FolderQueue};
@@ -23,6 +22,7 @@ use silt_core::ports::{Clock, ObjectStore, RecordQueue};
 use silt_core::retry::{Backoff, jitter_random};
 use silt_core::transform::{Engine, RunInputs, RunRecord, run};
 use silt_core::{ChangeRecord, DatasetId, Error, Result};
+use silt_engine::DataFusionEngine;
 use silt_lake::{LandOutcome, Lander};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -34,7 +34,7 @@ use silt_core::schema::DatasetSchema;
 use silt_core::sql::quote_literal;
 use silt_core::transform::{Build, Engine, ModelStats, Routing, route_in_process};
 use silt_core::{DatasetId, Error, Result};
-use silt_local::{count_of, max_event_time, parquet_listing, writer_properties};
+use silt_engine::{count_of, max_event_time, parquet_listing, writer_properties};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -161,7 +161,7 @@ impl RoutedEngine {
         let batches = collect(plan.clone(), ctx.task_ctx())
             .await
             .map_err(|e| engine_error(name, e))?;
-        let bytes_scanned = silt_local::bytes_scanned(plan.as_ref());
+        let bytes_scanned = silt_engine::bytes_scanned(plan.as_ref());
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
         let body = parquet_bytes(name, &schema, &batches)?;
 
@@ -237,7 +237,7 @@ fn session(athena: &AthenaEngine, store: &S3Store, memory_limit: u64) -> Option<
         SessionConfig::new().with_information_schema(false),
         runtime,
     );
-    silt_local::trino::register(&ctx);
+    silt_engine::trino::register(&ctx);
     let url = ListingTableUrl::parse(format!("s3://{}/", store.bucket())).ok()?;
     ctx.register_object_store(
         url.as_ref(),
