@@ -159,12 +159,20 @@ pub async fn read_build_info(
         .map_err(|e| Error::encoding(key, e))
 }
 
-/// The health of `model`'s table when it is Iceberg: its build record
-/// names the table's location; its metadata lies under `metadata/` there.
+/// The health of `model`'s table when it is Iceberg.
 pub async fn table_health(store: &dyn ObjectStore, model: &str) -> Result<Option<TableHealth>> {
-    let Some(info) = read_build_info(store, model).await? else {
-        return Ok(None);
-    };
+    match read_build_info(store, model).await? {
+        Some(info) => health_of(store, &info).await,
+        None => Ok(None),
+    }
+}
+
+/// The health of the table a build record names, when it is Iceberg: its
+/// metadata lies under `metadata/` at the table's location.
+pub async fn health_of(
+    store: &dyn ObjectStore,
+    info: &AthenaBuildInfo,
+) -> Result<Option<TableHealth>> {
     if !info.iceberg {
         return Ok(None);
     }
@@ -183,24 +191,6 @@ pub async fn table_health(store: &dyn ObjectStore, model: &str) -> Result<Option
     health(&bytes)
         .map(Some)
         .map_err(|e| Error::encoding(key, e))
-}
-
-/// How many Glue tables Silt holds for `models` and `datasets` raw
-/// datasets: per raw dataset one table; per model built on Athena its view
-/// (tables and current states), the physical table it points at and the
-/// earlier ones kept for rollback.
-pub async fn tables_held(
-    store: &dyn ObjectStore,
-    models: impl IntoIterator<Item = &str>,
-    datasets: usize,
-) -> Result<u64> {
-    let mut n = datasets as u64;
-    for m in models {
-        if let Some(info) = read_build_info(store, m).await? {
-            n += 2 + info.previous.len() as u64;
-        }
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

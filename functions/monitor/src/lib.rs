@@ -16,7 +16,7 @@
 //! ([`silt_aws::iceberg`]); an oldest snapshot older than VACUUM keeps them
 //! means upkeep has stopped.
 
-use silt_aws::iceberg::{TableHealth, table_health, tables_held};
+use silt_aws::iceberg::{TableHealth, health_of, read_build_info};
 use silt_core::config::Project;
 use silt_core::emf::{Metric, NAMESPACE, documents};
 use silt_core::lease::{Claim, acquire};
@@ -74,18 +74,17 @@ pub async fn lake_health(ctx: &Monitor) -> Result<LakeHealth> {
         return Ok(LakeHealth::default());
     };
     let store = ctx.store.as_ref();
-    let models = graph.order();
     let mut out = LakeHealth {
-        tables_held: tables_held(
-            store,
-            models.iter().map(String::as_str),
-            ctx.project.datasets.len(),
-        )
-        .await?,
+        tables_held: ctx.project.datasets.len() as u64,
         iceberg: Vec::new(),
     };
-    for m in models {
-        if let Some(h) = table_health(store, m).await? {
+    for m in graph.order() {
+        // One read of each build record serves both figures.
+        let Some(info) = read_build_info(store, m).await? else {
+            continue;
+        };
+        out.tables_held += 2 + info.previous.len() as u64;
+        if let Some(h) = health_of(store, &info).await? {
             out.iceberg.push((m.clone(), h));
         }
     }
