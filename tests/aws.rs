@@ -175,7 +175,48 @@ async fn s3_store_meets_the_contract_and_pages_past_1000() {
     let (_, store) = bucket(&moto).await;
     object_store_contract(&store, "contract/").await;
     object_store_pagination(&store, "contract/", 1_205).await;
-    silt_tests::lease_contract(Arc::new(store), "leases/one").await;
+    silt_tests::lease_contract(
+        Arc::new(OneCreateAtATime(store, Default::default())),
+        "leases/one",
+    )
+    .await;
+}
+
+/// An S3 store whose conditional creates reach moto one at a time. moto
+/// checks `If-None-Match: *` and stores the object in two steps without a
+/// lock (`moto/s3/responses.py`), so two racing creates can both succeed,
+/// which S3 documents it never lets happen; the lease's race itself is run
+/// unserialised against the folder store (`store_contract`).
+struct OneCreateAtATime(S3Store, tokio::sync::Mutex<()>);
+
+#[async_trait::async_trait]
+impl ObjectStore for OneCreateAtATime {
+    fn location(&self) -> String {
+        self.0.location()
+    }
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+    ) -> silt_core::Result<silt_core::ports::PutOutcome> {
+        let _one = self.1.lock().await;
+        self.0.put_if_absent(key, body).await
+    }
+    async fn put(&self, key: &str, body: Vec<u8>) -> silt_core::Result<()> {
+        self.0.put(key, body).await
+    }
+    async fn get(&self, key: &str) -> silt_core::Result<Option<Vec<u8>>> {
+        self.0.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> silt_core::Result<Vec<silt_core::ports::ObjectMeta>> {
+        self.0.list(prefix).await
+    }
+    async fn head(&self, key: &str) -> silt_core::Result<Option<silt_core::ports::ObjectMeta>> {
+        self.0.head(key).await
+    }
+    async fn delete(&self, key: &str) -> silt_core::Result<()> {
+        self.0.delete(key).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
