@@ -159,6 +159,18 @@ async fn check_once(
     }
 }
 
+/// `inner` behind the models' leases in the lake, as the transform
+/// function builds its engine for run `run`.
+fn leased<E>(ctx: &Transform, inner: E, run: &str) -> silt_fn_transform::Leased<E> {
+    silt_fn_transform::Leased {
+        inner,
+        store: ctx.store.clone(),
+        clock: ctx.clock.clone(),
+        owner: run.to_string(),
+        ttl_ms: 900_000,
+    }
+}
+
 /// The queue the template names for `purpose`, created by the test.
 async fn template_queue(
     moto: &Moto,
@@ -952,17 +964,17 @@ async fn repeated_rebuilds_leave_at_most_the_kept_tables_and_their_data() {
     // run, the model's lease, a new physical table.
     let clock = Arc::new(ManualClock::at(1_795_590_600_000));
     ctx.clock = clock.clone();
-    let engine = |run: &str| silt_fn_transform::Leased {
-        inner: AthenaEngine::new(
-            athena.clone(),
-            athena_settings(&moto.names),
-            transform_store.clone(),
+    let engine = |run: &str| {
+        leased(
+            &ctx,
+            AthenaEngine::new(
+                athena.clone(),
+                athena_settings(&moto.names),
+                transform_store.clone(),
+                run,
+            ),
             run,
-        ),
-        store: ctx.store.clone(),
-        clock: ctx.clock.clone(),
-        owner: run.to_string(),
-        ttl_ms: 900_000,
+        )
     };
     let never = || false;
     let rebuild = json!({"select": ["daily_revenue"], "full_refresh": true});
@@ -1307,20 +1319,20 @@ async fn concurrent_transform_invocations_build_each_model_one_at_a_time() {
         ..
     } = transform_setup(&moto).await;
     let running = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
-    let engine = |run: &str| silt_fn_transform::Leased {
-        inner: Overlap {
-            inner: AthenaEngine::new(
-                athena.clone(),
-                athena_settings(&moto.names),
-                transform_store.clone(),
-                run,
-            ),
-            running: running.clone(),
-        },
-        store: ctx.store.clone(),
-        clock: ctx.clock.clone(),
-        owner: run.to_string(),
-        ttl_ms: 900_000,
+    let engine = |run: &str| {
+        leased(
+            &ctx,
+            Overlap {
+                inner: AthenaEngine::new(
+                    athena.clone(),
+                    athena_settings(&moto.names),
+                    transform_store.clone(),
+                    run,
+                ),
+                running: running.clone(),
+            },
+            run,
+        )
     };
     let never = || false;
     // The SQS mapping and the schedule start two runs at the same moment
@@ -1711,17 +1723,17 @@ async fn a_role_without_an_action_its_function_needs_fails_that_function() {
     let run = silt_fn_transform::handle(
         &ctx,
         &json!({"select": [], "full_refresh": true}),
-        |run| silt_fn_transform::Leased {
-            inner: AthenaEngine::new(
-                athena.clone(),
-                athena_settings(&moto.names),
-                transform_store.clone(),
+        |run| {
+            leased(
+                &ctx,
+                AthenaEngine::new(
+                    athena.clone(),
+                    athena_settings(&moto.names),
+                    transform_store.clone(),
+                    run,
+                ),
                 run,
-            ),
-            store: ctx.store.clone(),
-            clock: ctx.clock.clone(),
-            owner: run.to_string(),
-            ttl_ms: 900_000,
+            )
         },
         &never,
     )
