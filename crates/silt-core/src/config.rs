@@ -209,15 +209,15 @@ pub struct Landing {
 /// dictionary (or whose dictionary outgrew its page).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ParquetEncodings {
-    /// Parquet's delta encodings: lengths apart from the text, integers as
-    /// differences, sorted positions as shared prefixes. Smaller files, and
-    /// less for zstd to compress; DataFusion, Trino (and so Athena engine
-    /// v3), Spark 3.4+ and pyarrow read them.
+    /// Every value as written (PLAIN): what every Parquet reader reads
+    /// (Athena/Trino, Spark, Redshift Spectrum, pyarrow, DuckDB, Polars).
     #[default]
-    Delta,
-    /// Every value as written (PLAIN), for readers without the delta
-    /// encodings (Spark's vectorized reader before 3.4, for one).
     Plain,
+    /// Parquet's delta encodings: lengths apart from the text, integers as
+    /// differences, sorted positions as shared prefixes. Smaller files;
+    /// DataFusion, Trino (and so Athena engine v3), Spark 3.4+ and pyarrow
+    /// read them, older readers (Spark's vectorized reader before 3.4) do not.
+    Delta,
 }
 
 /// Ingest limits that keep hostile input bounded.
@@ -444,7 +444,7 @@ fn default_batch_records() -> usize {
     50_000
 }
 fn default_encodings() -> String {
-    "delta".to_string()
+    "plain".to_string()
 }
 
 #[derive(Deserialize)]
@@ -1047,12 +1047,12 @@ pii = { email = "hash", full_name = "redact" }
         assert!(e.contains("landing.encodings"), "{e}");
         assert!(e.contains("\"delta\" or \"plain\""), "{e}");
         let parse = |extra: &str| Project::parse(&format!("{GOOD}{extra}"), "x/silt.toml").unwrap();
-        assert_eq!(parse("").landing.encodings, ParquetEncodings::Delta);
+        assert_eq!(parse("").landing.encodings, ParquetEncodings::Plain);
         assert_eq!(
-            parse("\n[landing]\nencodings = \"plain\"\n")
+            parse("\n[landing]\nencodings = \"delta\"\n")
                 .landing
                 .encodings,
-            ParquetEncodings::Plain
+            ParquetEncodings::Delta
         );
 
         let e = error_of(&format!(

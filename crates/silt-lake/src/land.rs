@@ -5,7 +5,7 @@
 //! a crash between the two is healed by the retry, which finds the data
 //! object present and writes the missing manifest.
 
-use crate::encode::{Column, Gather, encode_columns};
+use crate::encode::{Gather, encode_gathered};
 use crate::registry::SchemaRegistry;
 use silt_core::config::Project;
 use silt_core::ingest::QuarantineEntry;
@@ -146,7 +146,7 @@ impl Lander {
             let partition = Partition::of(bucket * grain_ms, spec.partition);
             for file in files {
                 let chunk = &file.records[..];
-                let columns = file.columns.finish(&evo.schema);
+                let columns = file.columns;
                 match self
                     .write_object(dataset, &partition, &evo.schema, chunk, columns)
                     .await
@@ -180,7 +180,7 @@ impl Lander {
         partition: &Partition,
         schema: &silt_core::schema::DatasetSchema,
         chunk: &[&ChangeRecord],
-        columns: Vec<Column>,
+        columns: Gather,
     ) -> Result<(PutOutcome, Manifest)> {
         let hash = content_hash(
             dataset,
@@ -188,7 +188,7 @@ impl Lander {
             chunk.iter().map(|r| r.record_id.as_str()),
         );
         let key = raw_key(dataset, partition, &hash);
-        let body = encode_columns(schema, columns, self.project.landing.encodings)?;
+        let body = encode_gathered(schema, columns, self.project.landing.encodings)?;
         let bytes = body.len() as u64;
         let outcome = self.store.put_if_absent(&key, body).await?;
         // Counted by the codes' static text: a key string per record was
@@ -235,33 +235,12 @@ impl Lander {
 }
 
 /// Records by dataset, datasets in order.
-///
-/// A batch holds a few datasets, and the records of one landing message
-/// share their dataset's id (`silt_core::wire::LineReader`): each group
-/// keeps the id it last met, and a record whose id is that same shared
-/// one joins it on a pointer comparison. A map compared every record's id
-/// with its keys part by part, a `memcmp` for each part.
 fn group_by_dataset(records: &[ChangeRecord]) -> Vec<(&DatasetId, Vec<&ChangeRecord>)> {
-    let mut groups: Vec<(&DatasetId, Vec<&ChangeRecord>)> = Vec::new();
+    let mut groups: BTreeMap<&DatasetId, Vec<&ChangeRecord>> = BTreeMap::new();
     for r in records {
-        let id = &r.dataset;
-        let at = match groups.iter().position(|(d, _)| d.shares(id)) {
-            Some(i) => i,
-            None => match groups.iter().position(|(d, _)| *d == id) {
-                Some(i) => {
-                    groups[i].0 = id;
-                    i
-                }
-                None => {
-                    groups.push((id, Vec::new()));
-                    groups.len() - 1
-                }
-            },
-        };
-        groups[at].1.push(r);
+        groups.entry(&r.dataset).or_default().push(r);
     }
-    groups.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    groups
+    groups.into_iter().collect()
 }
 
 /// Sorts records by position, then record id, as a stable sort does.

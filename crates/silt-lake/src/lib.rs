@@ -9,7 +9,6 @@
 mod encode;
 mod land;
 mod monitor;
-mod pages;
 mod registry;
 
 pub use encode::{arrow_schema, encode_parquet};
