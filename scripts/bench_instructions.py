@@ -26,17 +26,13 @@ from pathlib import Path
 # names, sign): a part adds up the functions its patterns match, and takes
 # away those with sign -1.
 PARTS = [
-    # Whole messages, and payloads whose schema was cached (`parse_plain`),
-    # but not the landing queue's lines, which `scan_line` reads.
-    ("parse (JSON to tape)", r"silt_core::json::tape::Tape::parse(_plain)?( \[|$)", 1),
-    ("parse (JSON to tape)", r"silt_core::wire::scan_line( \[|$)", -1),
-    ("decode (tape to records)", r"silt_core::decode::fast::FastDebezium::payload( \[|$)", 1),
+    ("parse (serde_json to Json)", r"silt_core::json::parse_noting_floats( \[|$)", 1),
+    ("decode (Json to records)", r"silt_core::decode::decode( \[|$)", 1),
     ("mask and checks", r"silt_core::ingest::Ingestor::check_and_mask( \[|$)", 1),
     ("landing queue: pack", r"silt_core::pack::pack( \[|$)", 1),
-    # `unpack` is inlined into the benchmark; the line reader is not.
-    ("landing queue: unpack", r"silt_core::wire::LineReader::read( \[|$)", 1),
+    ("landing queue: unpack", r"silt_core::pack::(unpack|read_line)( \[|$)", 1),
     ("land (group, schema, Parquet)", r"silt_lake::land::Lander::land_dataset::\{\{closure\}\}( \[|$)", 1),
-    ("  of which Parquet and zstd", r"silt_lake::encode::encode_(parquet|columns)( \[|$)", 1),
+    ("  of which Parquet and zstd", r"silt_lake::encode::encode_(parquet|gathered)( \[|$)", 1),
     ("SHA-256 in software (all callers)", r"sha2::sha256::soft::compress( \[|$)", 1),
 ]
 

@@ -18,6 +18,7 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::{Value, json};
 use silt_aws::{AthenaEngine, AthenaSettings, S3Store, SqsRecordQueue};
+use silt_core::ingest::Ingestor;
 use silt_core::mask::Masker;
 use silt_core::pack::{MAX_SQS_BYTES, pack};
 use silt_core::ports::{ManualClock, ObjectStore};
@@ -108,9 +109,12 @@ fn sqs_event(messages: &[(String, String, String)]) -> Value {
 /// The ingest handler's context, acting as the ingest role.
 async fn ingest_ctx(moto: &Moto, landing_url: &str) -> silt_fn_ingest::Ingest {
     silt_fn_ingest::Ingest {
-        project: shop_project(),
-        source: "shop".into(),
-        masker: Masker::new(Some(TEST_KEY.to_vec())),
+        ingestor: Ingestor::new(
+            Arc::new(shop_project()),
+            "shop",
+            Masker::new(Some(TEST_KEY.to_vec())),
+        )
+        .unwrap(),
         store: Arc::new(lake_as(moto, "ingest").await),
         queue: SqsRecordQueue::new(moto.sqs_as("ingest").await, landing_url),
         clock: Arc::new(ManualClock::at(1_795_590_000_000)),

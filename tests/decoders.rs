@@ -13,11 +13,11 @@ use silt_core::ingest::Ingestor;
 use silt_core::mask::Masker;
 use silt_core::{ChangeRecord, Op};
 use silt_tests::{TEST_KEY, fixture, fixture_project, hmac_hex};
+use std::sync::Arc;
 
 fn decode(source: &str, rel: &str) -> Result<Decoded, silt_core::decode::Rejection> {
-    let p = fixture_project();
     let masker = Masker::new(Some(TEST_KEY.to_vec()));
-    let ing = Ingestor::new(&p, &p.sources[source], &masker).unwrap();
+    let ing = Ingestor::new(Arc::new(fixture_project()), source, masker).unwrap();
     ing.ingest(&fixture(rel))
 }
 
@@ -193,9 +193,8 @@ fn redelivered_messages_share_record_ids() {
     let mut v: serde_json::Value =
         serde_json::from_slice(&fixture("debezium/postgres-create.json")).unwrap();
     v["ts_ms"] = json!(1_795_599_999_999_i64);
-    let p = fixture_project();
     let masker = Masker::new(Some(TEST_KEY.to_vec()));
-    let ing = Ingestor::new(&p, &p.sources["shop"], &masker).unwrap();
+    let ing = Ingestor::new(Arc::new(fixture_project()), "shop", masker).unwrap();
     let Decoded::Records(b) = ing.ingest_value(&v).unwrap() else {
         panic!()
     };
@@ -204,9 +203,8 @@ fn redelivered_messages_share_record_ids() {
 
 #[test]
 fn rejections_name_field_and_expectation() {
-    let p = fixture_project();
     let masker = Masker::new(Some(TEST_KEY.to_vec()));
-    let ing = Ingestor::new(&p, &p.sources["shop"], &masker).unwrap();
+    let ing = Ingestor::new(Arc::new(fixture_project()), "shop", masker).unwrap();
     let cases = [
         (
             json!({"op": "x", "source": {"connector": "postgresql"}}),

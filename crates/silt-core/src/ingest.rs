@@ -6,7 +6,7 @@
 //! quarantine entries go.
 
 use crate::config::{Project, Source, UndeclaredPii};
-use crate::decode::{DecodeContext, Decoded, FastDebezium, RejectKind, Rejection, decode};
+use crate::decode::{DecodeContext, Decoded, RejectKind, Rejection, decode};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::mask::Masker;
@@ -17,20 +17,32 @@ use crate::sql::check_identifier;
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Decodes, validates and masks messages of one source.
-pub struct Ingestor<'a> {
-    project: &'a Project,
-    source: &'a Source,
-    masker: &'a Masker,
-    pii_columns: BTreeSet<&'a str>,
-    /// Present for Debezium (and auto-detected) sources.
-    fast: Option<FastDebezium<'a>>,
+///
+/// It owns what it needs, so a Lambda builds it once at cold start and
+/// every invocation reuses it.
+pub struct Ingestor {
+    project: Arc<Project>,
+    source: Source,
+    masker: Masker,
+    /// Columns declared as PII in the source's datasets: rejections about
+    /// them do not repeat the value.
+    pii_columns: BTreeSet<String>,
 }
 
-impl<'a> Ingestor<'a> {
-    /// An ingestor for `source`; fails if a dataset hashes PII and there is no key.
-    pub fn new(project: &'a Project, source: &'a Source, masker: &'a Masker) -> Result<Self> {
+impl Ingestor {
+    /// An ingestor for the source named `source`; fails if the project does
+    /// not declare it, or a dataset hashes PII and there is no key.
+    pub fn new(project: Arc<Project>, source: &str, masker: Masker) -> Result<Self> {
+        let Some(source) = project.sources.get(source).cloned() else {
+            return Err(Error::Config {
+                file: project.file.clone(),
+                field: "source".into(),
+                message: format!("source `{source}` is not declared under [sources]"),
+            });
+        };
         if project.needs_pii_key() && !masker.has_key() {
             return Err(Error::Config {
                 file: project.file.clone(),
@@ -45,20 +57,24 @@ impl<'a> Ingestor<'a> {
             .datasets
             .iter()
             .filter(|(id, _)| id.source() == source.name)
-            .flat_map(|(_, d)| d.pii.keys().map(String::as_str))
+            .flat_map(|(_, d)| d.pii.keys().cloned())
             .collect();
         Ok(Self {
             project,
             source,
             masker,
             pii_columns,
-            fast: FastDebezium::new(project, source),
         })
     }
 
     /// The source this ingestor reads.
     pub fn source(&self) -> &Source {
-        self.source
+        &self.source
+    }
+
+    /// The project it ingests for.
+    pub fn project(&self) -> &Project {
+        &self.project
     }
 
     /// Columns of a record this ingestor returned that its dataset does not
@@ -78,38 +94,10 @@ impl<'a> Ingestor<'a> {
             .unwrap_or_default()
     }
 
-    /// Ingests one message.
-    ///
-    /// Debezium messages go through the fast path, which reads a borrowed
-    /// [`Tape`](crate::json::Tape) instead of a `Value` tree; whatever it does not accept takes
-    /// the general path, so rejections always come from the general path.
+    /// Ingests one message: size and UTF-8 checked, parsed strictly
+    /// ([`crate::json`]), decoded by the source's format, validated and
+    /// masked.
     pub fn ingest(&self, bytes: &[u8]) -> Result<Decoded, Rejection> {
-        self.ingest_fast(bytes)
-            .unwrap_or_else(|| self.ingest_general(bytes))
-    }
-
-    /// Ingests one message by the fast path alone; `None` where it leaves
-    /// the message to the general path.
-    pub fn ingest_fast(&self, bytes: &[u8]) -> Option<Result<Decoded, Rejection>> {
-        let fast = self.fast.as_ref()?;
-        if bytes.len() > self.project.ingest.max_message_bytes {
-            return None;
-        }
-        // Checking the whole message's UTF-8 a byte word at a time was a
-        // twentieth of decoding; the SIMD check gives the same answer (the
-        // general path still reports where an invalid byte is).
-        let text = simdutf8::basic::from_utf8(bytes).ok()?;
-        let decoded = fast.decode_text(text)?;
-        // The fast path validated as it decoded.
-        Some(
-            self.check_and_mask(decoded, false)
-                .map_err(|r| self.redact(r)),
-        )
-    }
-
-    /// Ingests one message by the general path alone: what [`Ingestor::ingest`]
-    /// falls back to, and what the fast path is tested against.
-    pub fn ingest_general(&self, bytes: &[u8]) -> Result<Decoded, Rejection> {
         let limit = self.project.ingest.max_message_bytes;
         if bytes.len() > limit {
             return Err(Rejection::new(
@@ -130,7 +118,7 @@ impl<'a> Ingestor<'a> {
         // serde_json stops at 128 levels of nesting, so hostile depth cannot overflow the stack.
         let parsed = crate::json::parse_noting_floats(text);
         // A too-large integer is the reason given even when the text is also
-        // malformed; without floats in the tree there can be none (see json.rs).
+        // malformed; without floats in the tree there can be none.
         if !matches!(parsed, Ok((_, false)))
             && let Some(literal) = crate::json::integer_beyond_64_bits(text)
         {
@@ -149,17 +137,16 @@ impl<'a> Ingestor<'a> {
                 e.to_string(),
             )
         })?;
-        self.ingest_owned(value)
+        let ctx = DecodeContext::new(&self.project, &self.source);
+        decode(value, &ctx)
+            .and_then(|decoded| self.check_and_mask(decoded))
+            .map_err(|r| self.redact(r))
     }
 
-    /// Ingests one already-parsed message.
+    /// Ingests one message that arrived already parsed (a JSON value inside
+    /// a trigger's event), as the text it prints.
     pub fn ingest_value(&self, value: &Value) -> Result<Decoded, Rejection> {
-        self.ingest_owned(value.clone())
-    }
-
-    /// Ingests one parsed message, moving its row images into the records.
-    pub fn ingest_owned(&self, value: Value) -> Result<Decoded, Rejection> {
-        self.decode_and_mask(value).map_err(|r| self.redact(r))
+        self.ingest(value.to_string().as_bytes())
     }
 
     /// A rejection about a declared PII column does not repeat its value:
@@ -172,22 +159,15 @@ impl<'a> Ingestor<'a> {
         r
     }
 
-    fn decode_and_mask(&self, value: Value) -> Result<Decoded, Rejection> {
-        let ctx = DecodeContext::new(self.project, self.source);
-        self.check_and_mask(decode(value, &ctx)?, true)
-    }
-
-    /// Validates (unless already done) and masks each record in turn and,
+    /// Validates and masks each record in turn and,
     /// under `pii.undeclared = "quarantine"`, rejects a record with PII in a
     /// column nobody declared.
-    fn check_and_mask(&self, decoded: Decoded, validate: bool) -> Result<Decoded, Rejection> {
+    fn check_and_mask(&self, decoded: Decoded) -> Result<Decoded, Rejection> {
         let Decoded::Records(mut records) = decoded else {
             return Ok(decoded);
         };
         for r in &mut records {
-            if validate {
-                self.validate(r)?;
-            }
+            self.validate(r)?;
             let dataset = &self.project.datasets[&r.dataset];
             self.masker
                 .mask(r, dataset)
@@ -247,11 +227,11 @@ impl<'a> Ingestor<'a> {
             Ok(mut v) => {
                 // Rejected messages are often whole rows: mask known PII before they rest in quarantine,
                 // and the column a PII rejection names, which is PII nobody declared.
-                let mut pii: BTreeSet<&str> = self.pii_columns.iter().copied().collect();
+                let mut pii: BTreeSet<&str> = self.pii_columns.iter().map(String::as_str).collect();
                 if reason.kind == RejectKind::SuspectedPii {
                     pii.insert(reason.field.as_str());
                 }
-                scrub(&mut v, &pii, self.masker);
+                scrub(&mut v, &pii, &self.masker);
                 v.to_string()
             }
             Err(_) => String::from_utf8_lossy(bytes).into_owned(),
@@ -267,18 +247,9 @@ impl<'a> Ingestor<'a> {
     }
 }
 
-/// Whether `name` passes [`check_column_name`], without building the
-/// rejection: the fast path checks every column of every row, and leaves
-/// any failure to the general path, which says why.
-pub(crate) fn is_column_name(name: &str) -> bool {
-    crate::sql::is_identifier(name) && !is_reserved(name)
-}
-
 /// Whether `name` is one of Silt's own columns.
 fn is_reserved(name: &str) -> bool {
-    // Silt's own names all start with `_` or `e`: most names need no comparing.
-    matches!(name.as_bytes().first(), Some(b'_' | b'e'))
-        && (META_COLUMNS.contains(&name) || PARTITION_COLUMNS.contains(&name))
+    META_COLUMNS.contains(&name) || PARTITION_COLUMNS.contains(&name)
 }
 
 /// A column name must be a safe identifier and not one of Silt's own.
@@ -419,15 +390,12 @@ mod tests {
 
     #[test]
     fn every_reserved_name_is_refused_as_a_column() {
-        // `check_column_name` compares only names starting with `_` or `e`.
         for name in META_COLUMNS.iter().chain(&PARTITION_COLUMNS) {
-            assert!(matches!(name.as_bytes()[0], b'_' | b'e'), "{name}");
             assert!(check_column_name(name).is_err(), "{name}");
-            assert!(!is_column_name(name), "{name}");
         }
-        assert!(check_column_name("event_id").is_ok() && is_column_name("event_id"));
-        assert!(check_column_name("_ops").is_ok() && is_column_name("_ops"));
-        assert!(!is_column_name("a-b") && check_column_name("a-b").is_err());
+        assert!(check_column_name("event_id").is_ok());
+        assert!(check_column_name("_ops").is_ok());
+        assert!(check_column_name("a-b").is_err());
     }
 
     fn project() -> Project {
@@ -453,7 +421,7 @@ max_value_size = "100B"
     fn rejections_never_repeat_a_pii_value() {
         let p = project();
         let m = Masker::new(Some(b"k".to_vec()));
-        let ing = Ingestor::new(&p, &p.sources["shop"], &m).unwrap();
+        let ing = Ingestor::new(Arc::new(p), "shop", m).unwrap();
         // An integer beyond i64 is rejected; its column is PII, so its value is not shown.
         let r = ing
             .ingest(&msg(
@@ -481,14 +449,16 @@ max_value_size = "100B"
     fn needs_a_key_when_hashing() {
         let p = project();
         let none = Masker::new(None);
-        assert!(Ingestor::new(&p, p.default_source().unwrap(), &none).is_err());
+        let source = p.default_source().unwrap().name.clone();
+        assert!(Ingestor::new(Arc::new(p), &source, none).is_err());
     }
 
     #[test]
     fn rejects_hostile_values_with_reasons() {
         let p = project();
         let m = Masker::new(Some(b"k".to_vec()));
-        let ing = Ingestor::new(&p, p.default_source().unwrap(), &m).unwrap();
+        let source = p.default_source().unwrap().name.clone();
+        let ing = Ingestor::new(Arc::new(p), &source, m).unwrap();
         let kind = |b: &[u8]| ing.ingest(b).unwrap_err().kind;
         assert_eq!(kind(b"{\"op\""), RejectKind::InvalidJson);
         assert_eq!(kind(&[0xff, 0xfe]), RejectKind::InvalidUtf8);
@@ -523,7 +493,8 @@ max_value_size = "100B"
     fn masks_and_quarantines_without_pii() {
         let p = project();
         let m = Masker::new(Some(b"k".to_vec()));
-        let ing = Ingestor::new(&p, p.default_source().unwrap(), &m).unwrap();
+        let source = p.default_source().unwrap().name.clone();
+        let ing = Ingestor::new(Arc::new(p), &source, m).unwrap();
         let Decoded::Records(rs) = ing
             .ingest(&msg(json!({"customer_id": 1, "email": "a@b.c"})))
             .unwrap()

@@ -30,7 +30,6 @@ pub mod schema;
 pub mod slo;
 pub mod sql;
 pub mod transform;
-pub mod wire;
 
 pub use error::{Error, Result};
 pub use record::{ChangeRecord, DatasetId, Op};

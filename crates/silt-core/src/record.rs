@@ -237,8 +237,8 @@ impl ChangeRecord {
 /// re-emits the same change with a new `ts_ms`, and it must dedupe.
 pub fn record_id(dataset: &DatasetId, op: Op, key: &[Value], position: &str) -> String {
     let mut h = Sha256::new();
-    // The same bytes as hashing `dataset.to_string()` and the key array's
-    // JSON text, without building either: ids must never change.
+    // The same bytes as hashing `dataset.to_string()` (without building
+    // it) and the key array's JSON text: ids must never change.
     for (i, part) in [dataset.source(), dataset.schema(), dataset.table()]
         .into_iter()
         .enumerate()
@@ -253,41 +253,9 @@ pub fn record_id(dataset: &DatasetId, op: Op, key: &[Value], position: &str) -> 
     h.update([0]);
     h.update(position.as_bytes());
     h.update([0]);
-    // The key array's JSON text as serde_json writes it, piece by piece:
-    // integer keys (nearly all) straight from their digits, other values
-    // by the row module's writers, which print what serde_json prints.
-    // serde_json's serializer, which wrote the array before, cost more
-    // than hashing it.
-    h.update(b"[");
-    let mut text = String::new();
-    for (i, v) in key.iter().enumerate() {
-        if i > 0 {
-            h.update(b",");
-        }
-        let mut digits = itoa::Buffer::new();
-        let piece: &str = match v {
-            Value::Number(n) => match crate::row::integer_text(n, &mut digits) {
-                Some(integer) => integer,
-                None => {
-                    text.clear();
-                    crate::row::write_number(&mut text, n);
-                    &text
-                }
-            },
-            Value::String(s) => {
-                text.clear();
-                crate::row::write_json_str(&mut text, s);
-                &text
-            }
-            other => {
-                text.clear();
-                crate::row::write_canonical(&mut text, other);
-                &text
-            }
-        };
-        h.update(piece.as_bytes());
-    }
-    h.update(b"]");
+    // The key array's JSON text as serde_json writes it (a `Value` array
+    // always serializes).
+    h.update(serde_json::to_string(key).unwrap_or_default().as_bytes());
     crate::keys::hex(&h.finalize()[..16])
 }
 

@@ -5,7 +5,7 @@
 //! conflicts with its column's type is never coerced: its record is
 //! quarantined with the reason, and its neighbours land.
 
-use crate::decode::{RejectKind, Rejection, describe};
+use crate::decode::{RejectKind, Rejection};
 use crate::record::{ChangeRecord, DatasetId};
 use crate::row::{Cell, Row};
 use serde::{Deserialize, Serialize};
@@ -156,7 +156,7 @@ pub fn align<'r, 'c, S: AsRef<str>, T>(
         // settled first, and the order is compared only when it fails.
         while let Some((c, t)) = columns.get(k) {
             let c = c.as_ref();
-            if crate::row::same_name(c, name) {
+            if c == name {
                 k += 1;
                 return (name, v, Some(t));
             }
@@ -243,7 +243,7 @@ pub fn evolve_with<R: Borrow<ChangeRecord>>(
                             schema.dataset,
                             current.version.max(1)
                         ),
-                        describe(&v.to_value()),
+                        v.describe(),
                     ));
                     break;
                 }

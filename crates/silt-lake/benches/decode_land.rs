@@ -111,10 +111,10 @@ fn main() {
         .unwrap_or(10_000);
     let shop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop");
     let text = std::fs::read_to_string(shop.join("silt.toml")).unwrap();
-    let project = Project::parse(&text, "silt.toml").unwrap();
-    let source = project.sources.values().next().unwrap().clone();
+    let project = Arc::new(Project::parse(&text, "silt.toml").unwrap());
+    let source = project.sources.keys().next().unwrap().clone();
     let masker = Masker::new(Some(b"bench-key".to_vec()));
-    let ingestor = Ingestor::new(&project, &source, &masker).unwrap();
+    let ingestor = Ingestor::new(project.clone(), &source, masker).unwrap();
 
     let input_bytes = std::fs::read(&input).unwrap();
     let lines: Vec<&[u8]> = input_bytes
@@ -128,7 +128,7 @@ fn main() {
         .build()
         .unwrap();
     let store = Arc::new(MemoryStore::default());
-    let lander = Lander::new(store.clone(), Arc::new(project.clone()));
+    let lander = Lander::new(store.clone(), project);
     let (mut decode_secs, mut land_secs) = (0.0, 0.0);
     let (mut pack_secs, mut unpack_secs, mut packed_bytes) = (0.0, 0.0, 0usize);
     let (mut decode_faults, mut land_faults) = (0u64, 0u64);

@@ -231,7 +231,7 @@ impl Local {
         progress: &dyn Progress,
     ) -> Result<IngestReport> {
         let src = self.source(source)?;
-        let ingestor = Ingestor::new(&self.project, src, &self.masker)?;
+        let ingestor = Ingestor::new(self.project.clone(), &src.name, self.masker.clone())?;
         let limit = self.project.ingest.max_message_bytes;
         let batch_size = self.project.landing.batch_records;
         let started_ms = self.clock.now_ms();

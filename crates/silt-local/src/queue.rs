@@ -7,8 +7,8 @@
 //! after it landed, as an SQS message is deleted only after success.
 
 use async_trait::async_trait;
+use silt_core::pack::{read_line, write_line};
 use silt_core::ports::{ObjectStore, RecordQueue};
-use silt_core::wire::{LineReader, write_line};
 use silt_core::{ChangeRecord, Error, Result};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -69,14 +69,9 @@ impl FolderQueue {
             return Ok(Vec::new());
         };
         let text = String::from_utf8_lossy(&bytes);
-        let mut reader = LineReader::new();
         text.lines()
             .filter(|l| !l.is_empty())
-            .map(|l| {
-                reader
-                    .read(l)
-                    .map_err(|e| Error::encoding(key.to_string(), e))
-            })
+            .map(|l| read_line(l).map_err(|e| Error::encoding(key.to_string(), e)))
             .collect()
     }
 

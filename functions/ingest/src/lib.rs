@@ -11,11 +11,9 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde_json::Value;
 use silt_aws::SqsRecordQueue;
-use silt_core::config::Project;
 use silt_core::decode::{Decoded, RejectKind, Rejection};
 use silt_core::emf::{Metric, NAMESPACE, documents};
 use silt_core::ingest::{Ingestor, QuarantineEntry};
-use silt_core::mask::Masker;
 use silt_core::ports::{Clock, ObjectStore};
 use silt_core::{ChangeRecord, Result};
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,12 +21,9 @@ use std::sync::Arc;
 
 /// Everything the handler needs, built once per cold start.
 pub struct Ingest {
-    /// The project.
-    pub project: Project,
-    /// Name of the source these messages come from.
-    pub source: String,
-    /// PII masking.
-    pub masker: Masker,
+    /// Decoding, validation and masking of the source these messages come
+    /// from, for the project.
+    pub ingestor: Ingestor,
     /// Warehouse (quarantine prefix).
     pub store: Arc<dyn ObjectStore>,
     /// The landing queue.
@@ -130,16 +125,7 @@ pub fn sqs_response(failed: Vec<String>) -> SqsBatchResponse {
 }
 
 async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
-    let source = ctx
-        .project
-        .sources
-        .get(&ctx.source)
-        .ok_or_else(|| silt_core::Error::Config {
-            file: ctx.project.file.clone(),
-            field: "SILT_SOURCE".into(),
-            message: format!("source `{}` is not declared", ctx.source),
-        })?;
-    let ingestor = Ingestor::new(&ctx.project, source, &ctx.masker)?;
+    let ingestor = &ctx.ingestor;
     let mut out = Outcome::default();
     let mut failed: BTreeSet<usize> = BTreeSet::new();
     let mut records: Vec<(usize, ChangeRecord)> = Vec::new();
@@ -255,7 +241,12 @@ async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
         Metric::new("MessagesRetried", out.failed.len() as f64, "Count"),
         Metric::new("MessagesSkipped", skipped as f64, "Count"),
     ];
-    for d in documents(NAMESPACE, &[("source", &ctx.source)], &source_metrics, now) {
+    for d in documents(
+        NAMESPACE,
+        &[("source", &ctx.ingestor.source().name)],
+        &source_metrics,
+        now,
+    ) {
         out.metrics.push(d.to_string());
     }
     for line in &out.metrics {

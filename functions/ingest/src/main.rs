@@ -6,15 +6,16 @@ use serde_json::Value;
 use silt_aws::{
     Clients, FunctionEnv, S3Store, SqsRecordQueue, init_tracing, load_pii_key, load_project,
 };
+use silt_core::ingest::Ingestor;
 use silt_core::mask::Masker;
 use silt_core::ports::SystemClock;
 use silt_fn_ingest::{Ingest, handle};
 use std::sync::Arc;
 
-// The allocator `silt ingest` and `silt land` run with: decode and land
-// allocate and free per record, and glibc's malloc made them about 14%
-// slower (decode_land). The infrastructure sets the same mimalloc and glibc
-// options as `silt` (crates/silt-cli/src/alloc.rs), read before `main`.
+// mimalloc, as `silt` uses: decode and land allocate and free per record,
+// and glibc's malloc made them about 14% slower (decode_land). Its options
+// are read from the environment before `main`: both templates set them
+// (see the streaming-stage settings there).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -46,14 +47,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     } else {
         None
     };
-    let masker = Masker::new(key);
+    // Built once: every invocation reuses it.
+    let ingestor = Ingestor::new(Arc::new(project), &source, Masker::new(key))?;
     let ctx = Arc::new(Ingest {
         store: Arc::new(S3Store::new(clients.s3.clone(), &env.bucket, &env.prefix)),
         queue: SqsRecordQueue::new(clients.sqs.clone(), queue_url),
         clock: Arc::new(SystemClock),
-        project,
-        source,
-        masker,
+        ingestor,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let ctx = ctx.clone();

@@ -8,26 +8,28 @@
 use super::{
     DecodeContext, Decoded, Image, RejectKind, Rejection, key_values, record, req_obj, req_str,
 };
+use crate::json::{Json, Object};
 use crate::record::{Op, pad_decimal};
 use base64::Engine as _;
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
 /// Takes the message by value: row images move into the record instead of
-/// being copied, which is most of the decoding cost.
-pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
+/// being copied.
+pub(super) fn decode(value: Json<'_>, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
     let (mut payload, schema, path) = match value {
-        Value::Null => return Ok(Decoded::Skip("tombstone")),
-        Value::Object(mut o) if o.contains_key("payload") && o.contains_key("schema") => {
+        Json::Null => return Ok(Decoded::Skip("tombstone")),
+        Json::Object(mut o) if o.contains_key("payload") && o.contains_key("schema") => {
             let schema = o.remove("schema");
             match o.remove("payload") {
-                None | Some(Value::Null) => return Ok(Decoded::Skip("tombstone")),
-                Some(Value::Object(p)) => (p, schema, "payload."),
+                None | Some(Json::Null) => return Ok(Decoded::Skip("tombstone")),
+                Some(Json::Object(p)) => (p, schema, "payload."),
                 Some(other) => {
                     return Err(Rejection::invalid("payload", "an object or null", &other));
                 }
             }
         }
-        Value::Object(o) => (o, None, ""),
+        Json::Object(o) => (o, None, ""),
         other => {
             return Err(Rejection::invalid(
                 "(message)",
@@ -47,19 +49,28 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
         )
     })?;
     let source = req_obj(&payload, "source", path)?;
-    let spath = format!("{path}source.");
-    let connector = source
-        .get("connector")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    // The paths rejections name, spelled out for both forms: formatting
+    // them for every message cost more than reading its source block.
+    let wrapped = !path.is_empty();
+    let spath = if wrapped {
+        "payload.source."
+    } else {
+        "source."
+    };
+    let connector = source.get("connector").and_then(Json::as_str).unwrap_or("");
     // MySQL has no schemas: its database plays that part.
     let schema_name = match connector {
-        "mysql" => req_str(source, "db", &spath)?,
-        _ => req_str(source, "schema", &spath)?,
+        "mysql" => req_str(source, "db", spath)?,
+        _ => req_str(source, "schema", spath)?,
     };
-    let table = req_str(source, "table", &spath)?;
-    let (dataset, spec) = ctx.dataset(schema_name, table, &format!("{spath}table"))?;
-    let position = position(connector, source, &spath)?;
+    let table = req_str(source, "table", spath)?;
+    let table_field = if wrapped {
+        "payload.source.table"
+    } else {
+        "source.table"
+    };
+    let (dataset, spec) = ctx.dataset(schema_name, table, table_field)?;
+    let position = position(connector, source, spath)?;
     let expected_time = "the source commit time in epoch milliseconds";
     let event_time_ms = match source.get("ts_ms").filter(|v| !v.is_null()) {
         Some(v) => v
@@ -67,11 +78,11 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
             .ok_or_else(|| Rejection::invalid(format!("{spath}ts_ms"), expected_time, v))?,
         None => payload
             .get("ts_ms")
-            .and_then(Value::as_i64)
+            .and_then(Json::as_i64)
             .ok_or_else(|| Rejection::missing(format!("{spath}ts_ms"), expected_time))?,
     };
 
-    let types = FieldTypes::of_value(schema.as_ref());
+    let types = FieldTypes::of_schema(schema.as_ref());
     let before = image(&mut payload, "before", path, &types)?;
     let after = image(&mut payload, "after", path, &types)?;
 
@@ -84,13 +95,21 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
                     "the deleted row's image (REPLICA IDENTITY must include the key)",
                 )
             })?;
-            key_values(row, &spec.primary_key, &format!("{path}before"))?
+            key_values(
+                row,
+                &spec.primary_key,
+                if wrapped { "payload.before" } else { "before" },
+            )?
         }
         _ => {
             let row = after.as_ref().ok_or_else(|| {
                 Rejection::missing(format!("{path}after"), "the row image after the change")
             })?;
-            key_values(row, &spec.primary_key, &format!("{path}after"))?
+            key_values(
+                row,
+                &spec.primary_key,
+                if wrapped { "payload.after" } else { "after" },
+            )?
         }
     };
     let after = if matches!(op, Op::Delete | Op::Truncate) {
@@ -110,14 +129,10 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
 }
 
 /// Reduces a connector's source block to one fixed-width, text-ordered position.
-fn position(
-    connector: &str,
-    source: &Map<String, Value>,
-    spath: &str,
-) -> Result<String, Rejection> {
+fn position(connector: &str, source: &Object<'_>, spath: &str) -> Result<String, Rejection> {
     let need_u64 = |name: &str, what: &str| -> Result<u64, Rejection> {
         match source.get(name) {
-            None | Some(Value::Null) => Err(Rejection::missing(
+            None | Some(Json::Null) => Err(Rejection::missing(
                 format!("{spath}{name}"),
                 what.to_string(),
             )),
@@ -136,7 +151,7 @@ fn position(
                 Rejection::invalid(
                     format!("{spath}file"),
                     "a binlog file name ending in a sequence number",
-                    &Value::String(file.into()),
+                    &Json::Str(Cow::Borrowed(file)),
                 )
             })?;
             let pos = need_u64("pos", "the binlog position as an unsigned integer")?;
@@ -146,12 +161,12 @@ fn position(
         "sqlserver" => {
             let lsn = |name: &str| -> Result<String, Rejection> {
                 match source.get(name) {
-                    None | Some(Value::Null) => Ok(SQLSERVER_NO_LSN.to_string()),
-                    Some(Value::String(s)) => sqlserver_lsn(s).ok_or_else(|| {
+                    None | Some(Json::Null) => Ok(SQLSERVER_NO_LSN.to_string()),
+                    Some(v @ Json::Str(s)) => sqlserver_lsn(s).ok_or_else(|| {
                         Rejection::invalid(
                             format!("{spath}{name}"),
                             "an LSN like \"0000002b:00000d98:0002\"",
-                            &source[name],
+                            v,
                         )
                     }),
                     Some(other) => Err(Rejection::invalid(
@@ -173,8 +188,8 @@ fn position(
         }
         "oracle" => {
             let scn = match source.get("scn") {
-                Some(Value::String(s)) => oracle_scn_text(s),
-                Some(Value::Number(n)) => n.as_u64().map(oracle_scn),
+                Some(Json::Str(s)) => oracle_scn_text(s),
+                Some(Json::Number(n)) => n.as_u64().map(oracle_scn),
                 _ => None,
             }
             .ok_or_else(|| {
@@ -201,22 +216,10 @@ pub(super) fn postgres_position(lsn: u64) -> String {
     out
 }
 
-/// Appends `n` in decimal, zero-padded to `width` digits: what
-/// `format!("{n:0width$}")` writes, without the formatting machinery,
-/// which cost more than the rest of reading a position.
+/// Appends `n` in decimal, zero-padded to `width` digits.
 fn push_padded(out: &mut String, n: u64, width: usize) {
-    // Enough zeros for every width used here (Oracle's SCN takes 30).
-    const ZEROS: &str = "00000000000000000000000000000000";
-    let mut buf = itoa::Buffer::new();
-    let digits = buf.format(n);
-    let pad = width.saturating_sub(digits.len());
-    match ZEROS.get(..pad) {
-        Some(zeros) => out.push_str(zeros),
-        // Pushed a zero at a time, PostgreSQL's padding to 20 digits was
-        // a dozen pushes per record; wider ones still are.
-        None => out.extend(std::iter::repeat_n('0', pad)),
-    }
-    out.push_str(digits);
+    // Writing into a String cannot fail.
+    let _ = write!(out, "{n:0width$}");
 }
 
 /// MySQL: the binlog file's sequence number (`mysql-bin.000003` → 3), padded.
@@ -275,35 +278,6 @@ pub(super) struct FieldTypes<'s> {
     columns: Vec<(&'s str, FieldType<'s>)>,
 }
 
-/// [`FieldTypes`] with owned text: name, kind, logical type and scale per
-/// column, already sorted and deduplicated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct OwnedFieldTypes {
-    columns: Vec<(String, String, Option<String>, Option<u32>)>,
-}
-
-impl OwnedFieldTypes {
-    /// The declarations as [`FieldTypes`] borrowing this text.
-    pub(super) fn borrow(&self) -> FieldTypes<'_> {
-        FieldTypes {
-            columns: self
-                .columns
-                .iter()
-                .map(|(name, kind, logical, scale)| {
-                    (
-                        name.as_str(),
-                        FieldType {
-                            kind,
-                            logical: logical.as_deref(),
-                            scale: *scale,
-                        },
-                    )
-                })
-                .collect(),
-        }
-    }
-}
-
 /// One declared column type.
 pub(super) struct FieldType<'s> {
     /// Kafka Connect type: `int64`, `string`, `bytes`, `struct`, ...
@@ -334,69 +308,41 @@ impl<'s> FieldTypes<'s> {
         Self { columns: declared }
     }
 
-    /// The same declarations with their text owned, to keep past the message.
-    pub(super) fn to_owned_types(&self) -> OwnedFieldTypes {
-        OwnedFieldTypes {
-            columns: self
-                .columns
-                .iter()
-                .map(|(name, t)| {
-                    (
-                        (*name).to_string(),
-                        t.kind.to_string(),
-                        t.logical.map(str::to_string),
-                        t.scale,
-                    )
-                })
-                .collect(),
-        }
-    }
-
     /// The declared type of `column`.
-    // Messages without a schema declare nothing, yet every one of their
-    // columns is looked up here: the empty case is answered without a call.
-    #[inline]
     pub(super) fn get(&self, column: &str) -> Option<&FieldType<'s>> {
-        if self.columns.is_empty() {
-            return None;
-        }
-        self.find(column)
-    }
-
-    fn find(&self, column: &str) -> Option<&FieldType<'s>> {
         let i = self
             .columns
-            .binary_search_by(|(name, _)| crate::row::cmp_names(name, column))
+            .binary_search_by(|(name, _)| (*name).cmp(column))
             .ok()?;
         Some(&self.columns[i].1)
     }
 
-    fn of_value(schema: Option<&'s Value>) -> Self {
+    fn of_schema(schema: Option<&'s Json<'_>>) -> Self {
         let mut declared = Vec::new();
         let fields = schema
             .and_then(|s| s.get("fields"))
-            .and_then(Value::as_array);
+            .and_then(Json::as_array);
         for f in fields.into_iter().flatten() {
-            let name = f.get("field").and_then(Value::as_str);
+            let name = f.get("field").and_then(Json::as_str);
             if !matches!(name, Some("after") | Some("before")) {
                 continue;
             }
             for col in f
                 .get("fields")
-                .and_then(Value::as_array)
+                .and_then(Json::as_array)
                 .into_iter()
                 .flatten()
             {
-                let Some(cname) = col.get("field").and_then(Value::as_str) else {
+                let Some(cname) = col.get("field").and_then(Json::as_str) else {
                     continue;
                 };
                 let ty = FieldType {
-                    kind: col.get("type").and_then(Value::as_str).unwrap_or(""),
-                    logical: col.get("name").and_then(Value::as_str),
+                    kind: col.get("type").and_then(Json::as_str).unwrap_or(""),
+                    logical: col.get("name").and_then(Json::as_str),
                     scale: col
                         .get("parameters")
                         .and_then(|p| p.get("scale"))
-                        .and_then(Value::as_str)
+                        .and_then(Json::as_str)
                         .and_then(|s| s.parse().ok()),
                 };
                 declared.push((cname, ty));
@@ -406,15 +352,15 @@ impl<'s> FieldTypes<'s> {
     }
 }
 
-fn image(
-    payload: &mut Map<String, Value>,
+fn image<'a>(
+    payload: &mut Object<'a>,
     name: &str,
     path: &str,
     types: &FieldTypes,
-) -> Result<Option<Image>, Rejection> {
+) -> Result<Option<Image<'a>>, Rejection> {
     let mut obj = match payload.remove(name) {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Object(o)) => o,
+        None | Some(Json::Null) => return Ok(None),
+        Some(Json::Object(o)) => o,
         Some(other) => {
             return Err(Rejection::invalid(
                 format!("{path}{name}"),
@@ -435,9 +381,9 @@ fn image(
 
 /// Applies the declared Kafka Connect type: doubles stay doubles even when
 /// written as `3`, and `Decimal` bytes become exact decimal text.
-fn typed(v: &Value, t: &FieldType) -> Result<Value, &'static str> {
+fn typed<'a>(v: &Json<'a>, t: &FieldType) -> Result<Json<'a>, &'static str> {
     if v.is_null() {
-        return Ok(Value::Null);
+        return Ok(Json::Null);
     }
     match (t.kind, t.logical) {
         ("bytes", Some(DECIMAL)) => {
@@ -445,26 +391,26 @@ fn typed(v: &Value, t: &FieldType) -> Result<Value, &'static str> {
                 .as_str()
                 .ok_or("base64 text of a Decimal's unscaled value")?;
             decimal_from_base64(s, t.scale.unwrap_or(0))
-                .map(Value::String)
+                .map(|d| Json::Str(Cow::Owned(d)))
                 .ok_or("base64 text of a Decimal's unscaled value")
         }
         ("struct", Some(VARIABLE_SCALE_DECIMAL)) => {
             let scale = v
                 .get("scale")
-                .and_then(Value::as_u64)
+                .and_then(Json::as_u64)
                 .ok_or("a VariableScaleDecimal with scale and value")?;
             let s = v
                 .get("value")
-                .and_then(Value::as_str)
+                .and_then(Json::as_str)
                 .ok_or("a VariableScaleDecimal with scale and value")?;
             decimal_from_base64(s, scale as u32)
-                .map(Value::String)
+                .map(|d| Json::Str(Cow::Owned(d)))
                 .ok_or("a VariableScaleDecimal with scale and value")
         }
         (kind, _) if FLOAT_KINDS.contains(&kind) => {
             let f = v.as_f64().ok_or("a number")?;
             serde_json::Number::from_f64(f)
-                .map(Value::Number)
+                .map(Json::Number)
                 .ok_or("a finite number")
         }
         (kind, _) if INT_KINDS.contains(&kind) => {
@@ -475,14 +421,14 @@ fn typed(v: &Value, t: &FieldType) -> Result<Value, &'static str> {
             }
         }
         ("boolean", _) => {
-            if v.is_boolean() {
+            if matches!(v, Json::Bool(_)) {
                 Ok(v.clone())
             } else {
                 Err("a boolean")
             }
         }
         ("string", _) => {
-            if v.is_string() {
+            if v.as_str().is_some() {
                 Ok(v.clone())
             } else {
                 Err("a string")

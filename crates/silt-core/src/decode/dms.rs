@@ -7,11 +7,11 @@
 use super::{
     DecodeContext, Decoded, RejectKind, Rejection, key_values, opt_obj, record, req_obj, req_str,
 };
+use crate::json::Json;
 use crate::record::Op;
-use serde_json::Value;
 
-pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
-    let Value::Object(mut obj) = value else {
+pub(super) fn decode(value: Json<'_>, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
+    let Json::Object(mut obj) = value else {
         return Err(Rejection::invalid(
             "(message)",
             "a DMS record object",
@@ -19,7 +19,7 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
         ));
     };
     let meta = req_obj(&obj, "metadata", "")?;
-    match meta.get("record-type").and_then(Value::as_str) {
+    match meta.get("record-type").and_then(Json::as_str) {
         Some("data") | None => {}
         Some("control") => return Ok(Decoded::Skip("DMS control record")),
         Some(other) => {
@@ -54,10 +54,11 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
         .ok()
         .filter(|m| *m >= 0)
         .ok_or_else(|| {
-            Rejection::invalid(
+            Rejection::new(
+                RejectKind::InvalidValue,
                 "metadata.timestamp",
                 "an RFC 3339 time after 1970, like \"2026-11-25T07:20:50.123456Z\"",
-                &meta["timestamp"],
+                format!("string {:?}", ts.chars().take(40).collect::<String>()),
             )
         })?;
     let tx = meta
@@ -69,10 +70,10 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
     opt_obj(&obj, "before-image", "")?;
     req_obj(&obj, "data", "")?;
     let before = match obj.remove("before-image") {
-        Some(Value::Object(o)) => Some(o),
+        Some(Json::Object(o)) => Some(o),
         _ => None,
     };
-    let Some(Value::Object(data)) = obj.remove("data") else {
+    let Some(Json::Object(data)) = obj.remove("data") else {
         return Err(Rejection::missing("data", "an object"));
     };
     let key = key_values(&data, &spec.primary_key, "data")?;

@@ -6,10 +6,11 @@
 //! ARN with characters outside `[A-Za-z0-9_]` replaced by `_`.
 
 use super::{DecodeContext, Decoded, Image, RejectKind, Rejection, record, req_obj, req_str};
+use crate::json::{Json, Object};
 use crate::record::{ChangeRecord, Op, pad_decimal};
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
-pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
+pub(super) fn decode(value: &Json<'_>, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
     if let Some(records) = value.get("Records") {
         let list = records
             .as_array()
@@ -24,7 +25,7 @@ pub(super) fn decode(value: &Value, ctx: &DecodeContext<'_>) -> Result<Decoded, 
     Ok(Decoded::Records(vec![one(value, ctx, "")?]))
 }
 
-fn one(value: &Value, ctx: &DecodeContext<'_>, path: &str) -> Result<ChangeRecord, Rejection> {
+fn one(value: &Json<'_>, ctx: &DecodeContext<'_>, path: &str) -> Result<ChangeRecord, Rejection> {
     let obj = value.as_object().ok_or_else(|| {
         Rejection::invalid(format!("{path}(record)"), "a stream record object", value)
     })?;
@@ -51,7 +52,7 @@ fn one(value: &Value, ctx: &DecodeContext<'_>, path: &str) -> Result<ChangeRecor
             Rejection::invalid(
                 format!("{path}eventSourceARN"),
                 "a DynamoDB stream ARN containing `:table/NAME/`",
-                &obj["eventSourceARN"],
+                &Json::Str(Cow::Borrowed(arn)),
             )
         })?;
     let table: String = table
@@ -72,12 +73,12 @@ fn one(value: &Value, ctx: &DecodeContext<'_>, path: &str) -> Result<ChangeRecor
         Rejection::invalid(
             format!("{dpath}SequenceNumber"),
             "a decimal sequence number of at most 40 digits",
-            &ddb["SequenceNumber"],
+            &Json::Str(Cow::Borrowed(seq)),
         )
     })?;
     let secs = ddb
         .get("ApproximateCreationDateTime")
-        .and_then(Value::as_f64)
+        .and_then(Json::as_f64)
         .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1.0e11)
         .ok_or_else(|| {
             Rejection::missing(
@@ -106,7 +107,7 @@ fn one(value: &Value, ctx: &DecodeContext<'_>, path: &str) -> Result<ChangeRecor
         .map(|k| {
             keys.get(k)
                 .filter(|v| !v.is_null())
-                .cloned()
+                .map(Json::to_value)
                 .ok_or_else(|| {
                     Rejection::missing(
                         format!("{dpath}Keys.{k}"),
@@ -118,55 +119,54 @@ fn one(value: &Value, ctx: &DecodeContext<'_>, path: &str) -> Result<ChangeRecor
     record(dataset, op, key, before, after, position, event_time_ms)
 }
 
-fn image(v: Option<&Value>, path: &str) -> Result<Option<Image>, Rejection> {
+fn image<'a>(v: Option<&Json<'a>>, path: &str) -> Result<Option<Image<'a>>, Rejection> {
     match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(m)) => {
-            let mut row = Image::new();
-            for (k, av) in m {
-                row.insert(
-                    k.clone(),
-                    attribute_to_json(av)
-                        .map_err(|e| Rejection::invalid(format!("{path}.{k}"), e, av))?,
-                );
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::Object(m)) => {
+            let mut row = Vec::with_capacity(m.len());
+            for (k, av) in m.entries() {
+                let value = attribute_to_json(av)
+                    .map_err(|e| Rejection::invalid(format!("{path}.{k}"), e, av))?;
+                row.push((k.clone(), value));
             }
-            Ok(Some(row))
+            // The keys of one object: unique.
+            Ok(Some(Object::from_entries(row)))
         }
         Some(other) => Err(Rejection::invalid(path, "a map of attribute values", other)),
     }
 }
 
 /// Turns one typed DynamoDB attribute value (`{"S": "x"}`, `{"N": "1"}`, …) into plain JSON.
-pub fn attribute_to_json(av: &Value) -> Result<Value, &'static str> {
+pub fn attribute_to_json<'a>(av: &Json<'a>) -> Result<Json<'a>, &'static str> {
     const EXPECTED: &str =
         "a DynamoDB attribute value with one of S, N, B, BOOL, NULL, M, L, SS, NS, BS";
     let obj = av.as_object().filter(|o| o.len() == 1).ok_or(EXPECTED)?;
     let Some((tag, v)) = obj.iter().next() else {
         return Err(EXPECTED);
     };
-    Ok(match (tag.as_str(), v) {
-        ("S", Value::String(_)) | ("B", Value::String(_)) | ("BOOL", Value::Bool(_)) => v.clone(),
-        ("NULL", _) => Value::Null,
-        ("N", Value::String(s)) => number(s).ok_or("a DynamoDB number within 64-bit range")?,
-        ("M", Value::Object(m)) => {
-            let mut out = Map::new();
-            for (k, inner) in m {
-                out.insert(k.clone(), attribute_to_json(inner)?);
+    Ok(match (tag, v) {
+        ("S", Json::Str(_)) | ("B", Json::Str(_)) | ("BOOL", Json::Bool(_)) => v.clone(),
+        ("NULL", _) => Json::Null,
+        ("N", Json::Str(s)) => number(s).ok_or("a DynamoDB number within 64-bit range")?,
+        ("M", Json::Object(m)) => {
+            let mut out = Vec::with_capacity(m.len());
+            for (k, inner) in m.entries() {
+                out.push((k.clone(), attribute_to_json(inner)?));
             }
-            Value::Object(out)
+            Json::Object(Object::from_entries(out))
         }
-        ("L", Value::Array(items)) => Value::Array(
+        ("L", Json::Array(items)) => Json::Array(
             items
                 .iter()
                 .map(attribute_to_json)
                 .collect::<Result<_, _>>()?,
         ),
-        ("SS", Value::Array(items)) | ("BS", Value::Array(items))
-            if items.iter().all(Value::is_string) =>
+        ("SS", Json::Array(items)) | ("BS", Json::Array(items))
+            if items.iter().all(|i| i.as_str().is_some()) =>
         {
-            Value::Array(items.clone())
+            Json::Array(items.clone())
         }
-        ("NS", Value::Array(items)) => Value::Array(
+        ("NS", Json::Array(items)) => Json::Array(
             items
                 .iter()
                 .map(|i| i.as_str().and_then(number).ok_or("a DynamoDB number set"))
@@ -176,38 +176,38 @@ pub fn attribute_to_json(av: &Value) -> Result<Value, &'static str> {
     })
 }
 
-fn number(s: &str) -> Option<Value> {
+fn number(s: &str) -> Option<Json<'static>> {
     if let Ok(i) = s.parse::<i64>() {
-        return Some(Value::from(i));
+        return Some(Json::Number(i.into()));
     }
     let f: f64 = s.parse().ok()?;
-    serde_json::Number::from_f64(f).map(Value::Number)
+    serde_json::Number::from_f64(f).map(Json::Number)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn attribute(v: Value) -> Result<Value, &'static str> {
+        let text = v.to_string();
+        let (parsed, _) = crate::json::parse_noting_floats(&text).unwrap();
+        attribute_to_json(&parsed).map(|j| j.to_value())
+    }
 
     #[test]
     fn attribute_values() {
-        assert_eq!(attribute_to_json(&json!({"S": "a"})).unwrap(), json!("a"));
-        assert_eq!(attribute_to_json(&json!({"N": "42"})).unwrap(), json!(42));
-        assert_eq!(attribute_to_json(&json!({"N": "4.5"})).unwrap(), json!(4.5));
+        assert_eq!(attribute(json!({"S": "a"})).unwrap(), json!("a"));
+        assert_eq!(attribute(json!({"N": "42"})).unwrap(), json!(42));
+        assert_eq!(attribute(json!({"N": "4.5"})).unwrap(), json!(4.5));
+        assert_eq!(attribute(json!({"NULL": true})).unwrap(), json!(null));
         assert_eq!(
-            attribute_to_json(&json!({"NULL": true})).unwrap(),
-            json!(null)
-        );
-        assert_eq!(
-            attribute_to_json(&json!({"M": {"a": {"L": [{"N": "1"}, {"BOOL": true}]}}})).unwrap(),
+            attribute(json!({"M": {"a": {"L": [{"N": "1"}, {"BOOL": true}]}}})).unwrap(),
             json!({"a": [1, true]})
         );
-        assert_eq!(
-            attribute_to_json(&json!({"NS": ["1", "2"]})).unwrap(),
-            json!([1, 2])
-        );
-        assert!(attribute_to_json(&json!({"N": "abc"})).is_err());
-        assert!(attribute_to_json(&json!({"S": "a", "N": "1"})).is_err());
-        assert!(attribute_to_json(&json!({"X": 1})).is_err());
+        assert_eq!(attribute(json!({"NS": ["1", "2"]})).unwrap(), json!([1, 2]));
+        assert!(attribute(json!({"N": "abc"})).is_err());
+        assert!(attribute(json!({"S": "a", "N": "1"})).is_err());
+        assert!(attribute(json!({"X": 1})).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Decoders: one wire message in, canonical [`ChangeRecord`]s out.
 //!
-//! Each decoder is a pure function over an already-parsed JSON value. A
+//! Each decoder is a pure function over a parsed message ([`Json`], which
+//! borrows the message's text). A
 //! message that cannot become a record yields a [`Rejection`] naming the
 //! field, what was expected and what was found, so the quarantine tells a
 //! producer exactly what to fix.
@@ -8,18 +9,18 @@
 mod debezium;
 mod dms;
 mod dynamodb;
-mod fast;
 mod plain;
 
 use crate::config::{Dataset, Format, Project, Source};
+use crate::json::{Json, Object};
 use crate::record::{ChangeRecord, DatasetId, Op, Row};
+use crate::row::RowBuilder;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 
 pub use dynamodb::attribute_to_json;
-pub use fast::FastDebezium;
 
 /// Why a message (or a record in it) was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,9 +95,9 @@ impl Rejection {
     pub(crate) fn invalid(
         field: impl Into<String>,
         expected: impl Into<String>,
-        found: &Value,
+        found: &Json<'_>,
     ) -> Self {
-        Self::new(RejectKind::InvalidValue, field, expected, describe(found))
+        Self::new(RejectKind::InvalidValue, field, expected, found.describe())
     }
 }
 
@@ -113,18 +114,6 @@ impl fmt::Display for Rejection {
             self.expected,
             self.found
         )
-    }
-}
-
-/// A short, bounded description of a JSON value for messages.
-pub(crate) fn describe(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("boolean {b}"),
-        Value::Number(n) => format!("number {n}"),
-        Value::String(s) => format!("string {:?}", s.chars().take(40).collect::<String>()),
-        Value::Array(a) => format!("an array of {} items", a.len()),
-        Value::Object(o) => format!("an object with {} fields", o.len()),
     }
 }
 
@@ -161,6 +150,15 @@ impl<'a> DecodeContext<'a> {
         table: &str,
         field: &str,
     ) -> Result<(DatasetId, &'a Dataset), Rejection> {
+        // The project's own id, found by its parts: a record shares it (a
+        // reference count, not three new strings), and a project declares
+        // few datasets.
+        let declared = self.datasets.iter().find(|(id, _)| {
+            id.source() == self.source.name && id.schema() == schema && id.table() == table
+        });
+        if let Some((id, d)) = declared {
+            return Ok((id.clone(), d));
+        }
         let id = DatasetId::new(&self.source.name, schema, table).map_err(|e| {
             Rejection::new(
                 RejectKind::InvalidValue,
@@ -182,14 +180,14 @@ impl<'a> DecodeContext<'a> {
 }
 
 /// Decodes one parsed message with the source's format (or by its shape, for `auto`).
-pub fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
+pub fn decode(value: Json<'_>, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
     let format = match ctx.source.format {
         Format::Auto => detect(&value).ok_or_else(|| {
             Rejection::new(
                 RejectKind::UnknownFormat,
                 "(message)",
                 "a Debezium envelope, a DMS record, a DynamoDB Streams record, or a plain row for a source with [sources.plain]",
-                describe(&value),
+                value.describe(),
             )
         })?,
         f => f,
@@ -199,7 +197,7 @@ pub fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejectio
             RejectKind::UnknownFormat,
             "(message)",
             "a recognised CDC envelope (this source has no [sources.plain] table)",
-            describe(&value),
+            value.describe(),
         ));
     } else {
         format
@@ -224,10 +222,10 @@ fn unreachable_format() -> Result<Decoded, Rejection> {
 }
 
 /// Recognises a message's format from its shape.
-pub fn detect(value: &Value) -> Option<Format> {
+pub fn detect(value: &Json<'_>) -> Option<Format> {
     let obj = match value {
-        Value::Null => return Some(Format::Debezium),
-        Value::Object(o) => o,
+        Json::Null => return Some(Format::Debezium),
+        Json::Object(o) => o,
         _ => return None,
     };
     if obj.contains_key("payload") && obj.contains_key("schema") {
@@ -248,13 +246,13 @@ pub fn detect(value: &Value) -> Option<Format> {
 
 /// Reads a required string field.
 pub(crate) fn req_str<'v>(
-    obj: &'v serde_json::Map<String, Value>,
+    obj: &'v Object<'_>,
     name: &str,
     path: &str,
 ) -> Result<&'v str, Rejection> {
     match obj.get(name) {
-        Some(Value::String(s)) => Ok(s),
-        None | Some(Value::Null) => Err(Rejection::missing(format!("{path}{name}"), "a string")),
+        Some(Json::Str(s)) => Ok(s),
+        None | Some(Json::Null) => Err(Rejection::missing(format!("{path}{name}"), "a string")),
         Some(other) => Err(Rejection::invalid(
             format!("{path}{name}"),
             "a string",
@@ -264,14 +262,14 @@ pub(crate) fn req_str<'v>(
 }
 
 /// Reads a required object field.
-pub(crate) fn req_obj<'v>(
-    obj: &'v serde_json::Map<String, Value>,
+pub(crate) fn req_obj<'v, 'a>(
+    obj: &'v Object<'a>,
     name: &str,
     path: &str,
-) -> Result<&'v serde_json::Map<String, Value>, Rejection> {
+) -> Result<&'v Object<'a>, Rejection> {
     match obj.get(name) {
-        Some(Value::Object(o)) => Ok(o),
-        None | Some(Value::Null) => Err(Rejection::missing(format!("{path}{name}"), "an object")),
+        Some(Json::Object(o)) => Ok(o),
+        None | Some(Json::Null) => Err(Rejection::missing(format!("{path}{name}"), "an object")),
         Some(other) => Err(Rejection::invalid(
             format!("{path}{name}"),
             "an object",
@@ -281,14 +279,14 @@ pub(crate) fn req_obj<'v>(
 }
 
 /// Reads an optional object field (absent or null is `None`).
-pub(crate) fn opt_obj<'v>(
-    obj: &'v serde_json::Map<String, Value>,
+pub(crate) fn opt_obj<'v, 'a>(
+    obj: &'v Object<'a>,
     name: &str,
     path: &str,
-) -> Result<Option<&'v serde_json::Map<String, Value>>, Rejection> {
+) -> Result<Option<&'v Object<'a>>, Rejection> {
     match obj.get(name) {
-        Some(Value::Object(o)) => Ok(Some(o)),
-        None | Some(Value::Null) => Ok(None),
+        Some(Json::Object(o)) => Ok(Some(o)),
+        None | Some(Json::Null) => Ok(None),
         Some(other) => Err(Rejection::invalid(
             format!("{path}{name}"),
             "an object or null",
@@ -298,30 +296,46 @@ pub(crate) fn opt_obj<'v>(
 }
 
 /// Reads an integer that may arrive as a JSON number or a digit string.
-pub(crate) fn as_u64(v: &Value) -> Option<u64> {
+pub(crate) fn as_u64(v: &Json<'_>) -> Option<u64> {
     match v {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.parse().ok(),
+        Json::Number(n) => n.as_u64(),
+        Json::Str(s) => s.parse().ok(),
         _ => None,
     }
 }
 
 /// A row image as the decoders read it, before it becomes a record's [`Row`].
-pub(crate) type Image = serde_json::Map<String, Value>;
+pub(crate) type Image<'a> = Object<'a>;
+
+/// A record's row from a decoded image: scalars as cells, arrays and
+/// objects as their canonical JSON text.
+fn row_of(image: &Image<'_>) -> Result<Row, crate::row::RowError> {
+    let mut b = RowBuilder::with_capacity(image.len() * 24 + 64, image.len());
+    for (name, v) in image.iter() {
+        match v {
+            Json::Null => b.null(name),
+            Json::Bool(x) => b.bool(name, *x),
+            Json::Number(n) => b.number(name, n.clone()),
+            Json::Str(s) => b.text(name, s),
+            nested => b.json_with(name, |out| nested.write_canonical(out)),
+        }
+    }
+    b.finish()
+}
 
 /// Builds a record from decoded images.
 pub(crate) fn record(
     dataset: DatasetId,
     op: Op,
     key: Vec<Value>,
-    before: Option<Image>,
-    after: Option<Image>,
+    before: Option<Image<'_>>,
+    after: Option<Image<'_>>,
     position: String,
     event_time_ms: i64,
 ) -> Result<ChangeRecord, Rejection> {
-    let row = |image: Option<Image>, field: &str| {
+    let row = |image: Option<Image<'_>>, field: &str| {
         image
-            .map(|m| Row::from_map(&m))
+            .map(|m| row_of(&m))
             .transpose()
             .map_err(|e| Rejection::new(RejectKind::TooLarge, field, "a smaller row image", e))
     };
@@ -337,19 +351,23 @@ pub(crate) fn record(
 }
 
 /// Extracts primary-key values from a row image, rejecting absent or null keys.
-pub(crate) fn key_values(row: &Image, key: &[String], path: &str) -> Result<Vec<Value>, Rejection> {
+pub(crate) fn key_values(
+    row: &Image<'_>,
+    key: &[String],
+    path: &str,
+) -> Result<Vec<Value>, Rejection> {
     key.iter()
         .map(|k| match row.get(k) {
-            Some(Value::Null) | None => Err(Rejection::missing(
+            Some(Json::Null) | None => Err(Rejection::missing(
                 format!("{path}.{k}"),
                 "a non-null primary-key value",
             )),
-            Some(Value::Object(_) | Value::Array(_)) => Err(Rejection::invalid(
+            Some(v @ (Json::Object(_) | Json::Array(_))) => Err(Rejection::invalid(
                 format!("{path}.{k}"),
                 "a scalar primary-key value",
-                &row[k],
+                v,
             )),
-            Some(v) => Ok(v.clone()),
+            Some(v) => Ok(v.to_value()),
         })
         .collect()
 }
@@ -357,29 +375,32 @@ pub(crate) fn key_values(row: &Image, key: &[String], path: &str) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn json(text: &str) -> Json<'_> {
+        crate::json::parse_noting_floats(text).unwrap().0
+    }
 
     #[test]
     fn detects_formats_by_shape() {
-        assert_eq!(detect(&json!(null)), Some(Format::Debezium));
+        assert_eq!(detect(&json("null")), Some(Format::Debezium));
         assert_eq!(
-            detect(&json!({"schema": {}, "payload": null})),
+            detect(&json(r#"{"schema": {}, "payload": null}"#)),
             Some(Format::Debezium)
         );
         assert_eq!(
-            detect(&json!({"op": "c", "source": {}, "after": {}})),
+            detect(&json(r#"{"op": "c", "source": {}, "after": {}}"#)),
             Some(Format::Debezium)
         );
         assert_eq!(
-            detect(&json!({"data": {}, "metadata": {}})),
+            detect(&json(r#"{"data": {}, "metadata": {}}"#)),
             Some(Format::Dms)
         );
         assert_eq!(
-            detect(&json!({"eventName": "INSERT", "dynamodb": {}})),
+            detect(&json(r#"{"eventName": "INSERT", "dynamodb": {}}"#)),
             Some(Format::Dynamodb)
         );
-        assert_eq!(detect(&json!({"id": 1})), Some(Format::Plain));
-        assert_eq!(detect(&json!([1])), None);
+        assert_eq!(detect(&json(r#"{"id": 1}"#)), Some(Format::Plain));
+        assert_eq!(detect(&json("[1]")), None);
     }
 
     #[test]

@@ -6,17 +6,17 @@
 //! two versions of a row in the same microsecond cannot be told apart.
 
 use super::{DecodeContext, Decoded, Rejection, key_values, record};
+use crate::json::Json;
 use crate::record::Op;
-use serde_json::Value;
 
-pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
+pub(super) fn decode(value: Json<'_>, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
     let Some(spec) = ctx.source.plain.as_ref() else {
         return Err(Rejection::missing(
             "(source)",
             "a [sources.plain] table in silt.toml",
         ));
     };
-    let Value::Object(row) = value else {
+    let Json::Object(row) = value else {
         return Err(Rejection::invalid(
             "(message)",
             "a JSON object (one row)",
@@ -29,15 +29,15 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
         .ok_or_else(|| Rejection::missing("(source)", "a declared dataset"))?;
     let ts_field = &spec.timestamp_field;
     let micros = match row.get(ts_field) {
-        Some(Value::Number(n)) => n.as_i64().and_then(|ms| ms.checked_mul(1000)),
-        Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
+        Some(Json::Number(n)) => n.as_i64().and_then(|ms| ms.checked_mul(1000)),
+        Some(Json::Str(s)) => chrono::DateTime::parse_from_rfc3339(s)
             .ok()
             .map(|t| t.timestamp_micros()),
         _ => None,
     }
     .filter(|m| *m >= 0)
     .ok_or_else(|| match row.get(ts_field) {
-        None | Some(Value::Null) => Rejection::missing(
+        None | Some(Json::Null) => Rejection::missing(
             ts_field.clone(),
             "the event time (epoch milliseconds or RFC 3339 text)",
         ),
@@ -49,7 +49,7 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
     })?;
     let position = match &spec.position_field {
         Some(f) => {
-            let v = row.get(f).unwrap_or(&Value::Null);
+            let v = row.get(f).unwrap_or(&Json::Null);
             let n = v
                 .as_u64()
                 .ok_or_else(|| Rejection::invalid(f.clone(), "an unsigned integer position", v))?;
@@ -59,8 +59,8 @@ pub(super) fn decode(value: Value, ctx: &DecodeContext<'_>) -> Result<Decoded, R
     };
     let deleted = match &spec.delete_field {
         Some(f) => match row.get(f) {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
+            None | Some(Json::Null) => false,
+            Some(Json::Bool(b)) => *b,
             Some(v) => return Err(Rejection::invalid(f.clone(), "a boolean", v)),
         },
         None => false,
