@@ -4,7 +4,7 @@
 //! 2 bad usage; 3 some input was rejected (everything valid still landed).
 
 use anyhow::{Context, Result};
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use silt_core::backfill::{BackfillSpec, parse_window};
 use silt_core::ports::SystemClock;
@@ -15,8 +15,6 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-
-mod alloc;
 
 // Decoding allocates many small values: in a perf profile of the benchmark about a
 // fifth of all samples were glibc's malloc and free, so the binary uses mimalloc.
@@ -226,15 +224,7 @@ async fn write_html(
     std::fs::write(path, page).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The sub-command named in `args` (program name first), as clap reads
-/// them; `None` where they do not parse (clap reports that once started).
-fn subcommand(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<String> {
-    let matches = Cli::command().try_get_matches_from(args).ok()?;
-    matches.subcommand_name().map(str::to_owned)
-}
-
 fn main() -> ExitCode {
-    alloc::apply(subcommand(std::env::args_os()).as_deref());
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(format!(
         "warn,silt={0},silt_core={0},silt_lake={0},silt_local={0}",
@@ -245,7 +235,6 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    tracing::debug!(settings = ?alloc::in_force(), "Allocator settings.");
     // DataFusion reads every spilled run and raw file on a blocking thread:
     // with tokio's default of up to 512 such threads, a transform that
     // spilled more runs started more threads, each with its own allocator
@@ -639,17 +628,6 @@ impl Progress for Bar {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_sub_command_is_read_as_clap_reads_it() {
-        let args = |a: &[&str]| subcommand(["silt"].iter().chain(a).map(std::ffi::OsString::from));
-        assert_eq!(
-            args(&["--log", "debug", "land", "--project", "p"]).as_deref(),
-            Some("land")
-        );
-        assert_eq!(args(&["ingest", "--input", "x"]).as_deref(), Some("ingest"));
-        assert_eq!(args(&["--help"]), None);
-    }
 
     #[test]
     fn start_times() {

@@ -6,7 +6,6 @@
     reason = "integration tests: a failed unwrap is a failed test"
 )]
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -36,47 +35,6 @@ fn validate_prints_the_dag() {
             "customers_current -> order_changes_daily -> orders_current -> daily_revenue"
         )
     );
-}
-
-#[test]
-fn starts_with_the_allocator_settings_unless_the_user_chose_others() {
-    let warehouse = tempfile::tempdir().unwrap();
-    let settings_of = |command: &[&OsStr], env: &[(&str, &str)]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_silt"));
-        cmd.args(["--log", "debug"])
-            .args(command)
-            .arg("--project")
-            .arg(shop())
-            .env_remove("MIMALLOC_ARENA_EAGER_COMMIT")
-            .env_remove("MIMALLOC_PURGE_DELAY")
-            .env_remove("SILT_ALLOCATOR_SETTINGS")
-            .env("NO_COLOR", "1");
-        cmd.envs(env.iter().copied());
-        let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let stderr = text(&out.stderr);
-        stderr
-            .lines()
-            .find(|l| l.contains("Allocator settings"))
-            .unwrap_or_else(|| panic!("no settings logged: {stderr}"))
-            .to_string()
-    };
-    let settings = |env: &[(&str, &str)]| settings_of(&["validate".as_ref()], env);
-    let line = settings(&[]);
-    assert!(line.contains("MIMALLOC_ARENA_EAGER_COMMIT=0"), "{line}");
-    assert!(line.contains("MIMALLOC_PURGE_DELAY=0"), "{line}");
-    // Landing batch after batch keeps freed memory for the next batch.
-    let land = [
-        "land".as_ref(),
-        "--warehouse".as_ref(),
-        warehouse.path().as_os_str(),
-    ];
-    let line = settings_of(&land, &[]);
-    assert!(line.contains("MIMALLOC_PURGE_DELAY=1000"), "{line}");
-    assert!(line.contains("MIMALLOC_ARENA_EAGER_COMMIT=0"), "{line}");
-    let line = settings(&[("MIMALLOC_PURGE_DELAY", "250")]);
-    assert!(line.contains("MIMALLOC_PURGE_DELAY=250"), "{line}");
-    assert!(line.contains("MIMALLOC_ARENA_EAGER_COMMIT=0"), "{line}");
 }
 
 #[test]

@@ -9,10 +9,10 @@ use silt_fn_land::{Land, handle};
 use silt_lake::Lander;
 use std::sync::Arc;
 
-// The allocator `silt ingest` and `silt land` run with: decode and land
-// allocate and free per record, and glibc's malloc made them about 14%
-// slower (decode_land). The infrastructure sets the same mimalloc and glibc
-// options as `silt` (crates/silt-cli/src/alloc.rs), read before `main`.
+// mimalloc, as `silt` uses: decode and land allocate and free per record,
+// and glibc's malloc made them about 14% slower (decode_land). Its options
+// are read from the environment before `main`: both templates set them
+// (see the streaming-stage settings there).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

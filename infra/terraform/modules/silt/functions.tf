@@ -12,8 +12,8 @@ locals {
     SILT_ATHENA_KEEP_BUILDS  = tostring(var.keep_builds)
     SILT_PII_KEY_PARAMETER   = var.pii_key_parameter
     RUST_LOG                 = "info"
-    # Allocator options of the streaming stages, as `silt ingest` and
-    # `silt land` set them (crates/silt-cli/src/alloc.rs): mimalloc commits
+    # Allocator options of the streaming stages (read before `main`, so set
+    # where the process starts; README, "Memory"): mimalloc commits
     # memory as used and keeps freed memory a second for the next batch;
     # glibc serves zstd's work areas from its heap instead of fresh pages.
     MIMALLOC_ARENA_EAGER_COMMIT = "0"
