@@ -4,6 +4,8 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 CARGO ?= cargo
+# Where cargo puts what it builds: users who set CARGO_TARGET_DIR get it there.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 FUNCTIONS := ingest land transform monitor
 DEMO_EVENTS ?= 20000
 export SILT_PII_KEY ?= demo-only-key-do-not-use-in-production
@@ -51,8 +53,8 @@ help: ## List targets.
 demo: ## Generate sample CDC events and run the whole local pipeline on them.
 	$(CARGO) build -p silt-cli
 	@# 20,000 events at about 0.46 s apart span about 2.6 hours: starting 160 minutes ago, the newest is minutes old.
-	target/debug/silt generate --events $(DEMO_EVENTS) --seed 42 --start now-160m --out examples/shop/events.jsonl
-	target/debug/silt run --project examples/shop --input examples/shop/events.jsonl
+	$(TARGET_DIR)/debug/silt generate --events $(DEMO_EVENTS) --seed 42 --start now-160m --out examples/shop/events.jsonl
+	$(TARGET_DIR)/debug/silt run --project examples/shop --input examples/shop/events.jsonl
 
 test: lint unit lambda-smoke infra-check ## Everything CI checks.
 
@@ -112,8 +114,9 @@ $(INFRA_PY):
 	$(HCL2_VENV)/bin/pip install --quiet --disable-pip-version-check 'python-hcl2==$(HCL2_VERSION)' 'pyyaml==$(PYYAML_VERSION)' 'boto3==$(BOTO3_VERSION)'
 	touch $@
 
+# The zips go to target/lambda whatever CARGO_TARGET_DIR says: both templates deploy from there.
 build: $(CARGO_LAMBDA_BIN)/cargo-lambda ## Release arm64 zips of every function: target/lambda/<name>/bootstrap.zip.
-	PATH="$(abspath $(CARGO_LAMBDA_BIN)):$$PATH" cargo lambda build --release --arm64 --output-format zip $(addprefix --bin ,$(FUNCTIONS))
+	PATH="$(abspath $(CARGO_LAMBDA_BIN)):$$PATH" cargo lambda build --release --arm64 --output-format zip --lambda-dir target/lambda $(addprefix --bin ,$(FUNCTIONS))
 	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap.zip; done
 
 deploy-sam: build $(SAM_VENV)/bin/sam ## Deploy with AWS SAM (needs AWS credentials): STACK=silt REGION=eu-west-1.
@@ -128,7 +131,7 @@ deploy-tf: build ## Deploy with Terraform (needs AWS credentials and the registr
 # both templates give the ingest and land functions (README, "Memory").
 SILT_STREAM_ALLOCATOR := MIMALLOC_ARENA_EAGER_COMMIT=0 MIMALLOC_PURGE_DELAY=1000 \
   GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=67108864
-BENCH_INPUT := target/bench/events-200000.jsonl
+BENCH_INPUT := $(TARGET_DIR)/bench/events-200000.jsonl
 
 bench: ## Throughput and peak memory of the local pipeline, and decode and land apart (release build).
 	$(CARGO) bench -p silt-local --bench pipeline --no-run
@@ -154,13 +157,13 @@ bench-instructions: ## Instructions per event of decode and land under callgrind
 	  $(SILT_STREAM_ALLOCATOR) python3 scripts/bench_instructions.py "$$bin" $(BENCH_INPUT) 20000
 
 LOAD_EVENTS ?= 1000000
-LOAD_DIR ?= target/load
+LOAD_DIR ?= $(TARGET_DIR)/load
 load: ## LOAD_EVENTS (default 1,000,000) generated events through silt run (release build), with peak memory.
 	$(CARGO) build --profile bench -p silt-cli
 	@mkdir -p $(LOAD_DIR)
-	@test -s $(LOAD_DIR)/events-$(LOAD_EVENTS).jsonl || target/release/silt generate --events $(LOAD_EVENTS) --seed 7 --out $(LOAD_DIR)/events-$(LOAD_EVENTS).jsonl
+	@test -s $(LOAD_DIR)/events-$(LOAD_EVENTS).jsonl || $(TARGET_DIR)/release/silt generate --events $(LOAD_EVENTS) --seed 7 --out $(LOAD_DIR)/events-$(LOAD_EVENTS).jsonl
 	@rm -rf $(LOAD_DIR)/warehouse
-	@/usr/bin/time -f 'load: %e s wall, peak RSS %M KiB' target/release/silt run --project examples/shop \
+	@/usr/bin/time -f 'load: %e s wall, peak RSS %M KiB' $(TARGET_DIR)/release/silt run --project examples/shop \
 	  --input $(LOAD_DIR)/events-$(LOAD_EVENTS).jsonl --warehouse $(LOAD_DIR)/warehouse | tail -n 12
 
 fuzz: $(CARGO_FUZZ) ## Run every cargo-fuzz target for FUZZ_SECONDS (default 60) on nightly; crashes are kept in fuzz/regressions/.
