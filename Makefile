@@ -22,6 +22,8 @@ CHECKOV_VERSION := 3.3.30
 HCL2_VERSION := 8.1.4
 PYYAML_VERSION := 6.0.4
 BOTO3_VERSION := 1.44.18
+PYARROW_VERSION := 26.0.1
+DUCKDB_VERSION := 2.0.1
 
 # Headless Chromium renders the HTML report in its test (Debian's package).
 CHROMIUM ?= /usr/bin/chromium
@@ -40,12 +42,15 @@ HCL2_VENV := $(TOOLS)/hcl2
 # roles into moto for the IAM contract. The stamp names the versions, so a
 # venv from before a version change is completed.
 INFRA_PY := $(HCL2_VENV)/.ready-$(HCL2_VERSION)-$(BOTO3_VERSION)
+# Other readers of Silt's Parquet (tests/readback.rs): pyarrow and DuckDB.
+READBACK_VENV := $(TOOLS)/readback
+READBACK_PY := $(READBACK_VENV)/.ready-$(PYARROW_VERSION)-$(DUCKDB_VERSION)
 STACK ?= silt
 # SSM SecureString parameter holding the PII key on AWS (create it before deploying).
 PII_KEY_PARAMETER ?= /silt/pii-key
 REGION ?= eu-west-1
 
-.PHONY: help demo test lint unit lambda-smoke infra-check tools build deploy-sam deploy-tf bench bench-instructions load fuzz clean
+.PHONY: help demo test lint unit lambda-smoke infra-check tools readback-venv build deploy-sam deploy-tf bench bench-instructions load fuzz clean
 
 help: ## List targets.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -62,15 +67,16 @@ lint: ## Formatting and clippy, warnings as errors.
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit: $(MOTO) $(CHROMIUM) $(INFRA_PY) ## Unit, end-to-end, property, CLI, headless-Chromium and moto-backed AWS tests.
+unit: $(MOTO) $(CHROMIUM) $(INFRA_PY) $(READBACK_PY) ## Unit, end-to-end, property, CLI, headless-Chromium, read-back and moto-backed AWS tests.
 	@# The moto-backed function tests act through the Terraform roles, then again through the SAM roles.
-	SILT_MOTO_SERVER=$(abspath $(MOTO)) SILT_CHROMIUM=$(CHROMIUM) SILT_ROLES_FROM=terraform $(CARGO) test --workspace
+	SILT_MOTO_SERVER=$(abspath $(MOTO)) SILT_CHROMIUM=$(CHROMIUM) SILT_READBACK_PYTHON=$(abspath $(READBACK_VENV))/bin/python \
+	  SILT_ROLES_FROM=terraform $(CARGO) test --workspace
 	SILT_MOTO_SERVER=$(abspath $(MOTO)) SILT_ROLES_FROM=sam $(CARGO) test -p silt-tests --test aws
 
 lambda-smoke: $(MOTO) $(CARGO_LAMBDA_BIN)/cargo-lambda ## Every function through the Lambda Runtime API (cargo lambda watch) against moto.
 	$(TOOLS)/moto/bin/python scripts/lambda_smoke.py
 
-tools: $(MOTO) $(CHROMIUM) $(CARGO_LAMBDA_BIN)/cargo-lambda $(SAM_VENV)/bin/sam $(CHECKOV_VENV)/bin/checkov $(INFRA_PY) ## Install the test tools into .tools/ (one venv each).
+tools: $(MOTO) $(CHROMIUM) $(CARGO_LAMBDA_BIN)/cargo-lambda $(SAM_VENV)/bin/sam $(CHECKOV_VENV)/bin/checkov $(INFRA_PY) $(READBACK_PY) ## Install the test tools into .tools/ (one venv each).
 
 infra-check: $(SAM_VENV)/bin/sam $(CHECKOV_VENV)/bin/checkov $(INFRA_PY) ## Offline checks of Terraform and SAM, and their parity.
 	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline SAM_CLI_TELEMETRY=0 \
@@ -115,6 +121,13 @@ $(INFRA_PY):
 	touch $@
 
 # The zips go to target/lambda whatever CARGO_TARGET_DIR says: both templates deploy from there.
+$(READBACK_PY):
+	[ -x $(READBACK_VENV)/bin/python ] || python3 -m venv $(READBACK_VENV)
+	$(READBACK_VENV)/bin/pip install --quiet --disable-pip-version-check 'pyarrow==$(PYARROW_VERSION)' 'duckdb==$(DUCKDB_VERSION)'
+	touch $@
+
+readback-venv: $(READBACK_PY) ## The pyarrow and DuckDB venv the read-back test reads Silt's files with.
+
 build: $(CARGO_LAMBDA_BIN)/cargo-lambda ## Release arm64 zips of every function: target/lambda/<name>/bootstrap.zip.
 	PATH="$(abspath $(CARGO_LAMBDA_BIN)):$$PATH" cargo lambda build --release --arm64 --output-format zip --lambda-dir target/lambda $(addprefix --bin ,$(FUNCTIONS))
 	@for f in $(FUNCTIONS); do ls -l target/lambda/$$f/bootstrap.zip; done

@@ -246,6 +246,28 @@ pub async fn read_parquet_rows(dir: &Path) -> Vec<Map<String, Value>> {
     rows
 }
 
+/// The rows of one Parquet file as parquet-rs reads them, in file order,
+/// each value as [`read_parquet_rows`] gives it.
+pub fn parquet_file_rows(path: &Path) -> Vec<Row> {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut rows = Vec::new();
+    for batch in reader {
+        let b = batch.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for i in 0..b.num_rows() {
+            let mut row = Map::new();
+            for (f, col) in b.schema().fields().iter().zip(b.columns()) {
+                row.insert(f.name().clone(), cell(col.as_ref(), i));
+            }
+            rows.push(row);
+        }
+    }
+    rows
+}
+
 fn cell(col: &dyn Array, i: usize) -> Value {
     if col.is_null(i) {
         return Value::Null;
