@@ -233,17 +233,21 @@ pub async fn read_parquet_rows(dir: &Path) -> Vec<Map<String, Value>> {
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let batches = df.collect().await.unwrap_or_else(|e| panic!("{e}"));
-    let mut rows = Vec::new();
-    for b in batches {
-        for i in 0..b.num_rows() {
-            let mut row = Map::new();
-            for (f, col) in b.schema().fields().iter().zip(b.columns()) {
-                row.insert(f.name().clone(), cell(col.as_ref(), i));
-            }
-            rows.push(row);
-        }
-    }
-    rows
+    batches.iter().flat_map(batch_rows).collect()
+}
+
+/// A record batch's rows as JSON.
+fn batch_rows(b: &datafusion::arrow::record_batch::RecordBatch) -> Vec<Row> {
+    (0..b.num_rows())
+        .map(|i| {
+            b.schema()
+                .fields()
+                .iter()
+                .zip(b.columns())
+                .map(|(f, col)| (f.name().clone(), cell(col.as_ref(), i)))
+                .collect()
+        })
+        .collect()
 }
 
 /// The rows of one Parquet file as parquet-rs reads them, in file order,
@@ -254,18 +258,9 @@ pub fn parquet_file_rows(path: &Path) -> Vec<Row> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut rows = Vec::new();
-    for batch in reader {
-        let b = batch.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        for i in 0..b.num_rows() {
-            let mut row = Map::new();
-            for (f, col) in b.schema().fields().iter().zip(b.columns()) {
-                row.insert(f.name().clone(), cell(col.as_ref(), i));
-            }
-            rows.push(row);
-        }
-    }
-    rows
+    reader
+        .flat_map(|batch| batch_rows(&batch.unwrap_or_else(|e| panic!("{}: {e}", path.display()))))
+        .collect()
 }
 
 fn cell(col: &dyn Array, i: usize) -> Value {

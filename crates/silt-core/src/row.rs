@@ -12,7 +12,7 @@
 //! them. That is the text a `Value` prints and the text the raw zone stores,
 //! so the bytes landed are the same whichever way a row was built.
 
-use crate::json::Json;
+use crate::json::{Json, Key};
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -488,34 +488,6 @@ impl Serialize for Row {
     }
 }
 
-/// A column name, borrowed from the text where it has no escapes.
-struct Name<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Name<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct NameVisitor;
-        impl<'de> Visitor<'de> for NameVisitor {
-            type Value = Name<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a column name")
-            }
-            fn visit_borrowed_str<E: serde::de::Error>(
-                self,
-                v: &'de str,
-            ) -> Result<Self::Value, E> {
-                Ok(Name(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Name(Cow::Owned(v.to_string())))
-            }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Name(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(NameVisitor)
-    }
-}
-
 /// Reads one cell's value straight into a row being built: scalars become
 /// cells without a `Value` in between; arrays and objects, which are rare
 /// and kept as canonical text, go through one.
@@ -586,7 +558,7 @@ impl<'de> Deserialize<'de> for Row {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row, A::Error> {
                 let mut b = RowBuilder::with_capacity(256, map.size_hint().unwrap_or(8));
-                while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
+                while let Some(Key(name)) = map.next_key::<Key<'de>>()? {
                     map.next_value_seed(CellSeed {
                         row: &mut b,
                         name: &name,
