@@ -72,11 +72,6 @@ impl Ingestor {
         &self.source
     }
 
-    /// The project it ingests for.
-    pub fn project(&self) -> &Project {
-        &self.project
-    }
-
     /// Columns of a record this ingestor returned that its dataset does not
     /// declare as PII but whose values look like e-mail addresses (names
     /// only, safe to log), for counting. Only `pii.undeclared = "warn"` lets
