@@ -159,6 +159,8 @@ impl<'a> DecodeContext<'a> {
         if let Some((id, d)) = declared {
             return Ok((id.clone(), d));
         }
+        // Not declared: the id is built only to say why, as a bad name or
+        // as a dataset silt.toml does not list.
         let id = DatasetId::new(&self.source.name, schema, table).map_err(|e| {
             Rejection::new(
                 RejectKind::InvalidValue,
@@ -167,15 +169,12 @@ impl<'a> DecodeContext<'a> {
                 e,
             )
         })?;
-        match self.datasets.get(&id) {
-            Some(d) => Ok((id, d)),
-            None => Err(Rejection::new(
-                RejectKind::UnknownDataset,
-                field,
-                "a dataset declared under [datasets] in silt.toml",
-                format!("`{id}`"),
-            )),
-        }
+        Err(Rejection::new(
+            RejectKind::UnknownDataset,
+            field,
+            "a dataset declared under [datasets] in silt.toml",
+            format!("`{id}`"),
+        ))
     }
 }
 
