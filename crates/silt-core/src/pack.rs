@@ -40,11 +40,10 @@ const LINE_ROOM: usize = 4096;
 /// Appends `r` as one line of a landing-queue body: its JSON text and a
 /// newline.
 pub fn write_line(out: &mut String, r: &ChangeRecord) {
-    // A record's serialization has no failing case (a row's nested text is
-    // written as null should it not parse), and a String takes any text.
-    if let Ok(text) = serde_json::to_string(r) {
-        out.push_str(&text);
-    }
+    // Written in place. A record's serialization has no failing case (a
+    // row's nested text is written as null should it not parse), and the
+    // writer takes any text serde_json writes.
+    let _ = serde_json::to_writer(crate::json::StringWriter(out), r);
     out.push('\n');
 }
 
