@@ -165,6 +165,22 @@ async fn check_once(
 
 /// `inner` behind the models' leases in the lake, as the transform
 /// function builds its engine for run `run`.
+/// The transform's Athena engine for `run`, over the lake as its role
+/// reaches it: what the handler builds for each run.
+fn athena_engine(
+    moto: &Moto,
+    athena: &aws_sdk_athena::Client,
+    transform_store: &S3Store,
+    run: &str,
+) -> AthenaEngine {
+    AthenaEngine::new(
+        athena.clone(),
+        athena_settings(&moto.names),
+        transform_store.clone(),
+        run,
+    )
+}
+
 fn leased<E>(ctx: &Transform, inner: E, run: &str) -> silt_fn_transform::Leased<E> {
     silt_fn_transform::Leased {
         inner,
@@ -644,14 +660,7 @@ async fn object_created_notification_runs_downstream_models_on_athena() {
     let outcome = silt_fn_transform::handle(
         &ctx,
         &sqs_event(&messages),
-        |run| {
-            AthenaEngine::new(
-                athena.clone(),
-                athena_settings(&moto.names),
-                transform_store.clone(),
-                run,
-            )
-        },
+        |run| athena_engine(&moto, &athena, &transform_store, run),
         &never,
     )
     .await
@@ -831,12 +840,7 @@ async fn athena_queries_poll_through_running_and_read_results() {
         "/moto-api/state-manager/set-transition",
         &json!({"model_name": "athena::execution", "transition": {"progression": "manual", "times": 2}}).to_string(),
     );
-    let engine = AthenaEngine::new(
-        athena.clone(),
-        athena_settings(&moto.names),
-        transform_store.clone(),
-        "run-1",
-    );
+    let engine = athena_engine(&moto, &athena, &transform_store, "run-1");
     let stats = engine.execute("probe", "SELECT 1").await.unwrap();
     // moto answers each non-terminal state (QUEUED, RUNNING) twice before moving on.
     assert!(
@@ -971,12 +975,7 @@ async fn repeated_rebuilds_leave_at_most_the_kept_tables_and_their_data() {
     let engine = |run: &str| {
         leased(
             &ctx,
-            AthenaEngine::new(
-                athena.clone(),
-                athena_settings(&moto.names),
-                transform_store.clone(),
-                run,
-            ),
+            athena_engine(&moto, &athena, &transform_store, run),
             run,
         )
     };
@@ -1061,14 +1060,7 @@ async fn full_refresh_on_a_stand_in(
     let outcome = silt_fn_transform::handle(
         &ctx,
         &json!({"select": [], "full_refresh": true}),
-        |run| {
-            AthenaEngine::new(
-                athena.clone(),
-                athena_settings(&moto.names),
-                transform_store.clone(),
-                run,
-            )
-        },
+        |run| athena_engine(moto, &athena, &transform_store, run),
         &never,
     )
     .await
@@ -1091,14 +1083,7 @@ async fn the_nightly_run_compacts_and_vacuums_every_iceberg_model() {
     let outcome = silt_fn_transform::handle(
         &ctx,
         &scheduled,
-        |run| {
-            AthenaEngine::new(
-                athena.clone(),
-                athena_settings(&moto.names),
-                transform_store.clone(),
-                run,
-            )
-        },
+        |run| athena_engine(&moto, &athena, &transform_store, run),
         &never,
     )
     .await
@@ -1131,14 +1116,7 @@ async fn the_nightly_run_compacts_and_vacuums_every_iceberg_model() {
     silt_fn_transform::handle(
         &ctx,
         &json!({"select": ["orders_current"], "full_refresh": true}),
-        |run| {
-            AthenaEngine::new(
-                athena.clone(),
-                athena_settings(&moto.names),
-                transform_store.clone(),
-                run,
-            )
-        },
+        |run| athena_engine(&moto, &athena, &transform_store, run),
         &never,
     )
     .await
@@ -1218,12 +1196,7 @@ async fn backfill_windows_get_their_own_athena_queries_and_a_retried_window_its_
     let transform_store = lake_as(&moto, "transform").await;
     use silt_core::transform::Engine;
     let sql = "SELECT COUNT(*) FROM \"silt\".\"orders_current\" WHERE \"id\" IS NULL";
-    let engine = AthenaEngine::new(
-        athena.clone(),
-        athena_settings(&moto.names),
-        transform_store.clone(),
-        "bf",
-    );
+    let engine = athena_engine(&moto, &athena, &transform_store, "bf");
     let first = engine
         .count("bf-w0000-a1", "orders_current", sql)
         .await
@@ -1235,7 +1208,7 @@ async fn backfill_windows_get_their_own_athena_queries_and_a_retried_window_its_
     assert_ne!(first, second, "two windows, two queries, two answers");
     // The same window in a retried invocation: Athena answers with the query
     // that window already started.
-    let retried = AthenaEngine::new(athena, athena_settings(&moto.names), transform_store, "bf");
+    let retried = athena_engine(&moto, &athena, &transform_store, "bf");
     assert_eq!(
         retried
             .count("bf-w0000-a1", "orders_current", sql)
@@ -1327,12 +1300,7 @@ async fn concurrent_transform_invocations_build_each_model_one_at_a_time() {
         leased(
             &ctx,
             Overlap {
-                inner: AthenaEngine::new(
-                    athena.clone(),
-                    athena_settings(&moto.names),
-                    transform_store.clone(),
-                    run,
-                ),
+                inner: athena_engine(&moto, &athena, &transform_store, run),
                 running: running.clone(),
             },
             run,
@@ -1432,14 +1400,7 @@ async fn transform_hands_the_rest_to_a_follow_up_when_time_runs_short() {
     let calls = std::sync::atomic::AtomicUsize::new(0);
     let short = move || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1;
     let scheduled: Value = serde_json::from_slice(&fixture("eventbridge/scheduled.json")).unwrap();
-    let engine = |run: &str| {
-        AthenaEngine::new(
-            athena.clone(),
-            athena_settings(&moto.names),
-            transform_store.clone(),
-            run,
-        )
-    };
+    let engine = |run: &str| athena_engine(&moto, &athena, &transform_store, run);
     let outcome = silt_fn_transform::handle(&ctx, &scheduled, engine, &short)
         .await
         .unwrap();
@@ -1485,14 +1446,7 @@ async fn a_backfill_invoke_runs_windows_and_a_follow_up_finishes_them() {
     // Time runs short after four model starts.
     let calls = std::sync::atomic::AtomicUsize::new(0);
     let short = move || calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 4;
-    let engine = |run: &str| {
-        AthenaEngine::new(
-            athena.clone(),
-            athena_settings(&moto.names),
-            transform_store.clone(),
-            run,
-        )
-    };
+    let engine = |run: &str| athena_engine(&moto, &athena, &transform_store, run);
     let first = silt_fn_transform::handle(&ctx, &payload, engine, &short)
         .await
         .unwrap();
@@ -1730,12 +1684,7 @@ async fn a_role_without_an_action_its_function_needs_fails_that_function() {
         |run| {
             leased(
                 &ctx,
-                AthenaEngine::new(
-                    athena.clone(),
-                    athena_settings(&moto.names),
-                    transform_store.clone(),
-                    run,
-                ),
+                athena_engine(&moto, &athena, &transform_store, run),
                 run,
             )
         },
@@ -1798,12 +1747,7 @@ async fn the_projection_starts_at_the_first_landed_day_and_moves_back_with_late_
             .filter(|s| s.version > 0)
             .collect::<Vec<_>>()
     };
-    let engine = AthenaEngine::new(
-        athena.clone(),
-        athena_settings(&moto.names),
-        transform_store.clone(),
-        "r1",
-    );
+    let engine = athena_engine(&moto, &athena, &transform_store, "r1");
     let ranges = || {
         stub.started()
             .iter()
@@ -1858,14 +1802,7 @@ async fn upkeep_runs_when_a_tables_metadata_shows_it_due_within_the_cost_guard()
         ..
     } = transform_setup(&moto).await;
     let never = || false;
-    let engine = |run: &str| {
-        AthenaEngine::new(
-            athena.clone(),
-            athena_settings(&moto.names),
-            transform_store.clone(),
-            run,
-        )
-    };
+    let engine = |run: &str| athena_engine(&moto, &athena, &transform_store, run);
     let build = json!({"select": ["orders_current"], "full_refresh": true});
     silt_fn_transform::handle(&ctx, &build, engine, &never)
         .await
