@@ -63,8 +63,9 @@ demo: ## Generate sample CDC events and run the whole local pipeline on them.
 
 test: lint unit lambda-smoke infra-check ## Everything CI checks.
 
-lint: ## Formatting and clippy, warnings as errors.
+lint: ## Formatting, clippy (warnings as errors) and no import cycle in silt-core.
 	$(CARGO) fmt --all --check
+	python3 scripts/module_cycles.py
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit: $(MOTO) $(CHROMIUM) $(INFRA_PY) $(READBACK_PY) ## Unit, end-to-end, property, CLI, headless-Chromium, read-back and moto-backed AWS tests.

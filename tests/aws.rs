@@ -19,10 +19,10 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::{Value, json};
 use silt_aws::{AthenaEngine, AthenaSettings, S3Store, SqsRecordQueue};
 use silt_core::ingest::Ingestor;
-use silt_core::mask::Masker;
-use silt_core::pack::{MAX_SQS_BYTES, pack};
+use silt_core::ingest::mask::Masker;
+use silt_core::lake::pack::{MAX_SQS_BYTES, pack};
+use silt_core::models::transform::ModelStatus;
 use silt_core::ports::{ManualClock, ObjectStore};
-use silt_core::transform::ModelStatus;
 use silt_core::{ChangeRecord, DatasetId, Op};
 use silt_fn_transform::{SqsFollowUp, Transform};
 use silt_lake::Lander;
@@ -139,7 +139,7 @@ async fn land_ctx(moto: &Moto) -> silt_fn_land::Land {
 /// check time the tests use.
 async fn monitor_ctx(
     moto: &Moto,
-    graph: Option<silt_core::model::ModelGraph>,
+    graph: Option<silt_core::models::model::ModelGraph>,
 ) -> silt_fn_monitor::Monitor {
     silt_fn_monitor::Monitor {
         project: shop_project(),
@@ -265,7 +265,7 @@ async fn sqs_queue_meets_the_queue_contract() {
         );
         messages
             .iter()
-            .flat_map(|(_, _, b)| silt_core::pack::unpack(b).unwrap())
+            .flat_map(|(_, _, b)| silt_core::lake::pack::unpack(b).unwrap())
             .collect()
     })
     .await;
@@ -287,7 +287,7 @@ async fn ingest_lands_nine_and_quarantines_the_malformed_one_then_land_is_idempo
     let messages = drain(&sqs, &landing, true).await;
     let records: Vec<ChangeRecord> = messages
         .iter()
-        .flat_map(|(_, _, b)| silt_core::pack::unpack(b).unwrap())
+        .flat_map(|(_, _, b)| silt_core::lake::pack::unpack(b).unwrap())
         .collect();
     let mut ids: Vec<i64> = records.iter().map(|r| r.key[0].as_i64().unwrap()).collect();
     ids.sort_unstable();
@@ -781,7 +781,7 @@ async fn monitor_checks_run_one_at_a_time_without_reserved_concurrency() {
     }
     assert!(
         store
-            .get(silt_core::keys::HISTORY_KEY)
+            .get(silt_core::lake::keys::HISTORY_KEY)
             .await
             .unwrap()
             .is_none()
@@ -817,7 +817,7 @@ async fn monitor_checks_run_one_at_a_time_without_reserved_concurrency() {
     );
     assert!(
         store
-            .get(silt_core::keys::HISTORY_KEY)
+            .get(silt_core::lake::keys::HISTORY_KEY)
             .await
             .unwrap()
             .is_some()
@@ -856,7 +856,7 @@ async fn athena_queries_poll_through_running_and_read_results() {
         }]})
         .to_string(),
     );
-    use silt_core::transform::Engine;
+    use silt_core::models::transform::Engine;
     assert_eq!(
         engine
             .count("r1", "probe", "SELECT COUNT(*) FROM t WHERE x IS NULL")
@@ -869,7 +869,7 @@ async fn athena_queries_poll_through_running_and_read_results() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_model_takes_the_ctas_form_its_work_group_accepts() {
     use aws_sdk_athena::types::{ResultConfiguration, WorkGroupConfiguration};
-    use silt_core::transform::{Engine, ReadState, WriteMode};
+    use silt_core::models::transform::{Engine, ReadState, WriteMode};
     let moto = Moto::start();
     bucket(&moto).await;
     // The work group as both templates create it; the transform reads it.
@@ -1194,7 +1194,7 @@ async fn backfill_windows_get_their_own_athena_queries_and_a_retried_window_its_
     let stub = AthenaStub::start(|_, _| None, true).await;
     let athena = stub.client(&moto).await;
     let transform_store = lake_as(&moto, "transform").await;
-    use silt_core::transform::Engine;
+    use silt_core::models::transform::Engine;
     let sql = "SELECT COUNT(*) FROM \"silt\".\"orders_current\" WHERE \"id\" IS NULL";
     let engine = athena_engine(&moto, &athena, &transform_store, "bf");
     let first = engine
@@ -1227,7 +1227,7 @@ struct Overlap {
 }
 
 #[async_trait::async_trait]
-impl silt_core::transform::Engine for Overlap {
+impl silt_core::models::transform::Engine for Overlap {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
@@ -1245,27 +1245,27 @@ impl silt_core::transform::Engine for Overlap {
     }
     async fn register_sources(
         &self,
-        s: &[silt_core::schema::DatasetSchema],
+        s: &[silt_core::lake::schema::DatasetSchema],
     ) -> silt_core::Result<()> {
         self.inner.register_sources(s).await
     }
     async fn register_existing_models(
         &self,
-        m: &[&silt_core::model::Model],
+        m: &[&silt_core::models::model::Model],
     ) -> silt_core::Result<()> {
         self.inner.register_existing_models(m).await
     }
     async fn last_build(
         &self,
-        m: &silt_core::model::Model,
-    ) -> silt_core::Result<Option<(String, silt_core::transform::ModelStats)>> {
+        m: &silt_core::models::model::Model,
+    ) -> silt_core::Result<Option<(String, silt_core::models::transform::ModelStats)>> {
         self.inner.last_build(m).await
     }
     async fn materialize(
         &self,
-        m: &silt_core::model::Model,
-        b: &silt_core::transform::Build<'_>,
-    ) -> silt_core::Result<silt_core::transform::ModelStats> {
+        m: &silt_core::models::model::Model,
+        b: &silt_core::models::transform::Build<'_>,
+    ) -> silt_core::Result<silt_core::models::transform::ModelStats> {
         let bump = |d: isize| {
             let mut r = self.running.lock().unwrap();
             let e = r.entry(m.name.clone()).or_default();
@@ -1333,7 +1333,7 @@ async fn concurrent_transform_invocations_build_each_model_one_at_a_time() {
                     m.reason
                         .as_deref()
                         .unwrap()
-                        .starts_with(silt_core::transform::WAITING),
+                        .starts_with(silt_core::models::transform::WAITING),
                     "{m:?}"
                 );
             }
@@ -1459,8 +1459,9 @@ async fn a_backfill_invoke_runs_windows_and_a_follow_up_finishes_them() {
         (spec.from.as_str(), spec.to.as_str()),
         ("2026-11-01", "2026-11-11")
     );
-    let key = silt_core::backfill::state_key(&silt_core::backfill::backfill_id(&spec));
-    let state: silt_core::backfill::BackfillState =
+    let key =
+        silt_core::models::backfill::state_key(&silt_core::models::backfill::backfill_id(&spec));
+    let state: silt_core::models::backfill::BackfillState =
         serde_json::from_slice(&store.get(&key).await.unwrap().unwrap()).unwrap();
     assert_eq!(state.windows.len(), 10);
     let done_first = state.done();
@@ -1478,14 +1479,14 @@ async fn a_backfill_invoke_runs_windows_and_a_follow_up_finishes_them() {
     assert!(next.follow_ups.is_empty());
     assert!(next.runs[0].ok(), "{:?}", next.runs[0].failures());
     assert_eq!(next.runs[0].run_id, first.runs[0].run_id);
-    let state: silt_core::backfill::BackfillState =
+    let state: silt_core::models::backfill::BackfillState =
         serde_json::from_slice(&store.get(&key).await.unwrap().unwrap()).unwrap();
     assert!(state.complete(), "{state:?}");
     // Windows finished before the hand-off were not run again.
     let twice: Vec<&str> = state
         .windows
         .iter()
-        .filter(|w| w.attempts > 1 && w.status == silt_core::backfill::WindowStatus::Done)
+        .filter(|w| w.attempts > 1 && w.status == silt_core::models::backfill::WindowStatus::Done)
         .map(|w| w.window.from.as_str())
         .collect();
     assert!(
@@ -1532,7 +1533,7 @@ async fn an_sqs_body_over_256_kib_is_quarantined_and_its_neighbours_go_on() {
     let records: Vec<ChangeRecord> = drain(&sqs, &landing, true)
         .await
         .iter()
-        .flat_map(|(_, _, b)| silt_core::pack::unpack(b).unwrap())
+        .flat_map(|(_, _, b)| silt_core::lake::pack::unpack(b).unwrap())
         .collect();
     let mut ids: Vec<i64> = records.iter().map(|r| r.key[0].as_i64().unwrap()).collect();
     ids.sort_unstable();
@@ -1726,7 +1727,7 @@ fn record_at(id: i64, event_time_ms: i64) -> ChangeRecord {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_projection_starts_at_the_first_landed_day_and_moves_back_with_late_data() {
-    use silt_core::transform::Engine;
+    use silt_core::models::transform::Engine;
     let moto = Moto::start();
     let (_, store) = bucket(&moto).await;
     let stub = AthenaStub::start(|_, _| None, false).await;
@@ -1846,7 +1847,7 @@ async fn upkeep_runs_when_a_tables_metadata_shows_it_due_within_the_cost_guard()
     let u = out.runs[0].models[0].upkeep.clone().unwrap();
     assert!(u.reason.contains("150 delete files"), "{u:?}");
     assert_eq!(u.skipped, None);
-    let stored: silt_core::transform::RunRecord = serde_json::from_slice(
+    let stored: silt_core::models::transform::RunRecord = serde_json::from_slice(
         &store
             .get("runs/transform/latest.json")
             .await

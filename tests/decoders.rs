@@ -8,14 +8,15 @@
 )]
 
 use serde_json::json;
-use silt_core::decode::{Decoded, RejectKind};
 use silt_core::ingest::Ingestor;
-use silt_core::mask::Masker;
+use silt_core::ingest::decode::Decoded;
+use silt_core::ingest::mask::Masker;
+use silt_core::lake::rejection::RejectKind;
 use silt_core::{ChangeRecord, Op};
 use silt_tests::{TEST_KEY, fixture, fixture_project, hmac_hex};
 use std::sync::Arc;
 
-fn decode(source: &str, rel: &str) -> Result<Decoded, silt_core::decode::Rejection> {
+fn decode(source: &str, rel: &str) -> Result<Decoded, silt_core::lake::rejection::Rejection> {
     let masker = Masker::new(Some(TEST_KEY.to_vec()));
     let ing = Ingestor::new(Arc::new(fixture_project()), source, masker).unwrap();
     ing.ingest(&fixture(rel))

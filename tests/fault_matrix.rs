@@ -11,7 +11,7 @@
     reason = "integration tests: a failed unwrap is a failed test"
 )]
 
-use silt_core::mask::Masker;
+use silt_core::ingest::mask::Masker;
 use silt_core::ports::ManualClock;
 use silt_local::{FolderQueue, Local, NoProgress};
 use silt_tests::faults::{Fault, FaultyEngine, FaultyQueue, FaultyStore};

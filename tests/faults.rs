@@ -4,10 +4,10 @@
 //! faults run against the local and the AWS implementations.
 
 use async_trait::async_trait;
-use silt_core::model::Model;
+use silt_core::lake::schema::DatasetSchema;
+use silt_core::models::model::Model;
+use silt_core::models::transform::{Build, Engine, ModelStats};
 use silt_core::ports::{ObjectMeta, ObjectStore, PutOutcome, RecordQueue};
-use silt_core::schema::DatasetSchema;
-use silt_core::transform::{Build, Engine, ModelStats};
 use silt_core::{ChangeRecord, DatasetId, Error, Result};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -18,10 +18,10 @@
 
 use serde_json::json;
 use silt_aws::{AthenaEngine, AthenaSettings, S3Store};
-use silt_core::mask::Masker;
-use silt_core::model::Model;
+use silt_core::ingest::mask::Masker;
+use silt_core::models::model::Model;
+use silt_core::models::transform::{Build, Engine, ModelStatus, ReadState, WriteMode, model_sql};
 use silt_core::ports::ManualClock;
-use silt_core::transform::{Build, Engine, ModelStatus, ReadState, WriteMode, model_sql};
 use silt_local::{Local, NoProgress};
 use silt_tests::moto::Moto;
 use silt_tests::{TEST_KEY, repo_root, shop_dir, shop_project};
@@ -154,10 +154,10 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
         // The first landed day, found as the engine finds it in S3.
         let first = local
             .store()
-            .list(&silt_core::keys::raw_prefix(&schema.dataset))
+            .list(&silt_core::lake::keys::raw_prefix(&schema.dataset))
             .await
             .unwrap();
-        let first_date = silt_core::keys::partition_date(&first[0].key).unwrap();
+        let first_date = silt_core::lake::keys::partition_date(&first[0].key).unwrap();
         files.insert(
             format!("{}.sql", silt_aws::raw_table(&schema.dataset)),
             athena.raw_table_ddl(schema, first_date) + ";\n",
@@ -226,7 +226,7 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
     // the changed day, then every older row marked deleted.
     let orders = graph.get("orders_current").unwrap();
     let source: silt_core::DatasetId = "shop.public.orders".parse().unwrap();
-    let day: silt_core::transform::DateFilter =
+    let day: silt_core::models::transform::DateFilter =
         [(source.clone(), ["2026-01-02".to_string()].into())].into();
     let delta = model_sql(&athena, orders, &states.schemas, &primary_keys, Some(&day))
         .unwrap()
@@ -271,7 +271,7 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
         &[],
     );
     seed(&moto, &[("event_date", "varchar")], &rows);
-    let filter: silt_core::transform::DateFilter = [(
+    let filter: silt_core::models::transform::DateFilter = [(
         "shop.public.orders".parse().unwrap(),
         days.iter().cloned().collect(),
     )]

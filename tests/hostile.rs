@@ -11,7 +11,7 @@
     reason = "integration tests: a failed unwrap is a failed test"
 )]
 
-use silt_core::mask::Masker;
+use silt_core::ingest::mask::Masker;
 use silt_core::ports::ManualClock;
 use silt_local::{Local, NoProgress};
 use silt_tests::{
@@ -51,7 +51,7 @@ async fn run_case(case: &HostileCase) -> Result<(), String> {
         .await
         .map_err(|e| format!("the run failed: {e}"))?;
 
-    let kind = |k: silt_core::decode::RejectKind| serde_json::to_value(k).unwrap();
+    let kind = |k: silt_core::lake::rejection::RejectKind| serde_json::to_value(k).unwrap();
     match case.expect.as_str() {
         "rejected" => {
             let [r] = ingest.rejected.as_slice() else {

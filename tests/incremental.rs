@@ -13,13 +13,13 @@
 
 use async_trait::async_trait;
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use silt_core::backfill::{BackfillSpec, WindowStatus};
 use silt_core::config::Project;
-use silt_core::mask::Masker;
-use silt_core::model::Model;
+use silt_core::ingest::mask::Masker;
+use silt_core::lake::schema::DatasetSchema;
+use silt_core::models::backfill::{BackfillSpec, WindowStatus};
+use silt_core::models::model::Model;
+use silt_core::models::transform::{Build, Engine, ModelRun, ModelStats, ModelStatus, RunRecord};
 use silt_core::ports::ManualClock;
-use silt_core::schema::DatasetSchema;
-use silt_core::transform::{Build, Engine, ModelRun, ModelStats, ModelStatus, RunRecord};
 use silt_core::{DatasetId, Error, Result};
 use silt_engine::DataFusionEngine;
 use silt_local::{Local, NoProgress, TransformOptions};
@@ -511,7 +511,7 @@ async fn a_query_reads_the_table_as_it_was_when_another_build_replaces_it() {
     use datafusion::arrow::array::BooleanArray;
     use datafusion::arrow::datatypes::DataType;
     use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
-    use silt_core::transform::{ReadState, WriteMode};
+    use silt_core::models::transform::{ReadState, WriteMode};
 
     fn build<'a>(sql: &'a str, read: &'a ReadState) -> Build<'a> {
         silt_tests::plain_build(sql, "test", WriteMode::Replace, read)

@@ -140,10 +140,10 @@ pub fn generated_events_every(n: u64, seed: u64, step_ms: i64) -> Vec<String> {
 pub fn plain_build<'a>(
     sql: &'a str,
     fingerprint: &'a str,
-    mode: silt_core::transform::WriteMode,
-    read: &'a silt_core::transform::ReadState,
-) -> silt_core::transform::Build<'a> {
-    silt_core::transform::Build {
+    mode: silt_core::models::transform::WriteMode,
+    read: &'a silt_core::models::transform::ReadState,
+) -> silt_core::models::transform::Build<'a> {
+    silt_core::models::transform::Build {
         run_id: "test-run",
         sql,
         fingerprint,
@@ -158,7 +158,7 @@ pub fn plain_build<'a>(
 /// The HMAC key the tests mask PII with.
 pub const TEST_KEY: &[u8] = b"test-only-pii-key";
 
-/// HMAC-SHA256 hex, computed here independently of `silt_core::mask`.
+/// HMAC-SHA256 hex, computed here independently of `silt_core::ingest::mask`.
 pub fn hmac_hex(key: &[u8], text: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|e| panic!("{e}"));
     mac.update(text.as_bytes());

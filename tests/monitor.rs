@@ -10,11 +10,11 @@
 )]
 
 use silt_core::config::UndeclaredPii;
-use silt_core::decode::RejectKind;
-use silt_core::mask::Masker;
-use silt_core::monitor::Report;
+use silt_core::ingest::mask::Masker;
+use silt_core::lake::rejection::RejectKind;
+use silt_core::observe::monitor::Report;
+use silt_core::observe::slo::Severity;
 use silt_core::ports::ManualClock;
-use silt_core::slo::Severity;
 use silt_local::{Local, NoProgress};
 use silt_tests::{TEST_KEY, shop_dir, shop_project};
 use std::path::{Path, PathBuf};
@@ -40,7 +40,7 @@ fn events_from(start_ms: i64, n: u64, seed: u64, dir: &Path, name: &str) -> Path
     p
 }
 
-fn orders(r: &Report) -> &silt_core::monitor::DatasetReport {
+fn orders(r: &Report) -> &silt_core::observe::monitor::DatasetReport {
     r.datasets.iter().find(|d| d.dataset == ORDERS).unwrap()
 }
 

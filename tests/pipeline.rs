@@ -9,9 +9,9 @@
 
 use serde_json::{Map, Value, json};
 use silt_core::config::Project;
-use silt_core::mask::Masker;
+use silt_core::ingest::mask::Masker;
+use silt_core::models::transform::ModelStatus;
 use silt_core::ports::ManualClock;
-use silt_core::transform::ModelStatus;
 use silt_local::{Local, NoProgress};
 use silt_tests::{
     TEST_KEY, assert_same_state, curated_by_key, expected_shop_state, read_parquet_rows, shop_dir,

@@ -8,7 +8,7 @@
 )]
 
 use proptest::prelude::*;
-use silt_core::mask::Masker;
+use silt_core::ingest::mask::Masker;
 use silt_core::ports::ManualClock;
 use silt_local::{Local, NoProgress};
 use silt_tests::{TEST_KEY, curated_by_key, shop_dir, shop_project};

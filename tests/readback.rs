@@ -14,9 +14,9 @@
 )]
 
 use serde_json::{Map, Value};
-use silt_core::decode::Decoded;
 use silt_core::ingest::Ingestor;
-use silt_core::mask::Masker;
+use silt_core::ingest::decode::Decoded;
+use silt_core::ingest::mask::Masker;
 use silt_core::ports::ManualClock;
 use silt_core::{Cell, ChangeRecord};
 use silt_local::{Local, NoProgress};

@@ -12,7 +12,7 @@
     reason = "integration tests: a failed unwrap is a failed test"
 )]
 
-use silt_core::mask::Masker;
+use silt_core::ingest::mask::Masker;
 use silt_core::ports::ManualClock;
 use silt_local::html::{
     BUDGET_COLOUR, COST_COLOUR, CURATED_COLOUR, DECODED_COLOUR, FRESHNESS_COLOUR, LANDED_COLOUR,

@@ -14,9 +14,10 @@
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use silt_aws::{AthenaEngine, AthenaSettings, S3Store};
-use silt_core::mask::Masker;
+use silt_core::config::Routing;
+use silt_core::ingest::mask::Masker;
+use silt_core::models::transform::{ModelStatus, RunInputs, RunRecord, run};
 use silt_core::ports::{ManualClock, ObjectStore};
-use silt_core::transform::{ModelStatus, Routing, RunInputs, RunRecord, run};
 use silt_local::{Local, NoProgress};
 use silt_route::RoutedEngine;
 use silt_tests::moto::Moto;

@@ -4,7 +4,7 @@
 
 use silt_core::config::Project;
 use silt_core::ingest::Ingestor;
-use silt_core::mask::Masker;
+use silt_core::ingest::mask::Masker;
 use std::sync::{Arc, OnceLock};
 
 /// The fuzz project (`fuzz/silt.toml`).

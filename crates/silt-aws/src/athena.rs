@@ -16,13 +16,13 @@ use async_trait::async_trait;
 use aws_sdk_athena::Client;
 use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultConfiguration};
 use sha2::{Digest, Sha256};
-use silt_core::model::{Materialized, Model, Strategy};
-use silt_core::ports::ObjectStore;
-use silt_core::schema::DatasetSchema;
-use silt_core::sql::quote_ident;
-use silt_core::transform::{
+use silt_core::lake::schema::DatasetSchema;
+use silt_core::models::model::{Materialized, Model, Strategy};
+use silt_core::models::transform::{
     Build, Engine, ModelStats, WriteMode, incremental_fingerprint, merge_read,
 };
+use silt_core::ports::ObjectStore;
+use silt_core::sql::quote_ident;
 use silt_core::{DatasetId, Error, Result};
 use std::time::Duration;
 
@@ -521,7 +521,7 @@ impl AthenaEngine {
         let table = raw_table(&schema.dataset);
         let location = self
             .store
-            .uri(&silt_core::keys::raw_prefix(&schema.dataset));
+            .uri(&silt_core::lake::keys::raw_prefix(&schema.dataset));
         let mut cols = vec![
             "`_record_id` string".to_string(),
             "`_op` string".to_string(),
@@ -587,12 +587,12 @@ impl Engine for AthenaEngine {
             // the table is registered again from the earlier day.
             let first = self
                 .store
-                .first_key(&silt_core::keys::raw_prefix(&s.dataset))
+                .first_key(&silt_core::lake::keys::raw_prefix(&s.dataset))
                 .await?;
             let first_date = match first.as_deref() {
                 // Nothing landed: there is no day to miss yet.
                 None => chrono::Utc::now().format("%Y-%m-%d").to_string(),
-                Some(key) => match silt_core::keys::partition_date(key) {
+                Some(key) => match silt_core::lake::keys::partition_date(key) {
                     Some(d) => d.to_string(),
                     None => {
                         // Not a partition key: project widely rather than hide data.

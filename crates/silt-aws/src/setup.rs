@@ -4,7 +4,7 @@
 
 use crate::S3Store;
 use silt_core::config::Project;
-use silt_core::model::{Model, ModelGraph};
+use silt_core::models::model::{Model, ModelGraph};
 use silt_core::ports::ObjectStore;
 use silt_core::{Error, Result};
 

@@ -6,7 +6,7 @@ use crate::errors::retryable;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use silt_core::pack::{MAX_SQS_BYTES, batches, pack};
+use silt_core::lake::pack::{MAX_SQS_BYTES, batches, pack};
 use silt_core::ports::RecordQueue;
 use silt_core::{ChangeRecord, Error, Result};
 use std::collections::BTreeSet;

@@ -6,9 +6,9 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use silt_core::backfill::{BackfillSpec, parse_window};
+use silt_core::models::backfill::{BackfillSpec, parse_window};
+use silt_core::models::transform::{ModelStatus, RunRecord};
 use silt_core::ports::SystemClock;
-use silt_core::transform::{ModelStatus, RunRecord};
 use silt_local::generate::{GenerateOptions, generate};
 use silt_local::{IngestReport, LandReport, Local, Progress, TransformOptions};
 use std::io::IsTerminal;
@@ -191,7 +191,10 @@ enum LineageFormat {
 /// touching any warehouse (validate, lineage).
 fn project_and_models(
     project: &Path,
-) -> anyhow::Result<(silt_core::config::Project, silt_core::model::ModelGraph)> {
+) -> anyhow::Result<(
+    silt_core::config::Project,
+    silt_core::models::model::ModelGraph,
+)> {
     let file = project.join("silt.toml");
     let text = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read {}", file.display()))?;
@@ -201,7 +204,7 @@ fn project_and_models(
         parsed,
         project,
         Some(scratch.clone()),
-        silt_core::mask::Masker::new(None),
+        silt_core::ingest::mask::Masker::new(None),
         Arc::new(SystemClock),
     )?;
     let graph = local.load_models();
@@ -214,7 +217,7 @@ const REPORT_HTML: &str = "reports/latest.html";
 
 async fn write_html(
     local: &Local,
-    report: &silt_core::monitor::Report,
+    report: &silt_core::observe::monitor::Report,
     path: &std::path::Path,
 ) -> anyhow::Result<()> {
     let page = local.html(report).await?;
@@ -288,7 +291,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 "report: {} and {}",
                 local
                     .warehouse()
-                    .join(silt_core::keys::REPORT_KEY)
+                    .join(silt_core::lake::keys::REPORT_KEY)
                     .display(),
                 html.display()
             );
@@ -373,7 +376,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
             if let Some(w) = state
                 .windows
                 .iter()
-                .find(|w| w.status == silt_core::backfill::WindowStatus::Failed)
+                .find(|w| w.status == silt_core::models::backfill::WindowStatus::Failed)
             {
                 anyhow::bail!(
                     "backfill window {}..{} failed: {}\nrun the same command again to resume from it",
@@ -428,7 +431,7 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
         } => {
             let (p, graph) = project_and_models(&project)?;
             let datasets = p.datasets.keys().cloned().collect();
-            let lineage = silt_core::lineage::Lineage::of(&graph, &datasets);
+            let lineage = silt_core::models::lineage::Lineage::of(&graph, &datasets);
             let text = match format {
                 LineageFormat::Text => lineage.to_text(),
                 LineageFormat::Json => serde_json::to_string_pretty(&lineage.to_json())? + "\n",

@@ -3,7 +3,7 @@
 //! mode (S3, SQS, Athena) are two sets of adapters behind these traits.
 
 use crate::error::Result;
-use crate::record::ChangeRecord;
+use crate::lake::record::ChangeRecord;
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -36,12 +36,12 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use silt_core::config::EngineSettings;
-use silt_core::model::{Materialized, Model, Placeholder, Strategy, render};
-use silt_core::schema::DatasetSchema;
-use silt_core::sql::quote_ident;
-use silt_core::transform::{
+use silt_core::lake::schema::DatasetSchema;
+use silt_core::models::model::{Materialized, Model, Placeholder, Strategy, render};
+use silt_core::models::transform::{
     Build, Engine, ModelStats, WriteMode, incremental_fingerprint, merge_read,
 };
+use silt_core::sql::quote_ident;
 use silt_core::{DatasetId, Error, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroUsize;

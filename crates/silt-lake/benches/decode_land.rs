@@ -16,10 +16,10 @@
 
 use async_trait::async_trait;
 use silt_core::config::Project;
-use silt_core::decode::Decoded;
 use silt_core::ingest::Ingestor;
-use silt_core::mask::Masker;
-use silt_core::pack::{MAX_SQS_BYTES, pack, unpack};
+use silt_core::ingest::decode::Decoded;
+use silt_core::ingest::mask::Masker;
+use silt_core::lake::pack::{MAX_SQS_BYTES, pack, unpack};
 use silt_core::ports::{ObjectMeta, ObjectStore, PutOutcome};
 use silt_core::{ChangeRecord, Result};
 use silt_lake::Lander;

@@ -19,7 +19,9 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use silt_core::config::ParquetEncodings;
-use silt_core::schema::{Column as SchemaColumn, ColumnType, DatasetSchema, NO_COLUMN, align};
+use silt_core::lake::schema::{
+    Column as SchemaColumn, ColumnType, DatasetSchema, NO_COLUMN, align,
+};
 use silt_core::{Cell, ChangeRecord, Error, Result, Row};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -235,7 +237,7 @@ impl Builder {
 
 /// One file's column builders, filled a record at a time: landing fills
 /// them as the schema check accepts each record
-/// ([`silt_core::schema::evolve_with`]), so each row is read once.
+/// ([`silt_core::lake::schema::evolve_with`]), so each row is read once.
 pub(crate) struct Gather {
     /// Records pushed so far.
     rows: usize,
@@ -342,8 +344,8 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::{Value, json};
     use silt_core::Op;
-    use silt_core::schema::Column as SchemaColumn;
-    use silt_core::schema::evolve;
+    use silt_core::lake::schema::Column as SchemaColumn;
+    use silt_core::lake::schema::evolve;
 
     fn rec(pos: &str, row: Value) -> ChangeRecord {
         ChangeRecord::new(
@@ -724,12 +726,12 @@ mod tests {
             let mut start = typed(&known);
             start.version = u32::from(!known.is_empty());
             let mut accepted = Vec::new();
-            let evo = silt_core::schema::evolve_with(&start, &refs, |a| accepted.push(refs[a.index]));
+            let evo = silt_core::lake::schema::evolve_with(&start, &refs, |a| accepted.push(refs[a.index]));
             prop_assert_eq!(accepted.len() + evo.conflicts.len(), refs.len());
             for choice in [ParquetEncodings::Delta, ParquetEncodings::Plain] {
                 let alone = encode_parquet(&evo.schema, &accepted, choice).unwrap();
                 let mut again = Gather::new(0);
-                silt_core::schema::evolve_with(&start, &refs, |a| {
+                silt_core::lake::schema::evolve_with(&start, &refs, |a| {
                     again.push(refs[a.index], a.image, a.columns, a.cell_columns);
                 });
                 let during = encode_gathered(&evo.schema, again, choice).unwrap();

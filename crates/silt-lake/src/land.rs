@@ -9,10 +9,10 @@ use crate::encode::{Gather, encode_gathered};
 use crate::registry::SchemaRegistry;
 use silt_core::config::Project;
 use silt_core::ingest::QuarantineEntry;
-use silt_core::keys::{Partition, content_hash, manifest_key, manifest_prefix, raw_key};
-use silt_core::manifest::{Counts, Manifest};
+use silt_core::lake::keys::{Partition, content_hash, manifest_key, manifest_prefix, raw_key};
+use silt_core::lake::manifest::{Counts, Manifest};
+use silt_core::lake::schema::{Accepted, evolve_with};
 use silt_core::ports::{ObjectStore, PutOutcome};
-use silt_core::schema::{Accepted, evolve_with};
 use silt_core::{ChangeRecord, DatasetId, Error, Result, Row};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
@@ -104,8 +104,8 @@ impl Lander {
         };
         // Group by hour (or day) number: formatting a partition per record costs more than landing it.
         let grain_ms: i64 = match spec.partition {
-            silt_core::config::PartitionGrain::Hour => 3_600_000,
-            silt_core::config::PartitionGrain::Day => 86_400_000,
+            silt_core::lake::keys::PartitionGrain::Hour => 3_600_000,
+            silt_core::lake::keys::PartitionGrain::Day => 86_400_000,
         };
         let target = self.project.landing.target_file_bytes;
         // The files are filled as the schema check accepts each record, and
@@ -178,7 +178,7 @@ impl Lander {
         &self,
         dataset: &DatasetId,
         partition: &Partition,
-        schema: &silt_core::schema::DatasetSchema,
+        schema: &silt_core::lake::schema::DatasetSchema,
         chunk: &[&ChangeRecord],
         columns: Gather,
     ) -> Result<(PutOutcome, Manifest)> {
@@ -447,7 +447,7 @@ pub async fn orphans(
         if !seen.insert(d.clone()) {
             continue;
         }
-        for o in store.list(&silt_core::keys::raw_prefix(d)).await? {
+        for o in store.list(&silt_core::lake::keys::raw_prefix(d)).await? {
             if !described.contains(o.key.as_str()) {
                 out.push(o.key);
             }
@@ -541,7 +541,7 @@ mod tests {
     fn file_sizes(records: &[ChangeRecord], target: u64) -> Vec<usize> {
         let refs: Vec<&ChangeRecord> = records.iter().collect();
         let mut files = Files::new(3_600_000, target, &refs);
-        let empty = silt_core::schema::DatasetSchema::empty("s.p.t".parse().unwrap());
+        let empty = silt_core::lake::schema::DatasetSchema::empty("s.p.t".parse().unwrap());
         evolve_with(&empty, &refs, |a| files.push(refs[a.index], a));
         files
             .by_bucket()
@@ -576,7 +576,7 @@ mod tests {
             Some(Row::from_map(json!({"id": 3, "note": 5}).as_object().unwrap()).unwrap());
         let refs: Vec<&ChangeRecord> = records.iter().collect();
         let mut files = Files::new(3_600_000, u64::MAX, &refs);
-        let empty = silt_core::schema::DatasetSchema::empty("s.p.t".parse().unwrap());
+        let empty = silt_core::lake::schema::DatasetSchema::empty("s.p.t".parse().unwrap());
         let evo = evolve_with(&empty, &refs, |a| files.push(refs[a.index], a));
         assert_eq!(
             evo.conflicts.iter().map(|(i, _)| *i).collect::<Vec<_>>(),

@@ -5,13 +5,13 @@
 use crate::land::{list_manifests, orphans};
 use serde::de::DeserializeOwned;
 use silt_core::config::Project;
-use silt_core::keys::{HISTORY_KEY, run_key};
-use silt_core::manifest::StageRun;
-use silt_core::model::ModelGraph;
-use silt_core::monitor::{Report, ReportInputs, report};
+use silt_core::lake::keys::{HISTORY_KEY, run_key};
+use silt_core::lake::manifest::StageRun;
+use silt_core::models::model::ModelGraph;
+use silt_core::models::transform::RunRecord;
+use silt_core::observe::monitor::{Report, ReportInputs, report};
+use silt_core::observe::slo::History;
 use silt_core::ports::ObjectStore;
-use silt_core::slo::History;
-use silt_core::transform::RunRecord;
 use silt_core::{Error, Result};
 
 /// Reads `key` as JSON, `None` when it does not exist.

@@ -5,11 +5,11 @@
 //! loser sees "already exists", reloads, and re-checks its records against
 //! the winner's schema, so no column is ever typed two ways.
 
-use silt_core::keys::{bytes_hash, manifest_prefix, raw_prefix, schema_key, schema_prefix};
-use silt_core::model::ModelGraph;
+use silt_core::lake::keys::{bytes_hash, manifest_prefix, raw_prefix, schema_key, schema_prefix};
+use silt_core::lake::schema::{DatasetSchema, Evolution, evolve};
+use silt_core::models::model::ModelGraph;
+use silt_core::models::transform::{PartitionState, Partitions, RunInputs};
 use silt_core::ports::{ObjectStore, PutOutcome};
-use silt_core::schema::{DatasetSchema, Evolution, evolve};
-use silt_core::transform::{PartitionState, Partitions, RunInputs};
 use silt_core::{ChangeRecord, DatasetId, Error, Result};
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};

@@ -12,7 +12,7 @@
     reason = "a benchmark aborts on any failure"
 )]
 
-use silt_core::mask::Masker;
+use silt_core::ingest::mask::Masker;
 
 // The same allocator as the `silt` binary, so the figures are what users get.
 #[global_allocator]

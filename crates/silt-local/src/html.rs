@@ -6,8 +6,8 @@
 //! its objective, counts per stage per dataset, estimated cost per model and
 //! per service, and the error budget left per objective.
 
-use silt_core::monitor::{Report, age};
-use silt_core::slo::History;
+use silt_core::observe::monitor::{Report, age};
+use silt_core::observe::slo::History;
 use std::fmt::Write as _;
 
 /// Series colours; each chart's first series has its own, so a rendering

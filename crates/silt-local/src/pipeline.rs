@@ -9,18 +9,19 @@ use crate::fs_store::FsStore;
 use crate::input::read_messages;
 use crate::queue::{ChannelQueue, FolderQueue};
 use crate::retry::RetryingStore;
-use silt_core::backfill::{BackfillOutcome, BackfillSpec, run_backfill};
 use silt_core::config::Project;
-use silt_core::decode::{Decoded, RejectKind, Rejection};
+use silt_core::ingest::decode::Decoded;
+use silt_core::ingest::mask::Masker;
 use silt_core::ingest::{Ingestor, QuarantineEntry};
-use silt_core::keys::{REPORT_KEY, run_key};
-use silt_core::manifest::{Counts, StageRun};
-use silt_core::mask::Masker;
-use silt_core::model::{Model, ModelGraph};
-use silt_core::monitor::Report;
+use silt_core::lake::keys::{REPORT_KEY, run_key};
+use silt_core::lake::manifest::{Counts, StageRun};
+use silt_core::lake::rejection::{RejectKind, Rejection};
+use silt_core::models::backfill::{BackfillOutcome, BackfillSpec, run_backfill};
+use silt_core::models::model::{Model, ModelGraph};
+use silt_core::models::transform::{Engine, RunInputs, RunRecord, run};
+use silt_core::observe::monitor::Report;
 use silt_core::ports::{Clock, ObjectStore, RecordQueue};
 use silt_core::retry::{Backoff, jitter_random};
-use silt_core::transform::{Engine, RunInputs, RunRecord, run};
 use silt_core::{ChangeRecord, DatasetId, Error, Result};
 use silt_engine::DataFusionEngine;
 use silt_lake::{LandOutcome, Lander};
@@ -503,7 +504,7 @@ impl Local {
         Ok(record)
     }
 
-    /// Runs or resumes a backfill on `engine` (see [`silt_core::backfill`]).
+    /// Runs or resumes a backfill on `engine` (see [`silt_core::models::backfill`]).
     /// Every window's run record is stored like a transform run's, and the
     /// whole backfill's span under `runs/backfill/latest.json` for the monitor.
     pub async fn backfill_with(
@@ -542,7 +543,7 @@ impl Local {
         let body =
             serde_json::to_vec_pretty(&span).map_err(|e| Error::encoding("run record", e))?;
         self.store
-            .put(&silt_core::keys::run_key("backfill", "latest"), body)
+            .put(&silt_core::lake::keys::run_key("backfill", "latest"), body)
             .await?;
         Ok(outcome)
     }
@@ -566,8 +567,8 @@ impl Local {
     /// The report as a self-contained HTML page, with charts drawn from the
     /// check history the last [`Local::monitor`] stored.
     pub async fn html(&self, report: &Report) -> Result<String> {
-        let history: silt_core::slo::History =
-            silt_lake::read_json(self.store.as_ref(), silt_core::keys::HISTORY_KEY)
+        let history: silt_core::observe::slo::History =
+            silt_lake::read_json(self.store.as_ref(), silt_core::lake::keys::HISTORY_KEY)
                 .await?
                 .unwrap_or_default();
         Ok(crate::html::render(&self.project.name, report, &history))

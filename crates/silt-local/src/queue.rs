@@ -7,7 +7,7 @@
 //! after it landed, as an SQS message is deleted only after success.
 
 use async_trait::async_trait;
-use silt_core::pack::{read_line, write_line};
+use silt_core::lake::pack::{read_line, write_line};
 use silt_core::ports::{ObjectStore, RecordQueue};
 use silt_core::{ChangeRecord, Error, Result};
 use std::sync::Arc;
@@ -93,7 +93,10 @@ impl RecordQueue for FolderQueue {
         }
         let body = body.into_bytes();
         // Named by content: re-ingesting the same input queues nothing new.
-        let key = format!("{QUEUE_PREFIX}{}.jsonl", silt_core::keys::bytes_hash(&body));
+        let key = format!(
+            "{QUEUE_PREFIX}{}.jsonl",
+            silt_core::lake::keys::bytes_hash(&body)
+        );
         self.store.put_if_absent(&key, body).await?;
         Ok(())
     }

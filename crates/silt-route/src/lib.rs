@@ -28,11 +28,12 @@ use datafusion::physical_plan::collect;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use silt_aws::athena_sql::{self, backtick};
 use silt_aws::{AthenaBuildInfo, AthenaEngine, S3Store, request_token};
-use silt_core::model::{Model, ModelGraph};
+use silt_core::config::Routing;
+use silt_core::lake::schema::DatasetSchema;
+use silt_core::models::model::{Model, ModelGraph};
+use silt_core::models::transform::{Build, Engine, ModelStats, route_in_process};
 use silt_core::ports::ObjectStore;
-use silt_core::schema::DatasetSchema;
 use silt_core::sql::quote_literal;
-use silt_core::transform::{Build, Engine, ModelStats, Routing, route_in_process};
 use silt_core::{DatasetId, Error, Result};
 use silt_engine::{count_of, max_event_time, parquet_listing, writer_properties};
 use std::collections::BTreeSet;
@@ -309,7 +310,9 @@ impl Engine for RoutedEngine {
         self.athena.register_sources(schemas).await?;
         if let Some(ctx) = &self.ctx {
             for s in schemas {
-                let location = self.store.uri(&silt_core::keys::raw_prefix(&s.dataset));
+                let location = self
+                    .store
+                    .uri(&silt_core::lake::keys::raw_prefix(&s.dataset));
                 self.register_parquet(
                     ctx,
                     &silt_aws::raw_table(&s.dataset),

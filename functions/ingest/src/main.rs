@@ -7,7 +7,7 @@ use silt_aws::{
     Clients, FunctionEnv, S3Store, SqsRecordQueue, init_tracing, load_pii_key, load_project,
 };
 use silt_core::ingest::Ingestor;
-use silt_core::mask::Masker;
+use silt_core::ingest::mask::Masker;
 use silt_core::ports::SystemClock;
 use silt_fn_ingest::{Ingest, handle};
 use std::sync::Arc;

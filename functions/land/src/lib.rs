@@ -6,10 +6,10 @@
 //! records quarantined for a schema conflict count as handled.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use silt_core::decode::{RejectKind, Rejection};
-use silt_core::emf::{Metric, NAMESPACE, documents};
 use silt_core::ingest::QuarantineEntry;
-use silt_core::pack::unpack;
+use silt_core::lake::pack::unpack;
+use silt_core::lake::rejection::{RejectKind, Rejection};
+use silt_core::observe::emf::{Metric, NAMESPACE, documents};
 use silt_core::ports::{Clock, ObjectStore};
 use silt_core::{ChangeRecord, Result};
 use silt_lake::{LandOutcome, Lander};

@@ -18,13 +18,13 @@
 
 use silt_aws::iceberg::{TableHealth, health_of, read_build_info};
 use silt_core::config::Project;
-use silt_core::emf::{Metric, NAMESPACE, documents};
 use silt_core::lease::{Claim, acquire};
-use silt_core::model::ModelGraph;
-use silt_core::monitor::Report;
+use silt_core::models::model::ModelGraph;
+use silt_core::models::transform::ModelStatus;
+use silt_core::observe::emf::{Metric, NAMESPACE, documents};
+use silt_core::observe::monitor::Report;
+use silt_core::observe::slo::Severity;
 use silt_core::ports::{Clock, ObjectStore};
-use silt_core::slo::Severity;
-use silt_core::transform::ModelStatus;
 use silt_core::{Error, Result};
 use std::sync::Arc;
 
@@ -214,7 +214,10 @@ pub fn emf_lines(r: &Report, lake: &LakeHealth) -> Vec<String> {
             }
             for b in &s.burns {
                 if let Some(rate) = b.rate {
-                    let name = format!("FreshnessBurnRate{}", silt_core::monitor::age(b.window_ms));
+                    let name = format!(
+                        "FreshnessBurnRate{}",
+                        silt_core::observe::monitor::age(b.window_ms)
+                    );
                     m.push(Metric::new(name, rate, "None"));
                 }
             }

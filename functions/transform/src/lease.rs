@@ -6,11 +6,11 @@
 //! deferred ([`Error::Busy`]), with its dependants, to a delayed follow-up.
 
 use async_trait::async_trait;
+use silt_core::lake::schema::DatasetSchema;
 use silt_core::lease::{Claim, acquire};
-use silt_core::model::Model;
+use silt_core::models::model::Model;
+use silt_core::models::transform::{Build, Engine, ModelStats};
 use silt_core::ports::{Clock, ObjectStore};
-use silt_core::schema::DatasetSchema;
-use silt_core::transform::{Build, Engine, ModelStats};
 use silt_core::{DatasetId, Error, Result};
 use std::sync::Arc;
 

@@ -12,14 +12,14 @@ use aws_lambda_events::event::sqs::SqsBatchResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use silt_aws::iceberg::{UPKEEP, table_health};
-use silt_core::backfill::{BackfillSpec, WindowStatus, parse_window, run_backfill};
 use silt_core::config::Project;
-use silt_core::keys::run_key;
-use silt_core::model::{Materialized, ModelGraph};
-use silt_core::ports::{Clock, ObjectStore};
-use silt_core::transform::{
+use silt_core::lake::keys::run_key;
+use silt_core::models::backfill::{BackfillSpec, WindowStatus, parse_window, run_backfill};
+use silt_core::models::model::{Materialized, ModelGraph};
+use silt_core::models::transform::{
     Engine, ModelStatus, RunInputs, RunRecord, Upkeep, WAITING, over_budget_message, run,
 };
+use silt_core::ports::{Clock, ObjectStore};
 use silt_core::{DatasetId, Error, Result};
 use silt_lake::SchemaRegistry;
 use std::collections::BTreeSet;

@@ -21,7 +21,7 @@
 
 use crate::config::parse_size;
 use crate::error::{Error, Result};
-use crate::record::DatasetId;
+use crate::lake::record::DatasetId;
 use crate::sql::{check_identifier, quote_ident, quote_literal};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

@@ -6,7 +6,7 @@
 //! messages its records came from, so a failed send fails exactly those
 //! messages and nothing else.
 
-use crate::record::ChangeRecord;
+use crate::lake::record::ChangeRecord;
 use std::collections::BTreeSet;
 use std::ops::Range;
 
@@ -122,7 +122,7 @@ pub fn unpack(body: &str) -> Result<Vec<ChangeRecord>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Op;
+    use crate::lake::record::Op;
     use proptest::prelude::*;
     use serde_json::{Value, json};
 

@@ -7,7 +7,7 @@
 
 use super::{DecodeContext, Decoded, Image, RejectKind, Rejection, record, req_obj, req_str};
 use crate::json::{Json, Object};
-use crate::record::{ChangeRecord, Op, pad_decimal};
+use crate::lake::record::{ChangeRecord, Op, pad_decimal};
 use std::borrow::Cow;
 
 pub(super) fn decode(value: &Json<'_>, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {

@@ -4,12 +4,12 @@
 //! (never from the data itself).
 
 use crate::config::Project;
-use crate::cost::{self, CostReport, Query, Share};
-use crate::manifest::{Manifest, StageRun};
-use crate::model::{Materialized, ModelGraph};
-use crate::record::DatasetId;
-use crate::slo::{self, Alert, Check, History, SloStatus};
-use crate::transform::{ModelStatus, RunRecord};
+use crate::lake::manifest::{Manifest, StageRun};
+use crate::lake::record::DatasetId;
+use crate::models::model::{Materialized, ModelGraph};
+use crate::models::transform::{ModelStatus, RunRecord};
+use crate::observe::cost::{self, CostReport, Query, Share};
+use crate::observe::slo::{self, Alert, Check, History, SloStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -117,7 +117,7 @@ pub struct ModelReport {
     /// Model name.
     pub model: String,
     /// Status.
-    pub status: crate::transform::ModelStatus,
+    pub status: crate::models::transform::ModelStatus,
     /// Rows built.
     pub rows: Option<u64>,
     /// Bytes the engine read.
@@ -194,9 +194,10 @@ pub fn report(inputs: &ReportInputs<'_>, history: &mut History) -> Report {
             }
         }
     }
-    let count = |run: Option<&StageRun>, key: &str, f: fn(&crate::manifest::Counts) -> u64| {
-        run.and_then(|r| r.counts.get(key)).map(f).unwrap_or(0)
-    };
+    let count =
+        |run: Option<&StageRun>, key: &str, f: fn(&crate::lake::manifest::Counts) -> u64| {
+            run.and_then(|r| r.counts.get(key)).map(f).unwrap_or(0)
+        };
     let datasets: Vec<DatasetReport> = inputs
         .project
         .datasets
@@ -426,7 +427,7 @@ fn run_cost(inputs: &ReportInputs<'_>) -> CostReport {
         .collect();
     let events: u64 = decoded.iter().sum();
     let source_totals = inputs.ingest.map(|r| {
-        let mut t = crate::manifest::Counts::default();
+        let mut t = crate::lake::manifest::Counts::default();
         for s in project.sources.keys() {
             if let Some(c) = r.counts.get(s) {
                 t.add(c);
@@ -685,7 +686,7 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slo::History;
+    use crate::observe::slo::History;
 
     #[test]
     fn freshness_breach_follows_the_clock() {

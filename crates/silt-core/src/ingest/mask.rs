@@ -5,8 +5,8 @@
 //! writes `REDACTED`; `drop` removes the column. The key is never printed.
 
 use crate::config::{Dataset, PiiPolicy};
-use crate::record::{ChangeRecord, Row, record_id};
-use crate::row::Cell;
+use crate::lake::record::{ChangeRecord, Row, record_id};
+use crate::lake::row::Cell;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
@@ -54,7 +54,7 @@ impl Masker {
     fn hash_bytes(&self, bytes: &[u8]) -> Result<String, MissingKey> {
         let mut mac = self.mac.clone().ok_or(MissingKey)?;
         mac.update(bytes);
-        Ok(crate::keys::hex(&mac.finalize().into_bytes()))
+        Ok(crate::digest::hex(&mac.finalize().into_bytes()))
     }
 
     /// Keyed HMAC-SHA256 of a value's text, hex encoded.
@@ -199,8 +199,8 @@ pub fn looks_like_email(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::PartitionGrain;
-    use crate::record::Op;
+    use crate::lake::keys::PartitionGrain;
+    use crate::lake::record::Op;
     use serde_json::json;
     use std::collections::BTreeMap;
 

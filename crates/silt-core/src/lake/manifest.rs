@@ -1,7 +1,7 @@
 //! Manifests and stage run records: the metadata Silt writes beside its data
 //! so monitoring and cost estimates never have to scan the data itself.
 
-use crate::record::DatasetId;
+use crate::lake::record::DatasetId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

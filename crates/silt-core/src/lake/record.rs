@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use std::sync::Arc;
 
-pub use crate::row::Row;
+pub use crate::lake::row::Row;
 
 /// Identifies a dataset as `source.schema.table`.
 ///
@@ -256,7 +256,7 @@ pub fn record_id(dataset: &DatasetId, op: Op, key: &[Value], position: &str) -> 
     // The key array's JSON text as serde_json writes it (a `Value` array
     // always serializes).
     h.update(serde_json::to_string(key).unwrap_or_default().as_bytes());
-    crate::keys::hex(&h.finalize()[..16])
+    crate::digest::hex(&h.finalize()[..16])
 }
 
 /// Pads a decimal digit string to `width`, so text order equals numeric order.

@@ -6,13 +6,14 @@
 //! quarantine entries go.
 
 use crate::config::{Project, Source, UndeclaredPii};
-use crate::decode::{DecodeContext, Decoded, RejectKind, Rejection, decode};
 use crate::error::{Error, Result};
-use crate::keys;
-use crate::mask::Masker;
-use crate::record::ChangeRecord;
-use crate::row::Cell;
-use crate::schema::{META_COLUMNS, PARTITION_COLUMNS};
+use crate::ingest::decode::{DecodeContext, Decoded, decode};
+use crate::ingest::mask::Masker;
+use crate::lake::keys;
+use crate::lake::record::ChangeRecord;
+use crate::lake::rejection::{RejectKind, Rejection};
+use crate::lake::row::Cell;
+use crate::lake::schema::{META_COLUMNS, PARTITION_COLUMNS};
 use crate::sql::check_identifier;
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value};
@@ -85,7 +86,7 @@ impl Ingestor {
         self.project
             .datasets
             .get(&record.dataset)
-            .map(|d| crate::mask::suspected_pii(record, d))
+            .map(|d| crate::ingest::mask::suspected_pii(record, d))
             .unwrap_or_default()
     }
 
@@ -168,7 +169,7 @@ impl Ingestor {
                 .mask(r, dataset)
                 .map_err(|_| Rejection::missing("(pii key)", "an HMAC key for PII hashing"))?;
             if self.project.pii.undeclared == UndeclaredPii::Quarantine
-                && let Some(column) = crate::mask::suspected_pii(r, dataset).first()
+                && let Some(column) = crate::ingest::mask::suspected_pii(r, dataset).first()
             {
                 // The value itself never goes into the reason: it is the PII.
                 return Err(Rejection::new(
@@ -311,7 +312,7 @@ fn scrub(v: &mut Value, pii: &BTreeSet<&str>, masker: &Masker) {
                 if pii.contains(k.as_str()) && !inner.is_null() {
                     *inner = masker
                         .hash_value(inner)
-                        .unwrap_or(Value::String(crate::mask::REDACTED.into()));
+                        .unwrap_or(Value::String(crate::ingest::mask::REDACTED.into()));
                 } else {
                     scrub(inner, pii, masker);
                 }

@@ -3,8 +3,8 @@
 //! model files' `source()` and `ref()` calls, so it cannot drift from what
 //! the transform runs.
 
-use crate::model::{Materialized, ModelGraph};
-use crate::record::DatasetId;
+use crate::lake::record::DatasetId;
+use crate::models::model::{Materialized, ModelGraph};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -153,7 +153,7 @@ impl Lineage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Model;
+    use crate::models::model::Model;
 
     fn graph() -> (ModelGraph, BTreeSet<DatasetId>) {
         let datasets: BTreeSet<DatasetId> = ["s.p.orders", "s.p.customers", "s.p.unused"]

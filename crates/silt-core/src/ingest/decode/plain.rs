@@ -7,7 +7,7 @@
 
 use super::{DecodeContext, Decoded, Rejection, key_values, record};
 use crate::json::Json;
-use crate::record::Op;
+use crate::lake::record::Op;
 
 pub(super) fn decode(value: Json<'_>, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
     let Some(spec) = ctx.source.plain.as_ref() else {

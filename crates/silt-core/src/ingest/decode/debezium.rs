@@ -9,7 +9,7 @@ use super::{
     DecodeContext, Decoded, Image, RejectKind, Rejection, key_values, record, req_obj, req_str,
 };
 use crate::json::{Json, Object};
-use crate::record::{Op, pad_decimal};
+use crate::lake::record::{Op, pad_decimal};
 use base64::Engine as _;
 use std::borrow::Cow;
 use std::fmt::Write as _;

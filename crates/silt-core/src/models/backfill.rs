@@ -10,9 +10,9 @@
 //! current state) read everything anyway: they run once, after the windows.
 
 use crate::error::{Error, Result};
-use crate::model::Materialized;
+use crate::models::model::Materialized;
+use crate::models::transform::{Engine, RunInputs, RunRecord, Window, run};
 use crate::ports::{Clock, ObjectStore};
-use crate::transform::{Engine, RunInputs, RunRecord, Window, run};
 use chrono::{Days, NaiveDate};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -206,7 +206,7 @@ pub fn backfill_id(spec: &BackfillSpec) -> String {
         spec.window_days,
         select.join(",")
     );
-    let hash = crate::keys::bytes_hash(material.as_bytes());
+    let hash = crate::lake::keys::bytes_hash(material.as_bytes());
     format!("{}-{}-{}", spec.from, spec.to, &hash[..12])
 }
 
@@ -307,7 +307,7 @@ pub async fn run_backfill(
                     let interrupted = record
                         .models
                         .iter()
-                        .any(|m| m.status == crate::transform::ModelStatus::Deferred);
+                        .any(|m| m.status == crate::models::transform::ModelStatus::Deferred);
                     if record.ok() && !interrupted {
                         w.status = WindowStatus::Done;
                         w.reason = None;
@@ -348,7 +348,7 @@ pub async fn run_backfill(
             let deferred = record
                 .models
                 .iter()
-                .any(|m| m.status == crate::transform::ModelStatus::Deferred);
+                .any(|m| m.status == crate::models::transform::ModelStatus::Deferred);
             state.finished = record.ok() && !deferred;
             runs.push(record);
         } else {

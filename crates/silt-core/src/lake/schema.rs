@@ -5,9 +5,9 @@
 //! conflicts with its column's type is never coerced: its record is
 //! quarantined with the reason, and its neighbours land.
 
-use crate::decode::{RejectKind, Rejection};
-use crate::record::{ChangeRecord, DatasetId};
-use crate::row::{Cell, Row};
+use crate::lake::record::{ChangeRecord, DatasetId};
+use crate::lake::rejection::{RejectKind, Rejection};
+use crate::lake::row::{Cell, Row};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::borrow::Borrow;
@@ -123,7 +123,7 @@ impl DatasetSchema {
             h.update(c.ty.name().as_bytes());
             h.update([0]);
         }
-        crate::keys::hex(&h.finalize()[..8])
+        crate::digest::hex(&h.finalize()[..8])
     }
 
     /// The type of a column, if present.
@@ -295,7 +295,7 @@ pub fn evolve_with<R: Borrow<ChangeRecord>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Op;
+    use crate::lake::record::Op;
     use serde_json::{Value, json};
 
     #[test]

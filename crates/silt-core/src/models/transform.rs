@@ -5,10 +5,11 @@
 //! or data test stops its dependants, which are recorded as skipped with the
 //! reason, while independent branches carry on.
 
+use crate::config::Routing;
 use crate::error::{Error, Result};
-use crate::model::{Materialized, Model, ModelGraph, Placeholder, render};
-use crate::record::DatasetId;
-use crate::schema::DatasetSchema;
+use crate::lake::record::DatasetId;
+use crate::lake::schema::DatasetSchema;
+use crate::models::model::{Materialized, Model, ModelGraph, Placeholder, render};
 use crate::sql::{quote_ident, quote_literal};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -129,7 +130,7 @@ pub fn incremental_fingerprint(definition: &str, read: &ReadState) -> String {
             h.update(fp.as_bytes());
         }
     }
-    crate::keys::hex(&h.finalize()[..16])
+    crate::digest::hex(&h.finalize()[..16])
 }
 
 /// Adds `new` into `into`.
@@ -536,15 +537,6 @@ pub fn plan_reads(
     Some(plan)
 }
 
-/// Where a model may run when engine routing is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Routing {
-    /// Whether small models run inside the transform function.
-    pub enabled: bool,
-    /// Largest estimated input that runs there.
-    pub max_input_bytes: u64,
-}
-
 /// Whether `model` runs inside the transform function on DataFusion rather
 /// than on Athena: routing is on, its estimated input is at most the
 /// threshold, it is a full-rebuild table (table or current state, not
@@ -629,7 +621,7 @@ fn fingerprint(
         h.update(r.as_bytes());
         h.update(refs.get(r).map_or("", String::as_str).as_bytes());
     }
-    crate::keys::hex(&h.finalize()[..16])
+    crate::digest::hex(&h.finalize()[..16])
 }
 
 /// Runs the selected models on `engine`, in order.
@@ -868,7 +860,9 @@ pub async fn run(
                     .as_ref()
                     .and_then(|s| primary_keys.get(s))
                     .map(Vec::as_slice),
-                (_, Some(crate::model::Strategy::Merge)) => Some(model.unique_key.as_slice()),
+                (_, Some(crate::models::model::Strategy::Merge)) => {
+                    Some(model.unique_key.as_slice())
+                }
                 _ => None,
             },
             current_state: if model.materialized == Materialized::CurrentState && incremental {
@@ -978,8 +972,8 @@ fn elapsed(clock: &dyn crate::ports::Clock, t0: i64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lake::schema::{Column, ColumnType};
     use crate::ports::ManualClock;
-    use crate::schema::{Column, ColumnType};
     use std::sync::Mutex;
 
     /// A scripted engine: records statements, fails models named in `fail`.

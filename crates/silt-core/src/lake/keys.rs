@@ -11,10 +11,21 @@
 //! - `quarantine/<stage>/<source or dataset>/<hash>.json`
 //! - `runs/<stage>/<run id>.json`, `reports/latest.json`
 
-use crate::config::PartitionGrain;
-use crate::record::DatasetId;
+use crate::digest::hex;
+use crate::lake::record::DatasetId;
 use chrono::{DateTime, Datelike, Timelike};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+/// Raw-zone partition granularity (Hive style, from event time, UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionGrain {
+    /// `event_date=YYYY-MM-DD/event_hour=HH`.
+    Hour,
+    /// `event_date=YYYY-MM-DD` only (`event_hour` is always `00`).
+    Day,
+}
 
 /// A raw-zone partition.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -134,36 +145,9 @@ pub fn bytes_hash(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes)[..16])
 }
 
-/// Lower-case hex of a digest: what `hex::encode` gives, by table instead
-/// of its iterator of chars, which cost more than the SHA-256 itself for
-/// the record id every change carries. Digits go into a fixed buffer first:
-/// pushing them one by one onto a `Vec` checked its capacity for each.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for chunk in bytes.chunks(32) {
-        let mut buf = [0u8; 64];
-        for (pair, b) in buf.chunks_exact_mut(2).zip(chunk) {
-            pair[0] = DIGITS[usize::from(b >> 4)];
-            pair[1] = DIGITS[usize::from(b & 0xf)];
-        }
-        // Hex digits are ASCII: this never falls back.
-        out.push_str(std::str::from_utf8(&buf[..chunk.len() * 2]).unwrap_or_default());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hex_is_what_the_hex_crate_writes() {
-        let all: Vec<u8> = (0..=255).collect();
-        for len in [0, 1, 16, 31, 32, 33, 64, 255, 256] {
-            assert_eq!(hex(&all[..len]), ::hex::encode(&all[..len]));
-        }
-    }
 
     #[test]
     fn partitions_are_utc_and_hive_style() {

@@ -8,7 +8,7 @@ use super::{
     DecodeContext, Decoded, RejectKind, Rejection, key_values, opt_obj, record, req_obj, req_str,
 };
 use crate::json::Json;
-use crate::record::Op;
+use crate::lake::record::Op;
 
 pub(super) fn decode(value: Json<'_>, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
     let Json::Object(mut obj) = value else {
