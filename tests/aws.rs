@@ -926,7 +926,7 @@ async fn a_table_model_takes_the_ctas_form_its_work_group_accepts() {
                 ..athena_settings(&moto.names)
             };
             let engine = AthenaEngine::new(athena, settings, transform_store, "r");
-            let b = silt_tests::plain_build(sql, "fp", WriteMode::Replace, read);
+            let b = silt_tests::plain_build(model, sql, "fp", WriteMode::Replace, read);
             engine.materialize(model, &b).await.unwrap();
             let ctx = silt_aws::athena_rules::Context { enforced };
             for s in engine.statements() {

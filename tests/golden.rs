@@ -20,7 +20,9 @@ use serde_json::json;
 use silt_aws::{AthenaEngine, AthenaSettings, S3Store};
 use silt_core::ingest::mask::Masker;
 use silt_core::models::model::Model;
-use silt_core::models::transform::{Build, Engine, ModelStatus, ReadState, WriteMode, model_sql};
+use silt_core::models::transform::{
+    Build, Engine, ModelStatus, ReadState, Storage, WriteMode, model_sql,
+};
 use silt_core::ports::ManualClock;
 use silt_local::{Local, NoProgress};
 use silt_tests::moto::Moto;
@@ -75,8 +77,8 @@ fn described_columns(model: &str) -> Option<&'static [(&'static str, &'static st
     }
 }
 
-fn build<'a>(sql: &'a str, mode: WriteMode, read: &'a ReadState) -> Build<'a> {
-    silt_tests::plain_build(sql, "golden", mode, read)
+fn build<'a>(model: &'a Model, sql: &'a str, mode: WriteMode, read: &'a ReadState) -> Build<'a> {
+    silt_tests::plain_build(model, sql, "golden", mode, read)
 }
 
 /// The statements an engine started since `from`, as one golden file.
@@ -175,12 +177,9 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
         if let Some(cols) = described_columns(name) {
             seed(&moto, cols, &[]);
         }
-        let mut b = build(&sql, WriteMode::Replace, &no_reads);
+        let mut b = build(model, &sql, WriteMode::Replace, &no_reads);
         // As the runner hands them over: current states merge on their key.
-        if let Some(source) = &model.source {
-            b.merge_keys = Some(primary_keys[source].as_slice());
-            b.current_state = states.schemas.get(source);
-        }
+        b.storage = Storage::of(model, true, &primary_keys, &states.schemas);
         athena.materialize(model, &b).await.unwrap();
         files.insert(
             format!("{name}.sql"),
@@ -208,7 +207,7 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
     let mut from = athena.statements().len();
     for rebuild in 1..=silt_aws::KEEP_BUILDS + 1 {
         let run = format!("golden-rebuild-{rebuild}");
-        let mut b = build(&sql, WriteMode::Replace, &no_reads);
+        let mut b = build(revenue, &sql, WriteMode::Replace, &no_reads);
         b.run_id = &run;
         from = athena.statements().len();
         seed(&moto, described_columns("daily_revenue").unwrap(), &[]);
@@ -231,9 +230,8 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
     let delta = model_sql(&athena, orders, &states.schemas, &primary_keys, Some(&day))
         .unwrap()
         .unwrap();
-    let mut b = build(&delta, WriteMode::Incremental, &no_reads);
-    b.merge_keys = Some(primary_keys[&source].as_slice());
-    b.current_state = states.schemas.get(&source);
+    let mut b = build(orders, &delta, WriteMode::Incremental, &no_reads);
+    b.storage = Storage::of(orders, true, &primary_keys, &states.schemas);
     // Seeded results attach to queries in order: the MERGE's, then the
     // newest truncate's.
     let from = athena.statements().len();
@@ -287,7 +285,10 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
     .unwrap();
     let from = athena.statements().len();
     athena
-        .materialize(changes, &build(&delta, WriteMode::Incremental, &no_reads))
+        .materialize(
+            changes,
+            &build(changes, &delta, WriteMode::Incremental, &no_reads),
+        )
         .await
         .unwrap();
     let text = golden_text(
@@ -310,10 +311,8 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
         ("_position", "varchar"),
     ];
     seed(&moto, &cols, &[]);
-    let keys = vec!["order_id".to_string()];
     let from = athena.statements().len();
-    let mut b = build(&sql, WriteMode::Replace, &no_reads);
-    b.merge_keys = Some(&keys);
+    let b = build(&merged, &sql, WriteMode::Replace, &no_reads);
     athena.materialize(&merged, &b).await.unwrap();
     files.insert(
         "orders_merged.sql".into(),
@@ -323,8 +322,7 @@ async fn every_example_model_has_golden_athena_sql_and_builds_on_datafusion() {
     more.insert(2, ("discount_cents", "bigint"));
     seed(&moto, &more, &[]);
     let from = athena.statements().len();
-    let mut b = build(&sql, WriteMode::Incremental, &no_reads);
-    b.merge_keys = Some(&keys);
+    let b = build(&merged, &sql, WriteMode::Incremental, &no_reads);
     athena.materialize(&merged, &b).await.unwrap();
     let text = golden_text(
         "orders_merged (test model): an incremental run bringing a new column",

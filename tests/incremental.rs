@@ -513,8 +513,8 @@ async fn a_query_reads_the_table_as_it_was_when_another_build_replaces_it() {
     use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
     use silt_core::models::transform::{ReadState, WriteMode};
 
-    fn build<'a>(sql: &'a str, read: &'a ReadState) -> Build<'a> {
-        silt_tests::plain_build(sql, "test", WriteMode::Replace, read)
+    fn build<'a>(model: &'a Model, sql: &'a str, read: &'a ReadState) -> Build<'a> {
+        silt_tests::plain_build(model, sql, "test", WriteMode::Replace, read)
     }
 
     let f = fixture(|_| {});
@@ -576,14 +576,14 @@ async fn a_query_reads_the_table_as_it_was_when_another_build_replaces_it() {
         // A task of its own: `pause` blocks the thread that polls it.
         tokio::spawn(async move {
             engine
-                .materialize(&reader, &build(SLOW_READ, &ReadState::new()))
+                .materialize(&reader, &build(&reader, SLOW_READ, &ReadState::new()))
                 .await
         })
     };
     // The slow query has listed the files and read its first batch.
     started.notified().await;
     let replaced = engine
-        .materialize(&writer, &build(DOUBLED, &ReadState::new()))
+        .materialize(&writer, &build(&writer, DOUBLED, &ReadState::new()))
         .await;
     assert!(replaced.is_ok(), "{replaced:?}");
     let read = reading

@@ -135,14 +135,19 @@ pub fn generated_events_every(n: u64, seed: u64, step_ms: i64) -> Vec<String> {
         .collect()
 }
 
-/// A build of `sql` as the transform driver would hand it to an engine,
-/// with no merge keys, no current-state schema and no cost estimate.
+/// A build of `model` from `sql` as the transform driver would hand it to an
+/// engine that rebuilds current states, with no cost estimate. A test of a
+/// merged current state sets `storage` with the keys and schema.
 pub fn plain_build<'a>(
+    model: &'a silt_core::models::model::Model,
     sql: &'a str,
     fingerprint: &'a str,
     mode: silt_core::models::transform::WriteMode,
     read: &'a silt_core::models::transform::ReadState,
 ) -> silt_core::models::transform::Build<'a> {
+    static NO_KEYS: BTreeMap<silt_core::DatasetId, Vec<String>> = BTreeMap::new();
+    static NO_SCHEMAS: BTreeMap<silt_core::DatasetId, silt_core::lake::schema::DatasetSchema> =
+        BTreeMap::new();
     silt_core::models::transform::Build {
         run_id: "test-run",
         sql,
@@ -150,8 +155,7 @@ pub fn plain_build<'a>(
         mode,
         read,
         estimated_bytes: 0,
-        merge_keys: None,
-        current_state: None,
+        storage: silt_core::models::transform::Storage::of(model, false, &NO_KEYS, &NO_SCHEMAS),
     }
 }
 

@@ -17,9 +17,9 @@ use aws_sdk_athena::Client;
 use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultConfiguration};
 use sha2::{Digest, Sha256};
 use silt_core::lake::schema::DatasetSchema;
-use silt_core::models::model::{Materialized, Model, Strategy};
+use silt_core::models::model::{Materialization, Model};
 use silt_core::models::transform::{
-    Build, Engine, ModelStats, WriteMode, incremental_fingerprint, merge_read,
+    Build, Engine, ModelStats, Storage, WriteMode, incremental_fingerprint, merge_read,
 };
 use silt_core::ports::ObjectStore;
 use silt_core::sql::quote_ident;
@@ -416,15 +416,21 @@ impl AthenaEngine {
     }
 
     /// The partitions `sql` writes, as text (NULL as Hive's default partition).
-    async fn partitions(&self, run: &str, model: &Model, sql: &str) -> Result<Vec<Vec<String>>> {
-        if model.partitioned_by.is_empty() {
+    async fn partitions(
+        &self,
+        run: &str,
+        model: &str,
+        partitioned_by: &[String],
+        sql: &str,
+    ) -> Result<Vec<Vec<String>>> {
+        if partitioned_by.is_empty() {
             return Ok(Vec::new());
         }
         let (_, rows) = self
             .rows(
                 run,
-                &model.name,
-                &athena_sql::partition_values_sql(&model.partitioned_by, sql),
+                model,
+                &athena_sql::partition_values_sql(partitioned_by, sql),
             )
             .await?;
         Ok(rows
@@ -635,7 +641,7 @@ impl Engine for AthenaEngine {
     }
 
     async fn last_build(&self, model: &Model) -> Result<Option<(String, ModelStats)>> {
-        if model.materialized == Materialized::View {
+        if model.materialization == Materialization::View {
             return Ok(None);
         }
         Ok(self
@@ -648,7 +654,7 @@ impl Engine for AthenaEngine {
         let (sql, fingerprint, run) = (build.sql, build.fingerprint, build.run_id);
         let name = &model.name;
         let database = self.settings.database.as_str();
-        if model.materialized == Materialized::View {
+        if let Storage::View = build.storage {
             let view = format!(
                 "CREATE OR REPLACE VIEW {}.{} AS\n{sql}",
                 quote_ident(database),
@@ -661,13 +667,16 @@ impl Engine for AthenaEngine {
                 ..Default::default()
             });
         }
-        let incremental =
-            model.materialized == Materialized::Incremental || build.current_state.is_some();
-        let keys: &[String] = match build.merge_keys {
-            Some(k) => k,
-            None if model.strategy == Some(Strategy::Merge) => &model.unique_key,
-            None => &[],
+        let incremental = build.storage.is_incremental();
+        let (keys, current_state) = match build.storage {
+            Storage::Merge {
+                keys,
+                current_state,
+                ..
+            } => (keys, current_state),
+            _ => (&[][..], None),
         };
+        let partitioned_by = build.storage.partitioned_by();
         let merge = !keys.is_empty();
         let last = self.build_info(name).await?;
         let previous = last
@@ -676,7 +685,7 @@ impl Engine for AthenaEngine {
         // Iceberg: incremental models, and every table where the work group
         // forbids placing a Hive table's data (see the module doc of athena_sql).
         let iceberg = incremental || self.settings.enforced;
-        let columns = match build.current_state {
+        let columns = match current_state {
             // A current state's columns are its source's: no query needed.
             Some(schema) => current_state_columns(schema),
             None => self.result_columns(run, name, sql).await?,
@@ -690,12 +699,12 @@ impl Engine for AthenaEngine {
         let source = if iceberg {
             athena_sql::iceberg_select(sql, &columns)
         } else {
-            athena_sql::hive_select(sql, &columns, &model.partitioned_by).map_err(refuse)?
+            athena_sql::hive_select(sql, &columns, partitioned_by).map_err(refuse)?
         };
         let partitions = if merge {
             Vec::new()
         } else {
-            self.partitions(run, model, sql).await?
+            self.partitions(run, name, partitioned_by, sql).await?
         };
         // A fresh physical table per full build (unique per run and inputs:
         // CTAS needs an empty location, and a retried run reuses the name and
@@ -712,7 +721,7 @@ impl Engine for AthenaEngine {
             database,
             table: &table,
             location: &location,
-            partitioned_by: &model.partitioned_by,
+            partitioned_by,
         };
         let mut stored_columns = athena_sql::stored_columns(&columns);
         let statements = match (&previous, merge) {
@@ -749,7 +758,7 @@ impl Engine for AthenaEngine {
         // A truncate deletes every older row, also rows a later run brings
         // late: the highest truncate seen is kept and applied on every run.
         let mut truncated_below = previous.as_ref().and_then(|p| p.truncated_below.clone());
-        if build.current_state.is_some() {
+        if current_state.is_some() {
             let newest = self
                 .scalar(run, name, &athena_sql::newest_truncate_sql(sql))
                 .await?

@@ -37,9 +37,9 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use silt_core::config::EngineSettings;
 use silt_core::lake::schema::DatasetSchema;
-use silt_core::models::model::{Materialized, Model, Placeholder, Strategy, render};
+use silt_core::models::model::{Materialization, Model, Placeholder, render};
 use silt_core::models::transform::{
-    Build, Engine, ModelStats, WriteMode, incremental_fingerprint, merge_read,
+    Build, Engine, ModelStats, Storage, WriteMode, incremental_fingerprint, merge_read,
 };
 use silt_core::sql::quote_ident;
 use silt_core::{DatasetId, Error, Result};
@@ -228,7 +228,7 @@ impl DataFusionEngine {
         // Registering lists the folder: another window's commit of the
         // model must not be halfway ("No files found" between its renames).
         let _reading = self.curated.read().await;
-        if model.strategy == Some(Strategy::Merge) {
+        if let Materialization::Merge { .. } = model.materialization {
             let all = merge_table(name);
             self.register_dir(&all, &dir, None, &[]).await?;
             let sql = format!(
@@ -239,7 +239,7 @@ impl DataFusionEngine {
             let df = self.plan(name, &sql).await?;
             return self.replace_view(name, name, df).await;
         }
-        self.register_dir(name, &dir, None, &model.partitioned_by)
+        self.register_dir(name, &dir, None, model.materialization.partitioned_by())
             .await
     }
 
@@ -384,8 +384,13 @@ impl DataFusionEngine {
     /// The query producing a merge model's new table: the delta's rows and
     /// the current table's, one per unique key, highest `_position` first
     /// and the delta's row on a tie (so re-running a window changes nothing).
-    async fn merge_sql(&self, model: &Model, delta_sql: &str, has_table: bool) -> Result<String> {
-        let name = model.name.as_str();
+    async fn merge_sql(
+        &self,
+        name: &str,
+        unique_key: &[String],
+        delta_sql: &str,
+        has_table: bool,
+    ) -> Result<String> {
         let delta = self.plan(name, delta_sql).await?;
         let delta_cols: Vec<(String, DataType)> = delta
             .schema()
@@ -396,7 +401,7 @@ impl DataFusionEngine {
         let delta_view = format!("{name}__delta");
         self.replace_view(name, &delta_view, delta).await?;
         let has = |c: &str| delta_cols.iter().any(|(n, _)| n == c);
-        for k in &model.unique_key {
+        for k in unique_key {
             if !has(k) {
                 return Err(engine_error(
                     name,
@@ -460,7 +465,7 @@ impl DataFusionEngine {
             quote_ident(DELETED),
             quote_ident(&delta_view)
         ));
-        let keys: Vec<String> = model.unique_key.iter().map(|k| quote_ident(k)).collect();
+        let keys: Vec<String> = unique_key.iter().map(|k| quote_ident(k)).collect();
         let order = if has("_position") {
             "\"_position\" DESC NULLS LAST, \"_silt_new\" DESC"
         } else {
@@ -726,7 +731,7 @@ impl Engine for DataFusionEngine {
 
     async fn register_existing_models(&self, models: &[&Model]) -> Result<()> {
         for m in models {
-            if m.materialized == Materialized::View {
+            if m.materialization == Materialization::View {
                 let sql = self.render_own(m)?;
                 if let Ok(df) = self.plan(&m.name, &sql).await {
                     self.replace_view(&m.name, &m.name, df).await?;
@@ -741,7 +746,7 @@ impl Engine for DataFusionEngine {
     }
 
     async fn last_build(&self, model: &Model) -> Result<Option<(String, ModelStats)>> {
-        if model.materialized == Materialized::View {
+        if model.materialization == Materialization::View {
             return Ok(None);
         }
         match self.build_info(&model.name) {
@@ -760,7 +765,7 @@ impl Engine for DataFusionEngine {
     async fn materialize(&self, model: &Model, build: &Build<'_>) -> Result<ModelStats> {
         let started = Instant::now();
         let name = model.name.as_str();
-        if model.materialized == Materialized::View {
+        if let Storage::View = build.storage {
             let df = self.plan(name, build.sql).await?;
             self.replace_view(name, name, df).await?;
             return Ok(ModelStats {
@@ -768,8 +773,12 @@ impl Engine for DataFusionEngine {
                 ..Default::default()
             });
         }
-        let incremental = model.materialized == Materialized::Incremental;
-        let merge = model.strategy == Some(Strategy::Merge);
+        let incremental = build.storage.is_incremental();
+        let merge_keys = match build.storage {
+            Storage::Merge { keys, .. } => Some(keys),
+            _ => None,
+        };
+        let merge = merge_keys.is_some();
         // Appending windows may compute side by side; merges read the table
         // they replace, so they hold the lock throughout.
         let lock = self.commit_lock(name);
@@ -782,8 +791,8 @@ impl Engine for DataFusionEngine {
         } else {
             None
         };
-        let sql = if merge {
-            self.merge_sql(model, build.sql, merge_previous.is_some())
+        let sql = if let Some(keys) = merge_keys {
+            self.merge_sql(name, keys, build.sql, merge_previous.is_some())
                 .await?
         } else {
             build.sql.to_string()
@@ -799,7 +808,7 @@ impl Engine for DataFusionEngine {
         let partition_by = if merge {
             &[][..]
         } else {
-            &model.partitioned_by[..]
+            build.storage.partitioned_by()
         };
         let written = match self.run_to_dir(name, &sql, &staging, partition_by).await {
             Ok(w) => w,

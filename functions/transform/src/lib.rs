@@ -15,7 +15,7 @@ use silt_aws::iceberg::{UPKEEP, table_health};
 use silt_core::config::Project;
 use silt_core::lake::keys::run_key;
 use silt_core::models::backfill::{BackfillSpec, WindowStatus, parse_window, run_backfill};
-use silt_core::models::model::{Materialized, ModelGraph};
+use silt_core::models::model::{Materialization, ModelGraph};
 use silt_core::models::transform::{
     Engine, ModelStatus, RunInputs, RunRecord, Upkeep, WAITING, over_budget_message, run,
 };
@@ -383,7 +383,7 @@ async fn upkeep<E: Engine>(
         let Some(model) = ctx.graph.get(&run.model) else {
             continue;
         };
-        if model.materialized == Materialized::View {
+        if model.materialization == Materialization::View {
             continue;
         }
         let health = match table_health(ctx.store.as_ref(), &model.name).await {

@@ -247,7 +247,7 @@ pub async fn run_backfill(
             && base
                 .graph
                 .get(n)
-                .is_some_and(|m| m.materialized == Materialized::Incremental)
+                .is_some_and(|m| m.materialization.kind() == Materialized::Incremental)
     });
     let schemas: Vec<_> = base
         .schemas

@@ -52,7 +52,7 @@ impl Lineage {
                 id: name.clone(),
                 kind: "model",
                 materialized: Some(
-                    match m.materialized {
+                    match m.materialization.kind() {
                         Materialized::Table => "table",
                         Materialized::View => "view",
                         Materialized::CurrentState => "current_state",
@@ -62,7 +62,7 @@ impl Lineage {
                 ),
                 tags: m.tags.clone(),
             });
-            for d in m.sources.iter().chain(m.source.as_ref()) {
+            for d in m.sources.iter().chain(m.materialization.source()) {
                 edges.insert((d.to_string(), name.clone()));
             }
             for r in &m.refs {

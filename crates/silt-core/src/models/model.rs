@@ -55,6 +55,71 @@ pub enum Strategy {
     Merge,
 }
 
+/// How a model is stored and how a run updates it: the one value every
+/// engine reads, so none re-derives it from the header's separate fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Materialization {
+    /// A saved query.
+    View,
+    /// A table rebuilt from its query on every run, Hive-partitioned by
+    /// `partitioned_by` when it names columns.
+    Table {
+        /// Partition columns, in order.
+        partitioned_by: Vec<String>,
+    },
+    /// The latest state per primary key of `source`.
+    CurrentState {
+        /// The CDC dataset.
+        source: DatasetId,
+    },
+    /// Incremental, by partition: the partitions a run produces replace the
+    /// same partitions of the table.
+    Append {
+        /// Partition columns, in order (at least one).
+        partitioned_by: Vec<String>,
+    },
+    /// Incremental, by key: per `unique_key` the row with the highest
+    /// `_position` wins, and a winning `_op = 'd'` deletes the key.
+    Merge {
+        /// Key columns (at least one).
+        unique_key: Vec<String>,
+        /// Partition columns, in order.
+        partitioned_by: Vec<String>,
+    },
+}
+
+impl Materialization {
+    /// The kind, as the header names it.
+    pub fn kind(&self) -> Materialized {
+        match self {
+            Materialization::View => Materialized::View,
+            Materialization::Table { .. } => Materialized::Table,
+            Materialization::CurrentState { .. } => Materialized::CurrentState,
+            Materialization::Append { .. } | Materialization::Merge { .. } => {
+                Materialized::Incremental
+            }
+        }
+    }
+
+    /// Partition columns of the stored table (none for views and current states).
+    pub fn partitioned_by(&self) -> &[String] {
+        match self {
+            Materialization::Table { partitioned_by }
+            | Materialization::Append { partitioned_by }
+            | Materialization::Merge { partitioned_by, .. } => partitioned_by,
+            Materialization::View | Materialization::CurrentState { .. } => &[],
+        }
+    }
+
+    /// The CDC dataset of a current-state model.
+    pub fn source(&self) -> Option<&DatasetId> {
+        match self {
+            Materialization::CurrentState { source } => Some(source),
+            _ => None,
+        }
+    }
+}
+
 /// Data tests declared for a model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,20 +167,12 @@ pub struct Model {
     pub name: String,
     /// Where it was read from, for messages.
     pub file: String,
-    /// How it is stored.
-    pub materialized: Materialized,
-    /// The CDC dataset of a `current_state` model.
-    pub source: Option<DatasetId>,
+    /// How it is stored and updated.
+    pub materialization: Materialization,
     /// Tags for selection.
     pub tags: Vec<String>,
     /// Data tests.
     pub tests: Tests,
-    /// How an incremental model takes in changes (`None` for the others).
-    pub strategy: Option<Strategy>,
-    /// Columns identifying a row of a merge model.
-    pub unique_key: Vec<String>,
-    /// Columns the table is partitioned by (Hive style, as strings).
-    pub partitioned_by: Vec<String>,
     /// The most bytes the model may read before it is refused (cost guard).
     pub max_bytes_scanned: Option<u64>,
     /// The SQL body with placeholders.
@@ -315,6 +372,26 @@ impl Model {
         for c in header.unique_key.iter().chain(&header.partitioned_by) {
             check_identifier(c).map_err(|e| err(format!("key or partition column {e}")))?;
         }
+        let materialization = match (header.materialized, strategy, source.clone()) {
+            (Materialized::View, _, _) => Materialization::View,
+            (Materialized::Table, _, _) => Materialization::Table {
+                partitioned_by: header.partitioned_by,
+            },
+            (Materialized::CurrentState, _, Some(source)) => {
+                Materialization::CurrentState { source }
+            }
+            (Materialized::Incremental, Some(Strategy::Merge), _) => Materialization::Merge {
+                unique_key: header.unique_key,
+                partitioned_by: header.partitioned_by,
+            },
+            (Materialized::Incremental, _, _) => Materialization::Append {
+                partitioned_by: header.partitioned_by,
+            },
+            // Refused above: a current state needs its source.
+            (Materialized::CurrentState, _, None) => {
+                return Err(err("a current_state model needs a source".into()));
+            }
+        };
         let max_bytes_scanned = header
             .max_bytes_scanned
             .as_deref()
@@ -353,13 +430,9 @@ impl Model {
         Ok(Model {
             name: name.to_string(),
             file: file.to_string(),
-            materialized: header.materialized,
-            source,
+            materialization,
             tags: header.tags,
             tests,
-            strategy,
-            unique_key: header.unique_key,
-            partitioned_by: header.partitioned_by,
             max_bytes_scanned,
             body,
             refs,
@@ -623,7 +696,12 @@ mod tests {
             "daily",
             "/* silt\nmaterialized = \"table\"\ntags = [\"nightly\"]\n[tests]\nnot_null = [\"day\"]\n*/\nSELECT * FROM {{ ref('cur') }} JOIN {{source(\"shop.public.orders\")}} o;\n",
         );
-        assert_eq!(model.materialized, Materialized::Table);
+        assert_eq!(
+            model.materialization,
+            Materialization::Table {
+                partitioned_by: Vec::new()
+            }
+        );
         assert_eq!(model.refs, BTreeSet::from(["cur".to_string()]));
         assert_eq!(model.sources.len(), 1);
         assert!(!model.body.ends_with(';'));
@@ -689,13 +767,24 @@ mod tests {
             "x",
             "/* silt\nmaterialized = \"incremental\"\nstrategy = \"merge\"\nunique_key = [\"id\"]\nmax_bytes_scanned = \"10MB\"\n*/ SELECT 1 AS id",
         );
-        assert_eq!(merge.strategy, Some(Strategy::Merge));
+        assert_eq!(
+            merge.materialization,
+            Materialization::Merge {
+                unique_key: vec!["id".into()],
+                partitioned_by: Vec::new()
+            }
+        );
         assert_eq!(merge.max_bytes_scanned, Some(10_000_000));
         let append = m(
             "x",
             "/* silt\nmaterialized = \"incremental\"\npartitioned_by = [\"d\"]\n*/ SELECT 1 AS d",
         );
-        assert_eq!(append.strategy, Some(Strategy::Append));
+        assert_eq!(
+            append.materialization,
+            Materialization::Append {
+                partitioned_by: vec!["d".into()]
+            }
+        );
         assert!(
             e("/* silt\nmaterialized = \"incremental\"\nstrategy = \"merge\"\n*/ SELECT 1")
                 .contains("unique_key")

@@ -9,7 +9,7 @@ use crate::config::Routing;
 use crate::error::{Error, Result};
 use crate::lake::record::DatasetId;
 use crate::lake::schema::DatasetSchema;
-use crate::models::model::{Materialized, Model, ModelGraph, Placeholder, render};
+use crate::models::model::{Materialization, Model, ModelGraph, Placeholder, render};
 use crate::sql::{quote_ident, quote_literal};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -105,12 +105,88 @@ pub struct Build<'a> {
     pub read: &'a ReadState,
     /// What the cost guard estimated the build reads (engine routing uses it).
     pub estimated_bytes: u64,
-    /// Keys to merge on: a merge model's `unique_key`, or a current-state
-    /// model's primary key when the engine merges it.
-    pub merge_keys: Option<&'a [String]>,
-    /// The source schema of a current-state model the engine merges: its
-    /// columns, and the sign that truncates delete everything older.
-    pub current_state: Option<&'a DatasetSchema>,
+    /// How to store it.
+    pub storage: Storage<'a>,
+}
+
+/// How an engine stores one build: the model's [`Materialization`] as this
+/// run applies it, worked out once by [`Storage::of`] so that no engine
+/// re-derives it from the model's fields.
+#[derive(Debug, Clone, Copy)]
+pub enum Storage<'a> {
+    /// A view of the query.
+    View,
+    /// A table of the query's rows, Hive-partitioned by `partitioned_by`.
+    Table {
+        /// Partition columns, in order (possibly none).
+        partitioned_by: &'a [String],
+    },
+    /// The partitions the query produces replace the table's
+    /// ([`WriteMode::Replace`] replaces the whole table).
+    Append {
+        /// Partition columns, in order.
+        partitioned_by: &'a [String],
+    },
+    /// The query's rows merged into the table on `keys`: highest
+    /// `_position` wins, a winning `_op = 'd'` deletes the key.
+    Merge {
+        /// Key columns.
+        keys: &'a [String],
+        /// Partition columns, in order (possibly none).
+        partitioned_by: &'a [String],
+        /// Set for a current state merged from its source's changes: the
+        /// source's columns, and the sign that truncates delete everything
+        /// older.
+        current_state: Option<&'a DatasetSchema>,
+    },
+}
+
+impl<'a> Storage<'a> {
+    /// How `model` is stored on an engine that merges current states
+    /// (`current_state_by_merge`) or rebuilds them.
+    pub fn of(
+        model: &'a Model,
+        current_state_by_merge: bool,
+        primary_keys: &'a BTreeMap<DatasetId, Vec<String>>,
+        schemas: &'a BTreeMap<DatasetId, DatasetSchema>,
+    ) -> Storage<'a> {
+        match &model.materialization {
+            Materialization::View => Storage::View,
+            Materialization::Table { partitioned_by } => Storage::Table { partitioned_by },
+            Materialization::CurrentState { source } if current_state_by_merge => Storage::Merge {
+                keys: primary_keys.get(source).map(Vec::as_slice).unwrap_or(&[]),
+                partitioned_by: &[],
+                current_state: schemas.get(source),
+            },
+            Materialization::CurrentState { .. } => Storage::Table {
+                partitioned_by: &[],
+            },
+            Materialization::Append { partitioned_by } => Storage::Append { partitioned_by },
+            Materialization::Merge {
+                unique_key,
+                partitioned_by,
+            } => Storage::Merge {
+                keys: unique_key,
+                partitioned_by,
+                current_state: None,
+            },
+        }
+    }
+
+    /// Partition columns of the stored table.
+    pub fn partitioned_by(&self) -> &'a [String] {
+        match *self {
+            Storage::View => &[],
+            Storage::Table { partitioned_by }
+            | Storage::Append { partitioned_by }
+            | Storage::Merge { partitioned_by, .. } => partitioned_by,
+        }
+    }
+
+    /// Whether runs add to the table rather than replace it.
+    pub fn is_incremental(&self) -> bool {
+        matches!(self, Storage::Append { .. } | Storage::Merge { .. })
+    }
 }
 
 /// The fingerprint an incremental model's build is stored under: it changes
@@ -391,13 +467,7 @@ pub fn model_sql(
     primary_keys: &BTreeMap<DatasetId, Vec<String>>,
     dates: Option<&DateFilter>,
 ) -> Result<Option<String>> {
-    if model.materialized == Materialized::CurrentState {
-        let Some(source) = &model.source else {
-            return Err(Error::Model {
-                model: model.name.clone(),
-                message: "current_state model without source".into(),
-            });
-        };
+    if let Materialization::CurrentState { source } = &model.materialization {
         let Some(schema) = schemas.get(source).filter(|s| s.version > 0) else {
             return Ok(None);
         };
@@ -559,10 +629,10 @@ pub fn route_in_process(
         ));
     }
     // A merged current state is an Iceberg table: DataFusion cannot read it.
-    let plain = |m: &Model| {
-        (m.materialized == Materialized::Table
-            || (m.materialized == Materialized::CurrentState && !current_state_merged))
-            && m.partitioned_by.is_empty()
+    let plain = |m: &Model| match &m.materialization {
+        Materialization::Table { partitioned_by } => partitioned_by.is_empty(),
+        Materialization::CurrentState { .. } => !current_state_merged,
+        _ => false,
     };
     if !plain(model) {
         return Err(
@@ -743,10 +813,12 @@ pub async fn run(
                 continue;
             }
         };
-        let incremental = match model.materialized {
-            Materialized::Incremental => engine.supports_incremental(),
-            Materialized::CurrentState => engine.current_state_by_merge(),
-            Materialized::Table | Materialized::View => false,
+        let incremental = match model.materialization {
+            Materialization::Append { .. } | Materialization::Merge { .. } => {
+                engine.supports_incremental()
+            }
+            Materialization::CurrentState { .. } => engine.current_state_by_merge(),
+            Materialization::Table { .. } | Materialization::View => false,
         };
         let no_sources = BTreeMap::new();
         // An incremental model's definition leaves out its sources' data: what
@@ -854,22 +926,12 @@ pub async fn run(
             mode: plan.mode,
             read: &plan.read,
             estimated_bytes,
-            merge_keys: match (model.materialized, model.strategy) {
-                (Materialized::CurrentState, _) if incremental => model
-                    .source
-                    .as_ref()
-                    .and_then(|s| primary_keys.get(s))
-                    .map(Vec::as_slice),
-                (_, Some(crate::models::model::Strategy::Merge)) => {
-                    Some(model.unique_key.as_slice())
-                }
-                _ => None,
-            },
-            current_state: if model.materialized == Materialized::CurrentState && incremental {
-                model.source.as_ref().and_then(|s| schemas.get(s))
-            } else {
-                None
-            },
+            storage: Storage::of(
+                model,
+                engine.current_state_by_merge(),
+                primary_keys,
+                schemas,
+            ),
         };
         let mut stats = match engine.materialize(model, &build).await {
             Ok(s) => s,

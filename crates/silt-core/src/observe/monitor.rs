@@ -181,10 +181,10 @@ pub fn report(inputs: &ReportInputs<'_>, history: &mut History) -> Report {
             let Some(model) = graph.get(&mr.model) else {
                 continue;
             };
-            if model.materialized != Materialized::CurrentState {
+            if model.materialization.kind() != Materialized::CurrentState {
                 continue;
             }
-            if let (Some(src), Some(rows)) = (&model.source, mr.stats.rows) {
+            if let (Some(src), Some(rows)) = (model.materialization.source(), mr.stats.rows) {
                 let e = curated.entry(src.clone()).or_default();
                 e.0 += rows;
                 e.1 = match (e.1, mr.stats.max_event_time_ms) {
@@ -380,7 +380,7 @@ fn slis(inputs: &ReportInputs<'_>) -> Slis {
             .order()
             .iter()
             .filter_map(|n| g.get(n))
-            .flat_map(|m| m.sources.iter().chain(m.source.as_ref()))
+            .flat_map(|m| m.sources.iter().chain(m.materialization.source()))
             .collect();
         let declared = inputs.project.datasets.len() as u64;
         let covered = inputs
@@ -514,9 +514,14 @@ fn run_cost(inputs: &ReportInputs<'_>) -> CostReport {
             let model = inputs.graph.and_then(|g| g.get(&m.model));
             let dataset = model.and_then(|model| {
                 let only = model.refs.is_empty() && model.sources.len() <= 1;
-                only.then(|| model.source.as_ref().or(model.sources.iter().next()))
-                    .flatten()
-                    .map(ToString::to_string)
+                only.then(|| {
+                    model
+                        .materialization
+                        .source()
+                        .or(model.sources.iter().next())
+                })
+                .flatten()
+                .map(ToString::to_string)
             });
             queries.push(Query {
                 model: m.model.clone(),
