@@ -146,6 +146,62 @@ fn dms_operations() {
 }
 
 #[test]
+fn dms_control_records_are_skipped_in_every_shape_they_come_in() {
+    // With a table definition, with an empty `control`, with `metadata` alone
+    // (the shapes DMS writes to Kinesis and Kafka), and on an `auto` source.
+    for rel in [
+        "dms/control.json",
+        "dms/control-drop-table.json",
+        "dms/control-apply-exceptions.json",
+    ] {
+        for source in ["dms", "shop"] {
+            assert_eq!(
+                decode(source, rel).unwrap_or_else(|r| panic!("{source} {rel}: {r}")),
+                Decoded::Skip("DMS control record"),
+                "{source} {rel}"
+            );
+        }
+    }
+}
+
+#[test]
+fn dms_key_change_deletes_the_old_key_and_updates_the_new_one() {
+    let Decoded::Records(rs) = decode("dms", "dms/update-key-change.json").unwrap() else {
+        panic!("skipped")
+    };
+    let ops: Vec<(Op, Vec<serde_json::Value>)> = rs.iter().map(|r| (r.op, r.key.clone())).collect();
+    assert_eq!(
+        ops,
+        [(Op::Delete, vec![json!(46)]), (Op::Update, vec![json!(45)])]
+    );
+    assert!(rs[0].after.is_none());
+    assert_eq!(
+        rs[0].before.as_ref().unwrap().to_map()["order_id"],
+        json!(46)
+    );
+    assert_eq!(
+        rs[1].after.as_ref().unwrap().to_map()["status"],
+        json!("paid")
+    );
+    assert_ne!(rs[0].record_id, rs[1].record_id);
+    // A before image under the same key is an ordinary update.
+    assert_eq!(
+        one("dms", "dms/update-with-before-image.json").key,
+        vec![json!(1)]
+    );
+}
+
+#[test]
+fn debezium_logical_decoding_messages_are_skipped() {
+    for source in ["shop", "inventory"] {
+        assert_eq!(
+            decode(source, "debezium/postgres-message.json").unwrap(),
+            Decoded::Skip("Debezium logical decoding message")
+        );
+    }
+}
+
+#[test]
 fn dynamodb_stream_batch() {
     let Decoded::Records(rs) = decode("ddb", "dynamodb/stream-batch.json").unwrap() else {
         panic!("skipped")

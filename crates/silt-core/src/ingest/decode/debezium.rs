@@ -40,6 +40,11 @@ pub(super) fn decode(value: Json<'_>, ctx: &DecodeContext<'_>) -> Result<Decoded
     };
 
     let code = req_str(&payload, "op", path)?;
+    if code == "m" {
+        // A logical decoding message (PostgreSQL `pg_logical_emit_message`):
+        // it belongs to no table and changes no row.
+        return Ok(Decoded::Skip("Debezium logical decoding message"));
+    }
     let op = Op::from_code(code).ok_or_else(|| {
         Rejection::new(
             RejectKind::UnknownOp,

@@ -3,11 +3,18 @@
 //!
 //! DMS gives no log position in its JSON output, so the commit timestamp (in
 //! microseconds) orders changes; the transaction id breaks ties when numeric.
+//!
+//! Control records (`metadata.record-type = "control"`: create-table,
+//! drop-table, add-column, column-type-change and the like, with or without
+//! a `control.table-def`) carry no row and are skipped. An update whose
+//! before image holds another primary key than its `data` moved the row to a
+//! new key: it becomes a delete of the old key and an update of the new one,
+//! which is how Debezium reports the same change.
 
 use super::{
     DecodeContext, Decoded, RejectKind, Rejection, key_values, opt_obj, record, req_obj, req_str,
 };
-use crate::json::Json;
+use crate::json::{Json, Object};
 use crate::lake::record::Op;
 
 pub(super) fn decode(value: Json<'_>, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
@@ -77,6 +84,35 @@ pub(super) fn decode(value: Json<'_>, ctx: &DecodeContext<'_>) -> Result<Decoded
         return Err(Rejection::missing("data", "an object"));
     };
     let key = key_values(&data, &spec.primary_key, "data")?;
+    let old_key = match (&before, op) {
+        (Some(image), Op::Update) => moved_from(image, &spec.primary_key, &key)?,
+        _ => None,
+    };
+    if let Some(old_key) = old_key {
+        // The key changed: the row under the old key is gone, and the row
+        // under the new key holds `data`. Different keys, so the two records
+        // may share the position.
+        return Ok(Decoded::Records(vec![
+            record(
+                dataset.clone(),
+                Op::Delete,
+                old_key,
+                before,
+                None,
+                position.clone(),
+                micros / 1000,
+            )?,
+            record(
+                dataset,
+                Op::Update,
+                key,
+                None,
+                Some(data),
+                position,
+                micros / 1000,
+            )?,
+        ]));
+    }
     let (before, after) = match op {
         // DMS puts the deleted row in `data`.
         Op::Delete => (Some(data), None),
@@ -91,4 +127,19 @@ pub(super) fn decode(value: Json<'_>, ctx: &DecodeContext<'_>) -> Result<Decoded
         position,
         micros / 1000,
     )?]))
+}
+
+/// The key the before image names when it differs from the new `key`. A
+/// before image without every key column (its `ColumnFilter` left them out)
+/// says nothing about a move.
+fn moved_from(
+    before: &Object<'_>,
+    primary_key: &[String],
+    key: &[serde_json::Value],
+) -> Result<Option<Vec<serde_json::Value>>, Rejection> {
+    if !primary_key.iter().all(|k| before.contains_key(k)) {
+        return Ok(None);
+    }
+    let old = key_values(before, primary_key, "before-image")?;
+    Ok((old != key).then_some(old))
 }

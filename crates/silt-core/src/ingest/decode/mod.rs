@@ -137,7 +137,16 @@ pub fn detect(value: &Json<'_>) -> Option<Format> {
     if obj.contains_key("op") && obj.contains_key("source") {
         return Some(Format::Debezium);
     }
-    if obj.contains_key("metadata") && obj.contains_key("data") {
+    // DMS data records have `data`; its control records only `metadata`
+    // (with `record-type`) and perhaps `control`.
+    if obj.contains_key("metadata")
+        && (obj.contains_key("data")
+            || obj.contains_key("control")
+            || obj
+                .get("metadata")
+                .and_then(|m| m.get("record-type"))
+                .is_some())
+    {
         return Some(Format::Dms);
     }
     if obj.contains_key("dynamodb") && obj.contains_key("eventName") || obj.contains_key("Records")
@@ -297,6 +306,14 @@ mod tests {
         assert_eq!(
             detect(&json(r#"{"data": {}, "metadata": {}}"#)),
             Some(Format::Dms)
+        );
+        assert_eq!(
+            detect(&json(r#"{"metadata": {"record-type": "control"}}"#)),
+            Some(Format::Dms)
+        );
+        assert_eq!(
+            detect(&json(r#"{"id": 1, "metadata": {"origin": "crm"}}"#)),
+            Some(Format::Plain)
         );
         assert_eq!(
             detect(&json(r#"{"eventName": "INSERT", "dynamodb": {}}"#)),
