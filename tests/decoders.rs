@@ -146,6 +146,16 @@ fn dms_operations() {
 }
 
 #[test]
+fn a_decimal_wider_than_38_digits_lands_as_exact_text() {
+    // numeric(41,2): the unscaled value takes 17 bytes, more than 128 bits.
+    let r = one("shop", "debezium/postgres-update-wide-decimal-wrapped.json");
+    assert_eq!(
+        r.after.as_ref().unwrap().to_map()["tax"],
+        json!("123456789012345678901234567890123456789.01")
+    );
+}
+
+#[test]
 fn dms_control_records_are_skipped_in_every_shape_they_come_in() {
     // With a table definition, with an empty `control`, with `metadata` alone
     // (the shapes DMS writes to Kinesis and Kafka), and on an `auto` source.

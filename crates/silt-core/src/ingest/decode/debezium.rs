@@ -394,10 +394,10 @@ fn typed<'a>(v: &Json<'a>, t: &FieldType) -> Result<Json<'a>, &'static str> {
         ("bytes", Some(DECIMAL)) => {
             let s = v
                 .as_str()
-                .ok_or("base64 text of a Decimal's unscaled value")?;
+                .ok_or("base64 text of a Decimal's unscaled value, at most 1024 bytes")?;
             decimal_from_base64(s, t.scale.unwrap_or(0))
                 .map(|d| Json::Str(Cow::Owned(d)))
-                .ok_or("base64 text of a Decimal's unscaled value")
+                .ok_or("base64 text of a Decimal's unscaled value, at most 1024 bytes")
         }
         ("struct", Some(VARIABLE_SCALE_DECIMAL)) => {
             let scale = v
@@ -443,21 +443,29 @@ fn typed<'a>(v: &Json<'a>, t: &FieldType) -> Result<Json<'a>, &'static str> {
     }
 }
 
-/// Decodes Kafka Connect's Decimal: big-endian two's-complement unscaled value, base64.
+/// The widest Decimal read, in bytes of its unscaled value: 2,466 digits,
+/// beyond PostgreSQL's 1,000-digit declared numerics. Text grows no further,
+/// so one hostile value cannot cost more than a few microseconds.
+const MAX_DECIMAL_BYTES: usize = 1024;
+
+/// Decodes Kafka Connect's Decimal (big-endian two's-complement unscaled
+/// value, base64) to exact decimal text, at any width: `numeric(39,2)` and
+/// wider arrive in 17 bytes or more.
 pub(super) fn decimal_from_base64(text: &str, scale: u32) -> Option<String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
         .ok()?;
-    if bytes.is_empty() || bytes.len() > 16 {
+    if bytes.is_empty() || bytes.len() > MAX_DECIMAL_BYTES {
         return None;
     }
-    let negative = bytes[0] & 0x80 != 0;
-    let mut buf = if negative { [0xffu8; 16] } else { [0u8; 16] };
-    buf[16 - bytes.len()..].copy_from_slice(&bytes);
-    let unscaled = i128::from_be_bytes(buf);
-    let digits = unscaled.unsigned_abs().to_string();
+    let unscaled = num_bigint::BigInt::from_signed_bytes_be(&bytes);
+    let digits = unscaled.magnitude().to_string();
     let scale = scale as usize;
-    let sign = if unscaled < 0 { "-" } else { "" };
+    let sign = if unscaled.sign() == num_bigint::Sign::Minus {
+        "-"
+    } else {
+        ""
+    };
     if scale == 0 {
         return Some(format!("{sign}{digits}"));
     }
@@ -516,5 +524,26 @@ mod tests {
         assert_eq!(decimal_from_base64("/w==", 3).unwrap(), "-0.001");
         assert_eq!(decimal_from_base64("AA==", 0).unwrap(), "0");
         assert!(decimal_from_base64("not base64!", 2).is_none());
+    }
+
+    #[test]
+    fn decimals_wider_than_128_bits_decode_exactly() {
+        // numeric(41,2) values in 17 bytes, and 2^135 in 18; the expected
+        // text is Python's `int.to_bytes(..., signed=True)` read back.
+        assert_eq!(
+            decimal_from_base64("JEfbRJmIl4U2v1u75A52bDU=", 2).unwrap(),
+            "123456789012345678901234567890123456789.01"
+        );
+        assert_eq!(
+            decimal_from_base64("27gku2Z3aHrJQKREG/GJk8s=", 2).unwrap(),
+            "-123456789012345678901234567890123456789.01"
+        );
+        assert_eq!(
+            decimal_from_base64("AIAAAAAAAAAAAAAAAAAAAAAA", 0).unwrap(),
+            "43556142965880123323311949751266331066368"
+        );
+        let too_wide =
+            base64::engine::general_purpose::STANDARD.encode(vec![1u8; MAX_DECIMAL_BYTES + 1]);
+        assert!(decimal_from_base64(&too_wide, 0).is_none());
     }
 }
