@@ -333,6 +333,41 @@ async fn ingest_lands_nine_and_quarantines_the_malformed_one_then_land_is_idempo
     assert_eq!(emf["RecordsLanded"], 9.0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_batched_bodies_land_each_event_and_quarantine_only_the_bad_one() {
+    // The same ten events as ingest-debezium-batch.json in two SQS messages:
+    // a JSON array of five, and five JSON lines whose second is malformed.
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let landing = template_queue(&moto, &sqs, "landing", &[]).await;
+    let event: Value =
+        serde_json::from_slice(&fixture("sqs/ingest-producer-batched.json")).unwrap();
+    let response = silt_fn_ingest::handle(&ingest_ctx(&moto, &landing).await, event)
+        .await
+        .unwrap();
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    let mut ids: Vec<i64> = drain(&sqs, &landing, true)
+        .await
+        .iter()
+        .flat_map(|(_, _, b)| silt_core::lake::pack::unpack(b).unwrap())
+        .map(|r| r.key[0].as_i64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [2000, 2001, 2002, 2003, 2004, 2005, 2007, 2008, 2009]);
+    let quarantined = store.list("quarantine/ingest/shop/").await.unwrap();
+    assert_eq!(quarantined.len(), 1);
+    let entry: Value =
+        serde_json::from_slice(&store.get(&quarantined[0].key).await.unwrap().unwrap()).unwrap();
+    assert_eq!(entry["reason"]["kind"], "invalid_json");
+    assert_eq!(
+        entry["reference"],
+        "message 0e0d7f5c-0000-4000-8000-0000000000b1 event 1"
+    );
+    // The entry keeps the bad event, not its neighbours.
+    assert_eq!(entry["payload"], r#"{"before":null,"after":{"order_id":"#);
+}
+
 fn record(dataset: &str, id: i64) -> ChangeRecord {
     let d: DatasetId = dataset.parse().unwrap();
     ChangeRecord::new(

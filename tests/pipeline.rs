@@ -376,6 +376,36 @@ async fn a_dms_key_change_leaves_no_row_under_the_old_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_batching_events_in_an_array_lands_each_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let batched = format!(
+        "[{}, {}, {{\"op\": \"c\"}}]",
+        order_event(1, 10, json!(100)),
+        order_event(2, 20, json!(200))
+    );
+    let input = write_lines(
+        dir.path(),
+        "batched.jsonl",
+        &[batched, order_event(3, 30, json!(300))],
+    );
+    let s = local(shop_project(), &wh)
+        .run(std::slice::from_ref(&input), None, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(s.ingest.rejected.len(), 1);
+    assert_eq!(
+        s.ingest.rejected[0].reference,
+        format!("{}:1 event 2", input.display())
+    );
+    let keys: Vec<i64> = curated_by_key(&wh, "orders_current", "order_id")
+        .await
+        .into_keys()
+        .collect();
+    assert_eq!(keys, [1, 2, 3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stage_by_stage_equals_run() {
     let dir = tempfile::tempdir().unwrap();
     let lines = events(800, 21);

@@ -12,7 +12,7 @@ use crate::retry::RetryingStore;
 use silt_core::config::Project;
 use silt_core::ingest::decode::Decoded;
 use silt_core::ingest::mask::Masker;
-use silt_core::ingest::{Ingestor, QuarantineEntry};
+use silt_core::ingest::{Event, Ingestor, QuarantineEntry};
 use silt_core::lake::keys::{REPORT_KEY, run_key};
 use silt_core::lake::manifest::{Counts, StageRun};
 use silt_core::lake::rejection::{RejectKind, Rejection};
@@ -256,58 +256,70 @@ impl Local {
                 progress.advance(m.len as u64 + 1);
                 source_counts.read += 1;
                 source_counts.bytes_read += m.len as u64;
-                let result = if m.len > limit {
-                    Err(Rejection::new(
-                        RejectKind::TooLarge,
-                        "(message)",
-                        format!("at most {limit} bytes (ingest.max_message_size)"),
-                        format!("{} bytes", m.len),
-                    ))
+                let events = if m.len > limit {
+                    vec![Event {
+                        index: None,
+                        bytes: &m.bytes,
+                        result: Err(Rejection::new(
+                            RejectKind::TooLarge,
+                            "(message)",
+                            format!("at most {limit} bytes (ingest.max_message_size)"),
+                            format!("{} bytes", m.len),
+                        )),
+                    }]
                 } else {
-                    ingestor.ingest(&m.bytes)
+                    // A line may batch several events (a JSON array).
+                    ingestor.ingest_message(&m.bytes)
                 };
-                match result {
-                    Ok(Decoded::Records(recs)) => {
-                        for r in recs {
-                            let columns = ingestor.suspected_pii(&r);
-                            let suspect = u64::from(!columns.is_empty());
-                            if suspect > 0 && suspected_columns.len() < 64 {
-                                suspected_columns
-                                    .extend(columns.iter().map(|c| format!("{}.{c}", r.dataset)));
-                            }
-                            match decoded.get_mut(&r.dataset) {
-                                Some(n) => {
-                                    n.0 += 1;
-                                    n.1 += suspect;
+                for event in events {
+                    match event.result {
+                        Ok(Decoded::Records(recs)) => {
+                            for r in recs {
+                                let columns = ingestor.suspected_pii(&r);
+                                let suspect = u64::from(!columns.is_empty());
+                                if suspect > 0 && suspected_columns.len() < 64 {
+                                    suspected_columns.extend(
+                                        columns.iter().map(|c| format!("{}.{c}", r.dataset)),
+                                    );
                                 }
-                                None => {
-                                    decoded.insert(r.dataset.clone(), (1, suspect));
+                                match decoded.get_mut(&r.dataset) {
+                                    Some(n) => {
+                                        n.0 += 1;
+                                        n.1 += suspect;
+                                    }
+                                    None => {
+                                        decoded.insert(r.dataset.clone(), (1, suspect));
+                                    }
                                 }
+                                batch.push(r);
                             }
-                            batch.push(r);
+                            if batch.len() >= batch_size {
+                                queue
+                                    .send(std::mem::replace(
+                                        &mut batch,
+                                        Vec::with_capacity(batch_size),
+                                    ))
+                                    .await?;
+                            }
                         }
-                        if batch.len() >= batch_size {
-                            queue
-                                .send(std::mem::replace(
-                                    &mut batch,
-                                    Vec::with_capacity(batch_size),
-                                ))
-                                .await?;
+                        Ok(Decoded::Skip(_)) => source_counts.skipped += 1,
+                        Err(reason) => {
+                            source_counts.rejected += 1;
+                            if reason.kind == RejectKind::SuspectedPii {
+                                source_counts.pii_suspected += 1;
+                            }
+                            let reference = match event.index {
+                                Some(k) => format!("{} event {k}", m.reference()),
+                                None => m.reference(),
+                            };
+                            tracing::warn!(reference = %reference, reason = %reason, "Message rejected.");
+                            let entry =
+                                ingestor.quarantine_entry(&reference, event.bytes, reason.clone());
+                            let body = serde_json::to_vec_pretty(&entry)
+                                .map_err(|e| Error::encoding("quarantine entry", e))?;
+                            self.store.put_if_absent(&entry.key(), body).await?;
+                            rejected.push(RejectedInput { reference, reason });
                         }
-                    }
-                    Ok(Decoded::Skip(_)) => source_counts.skipped += 1,
-                    Err(reason) => {
-                        source_counts.rejected += 1;
-                        if reason.kind == RejectKind::SuspectedPii {
-                            source_counts.pii_suspected += 1;
-                        }
-                        let reference = m.reference();
-                        tracing::warn!(reference = %reference, reason = %reason, "Message rejected.");
-                        let entry = ingestor.quarantine_entry(&reference, &m.bytes, reason.clone());
-                        let body = serde_json::to_vec_pretty(&entry)
-                            .map_err(|e| Error::encoding("quarantine entry", e))?;
-                        self.store.put_if_absent(&entry.key(), body).await?;
-                        rejected.push(RejectedInput { reference, reason });
                     }
                 }
             }

@@ -49,7 +49,8 @@ enum Body<'a> {
 pub struct Outcome {
     /// Ids of messages to retry.
     pub failed: Vec<String>,
-    /// Ids of messages quarantined (acknowledged).
+    /// What was quarantined (and acknowledged): `message <id>`, or
+    /// `message <id> event <k>` for one event of a batched message.
     pub quarantined: Vec<String>,
     /// Records sent, per dataset.
     pub sent: BTreeMap<String, u64>,
@@ -137,40 +138,49 @@ async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
     for (i, m) in messages.iter().enumerate() {
         let span = tracing::info_span!("message", message_id = %m.id);
         let _guard = span.enter();
-        let result = match &m.body {
-            Body::Text(t) => ingestor.ingest(t.as_bytes()),
-            Body::Json(v) => ingestor.ingest_value(v),
-        };
-        match result {
-            Ok(Decoded::Records(rs)) => {
-                for r in rs {
-                    let columns = ingestor.suspected_pii(&r);
-                    if !columns.is_empty() {
-                        // Names only: the values are what must not reach the logs.
-                        tracing::warn!(dataset = %r.dataset, columns = ?columns, "Undeclared columns look like PII.");
-                        *pii_suspected.entry(r.dataset.to_string()).or_default() += 1;
-                    }
-                    records.push((i, r));
-                }
+        let printed;
+        let bytes = match &m.body {
+            Body::Text(t) => t.as_bytes(),
+            Body::Json(v) => {
+                printed = v.to_string();
+                printed.as_bytes()
             }
-            Ok(Decoded::Skip(_)) => skipped += 1,
-            Err(reason) => {
-                if reason.kind == RejectKind::SuspectedPii {
-                    pii_quarantined += 1;
+        };
+        // A producer may batch events in one message: each is its own
+        // record or quarantine entry, and the message fails only when one
+        // of them cannot be kept.
+        for event in ingestor.ingest_message(bytes) {
+            match event.result {
+                Ok(Decoded::Records(rs)) => {
+                    for r in rs {
+                        let columns = ingestor.suspected_pii(&r);
+                        if !columns.is_empty() {
+                            // Names only: the values are what must not reach the logs.
+                            tracing::warn!(dataset = %r.dataset, columns = ?columns, "Undeclared columns look like PII.");
+                            *pii_suspected.entry(r.dataset.to_string()).or_default() += 1;
+                        }
+                        records.push((i, r));
+                    }
                 }
-                let bytes = match &m.body {
-                    Body::Text(t) => t.as_bytes().to_vec(),
-                    Body::Json(v) => v.to_string().into_bytes(),
-                };
-                if quarantine(
-                    ctx,
-                    ingestor.quarantine_entry(&format!("message {}", m.id), &bytes, reason),
-                )
-                .await
-                {
-                    out.quarantined.push(m.id.to_string());
-                } else {
-                    failed.insert(i);
+                Ok(Decoded::Skip(_)) => skipped += 1,
+                Err(reason) => {
+                    if reason.kind == RejectKind::SuspectedPii {
+                        pii_quarantined += 1;
+                    }
+                    let reference = match event.index {
+                        Some(k) => format!("message {} event {k}", m.id),
+                        None => format!("message {}", m.id),
+                    };
+                    if quarantine(
+                        ctx,
+                        ingestor.quarantine_entry(&reference, event.bytes, reason),
+                    )
+                    .await
+                    {
+                        out.quarantined.push(reference);
+                    } else {
+                        failed.insert(i);
+                    }
                 }
             }
         }
@@ -200,7 +210,7 @@ async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
         )
         .await
         {
-            out.quarantined.push(m.id.to_string());
+            out.quarantined.push(format!("message {}", m.id));
         } else {
             failed.insert(*i);
         }

@@ -33,6 +33,36 @@ pub struct Ingestor {
     pii_columns: BTreeSet<String>,
 }
 
+/// One change event of a message, and what ingest made of it.
+#[derive(Debug)]
+pub struct Event<'m> {
+    /// Its place in a batched message; `None` when the message is the event.
+    pub index: Option<usize>,
+    /// Its text as the message carried it (for the quarantine).
+    pub bytes: &'m [u8],
+    /// Its records, a skip, or why it was rejected.
+    pub result: Result<Decoded, Rejection>,
+}
+
+/// The events of a message a producer batched, or `None` when the message
+/// is one event. A batch is a top-level JSON array (each element an event,
+/// as written), or JSON lines: more than one line with content, the first a
+/// whole JSON value (a pretty-printed message's first line never is). No
+/// format's event is an array or spans lines that way, so nothing else is
+/// read as a batch. An array that does not parse is one event, rejected
+/// whole: its elements cannot be told apart.
+pub fn events_of(text: &str) -> Option<Vec<&str>> {
+    if text.trim_start().starts_with('[') {
+        let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(text).ok()?;
+        return Some(items.into_iter().map(|v| v.get()).collect());
+    }
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next()?;
+    lines.next()?;
+    serde_json::from_str::<serde::de::IgnoredAny>(first).ok()?;
+    Some(text.lines().filter(|l| !l.trim().is_empty()).collect())
+}
+
 impl Ingestor {
     /// An ingestor for the source named `source`; fails if the project does
     /// not declare it, or a dataset hashes PII and there is no key.
@@ -90,10 +120,48 @@ impl Ingestor {
             .unwrap_or_default()
     }
 
-    /// Ingests one message: size and UTF-8 checked, parsed strictly
-    /// ([`crate::json`]), decoded by the source's format, validated and
-    /// masked.
+    /// Ingests one message that may carry several change events (a JSON
+    /// array of them, or JSON lines: [`events_of`]). Each event is decoded
+    /// on its own, so a bad one never sinks its neighbours; a message that
+    /// is too large or not UTF-8 is one rejected event.
+    pub fn ingest_message<'m>(&self, bytes: &'m [u8]) -> Vec<Event<'m>> {
+        let text = match self.message_text(bytes) {
+            Ok(text) => text,
+            Err(reason) => {
+                return vec![Event {
+                    index: None,
+                    bytes,
+                    result: Err(reason),
+                }];
+            }
+        };
+        match events_of(text) {
+            None => vec![Event {
+                index: None,
+                bytes,
+                result: self.ingest_text(text),
+            }],
+            Some(events) => events
+                .into_iter()
+                .enumerate()
+                .map(|(i, event)| Event {
+                    index: Some(i),
+                    bytes: event.as_bytes(),
+                    result: self.ingest_text(event),
+                })
+                .collect(),
+        }
+    }
+
+    /// Ingests one message as one event: size and UTF-8 checked, parsed
+    /// strictly ([`crate::json`]), decoded by the source's format,
+    /// validated and masked.
     pub fn ingest(&self, bytes: &[u8]) -> Result<Decoded, Rejection> {
+        self.ingest_text(self.message_text(bytes)?)
+    }
+
+    /// The message as text, within the size limit.
+    fn message_text<'m>(&self, bytes: &'m [u8]) -> Result<&'m str, Rejection> {
         let limit = self.project.ingest.max_message_bytes;
         if bytes.len() > limit {
             return Err(Rejection::new(
@@ -103,14 +171,17 @@ impl Ingestor {
                 format!("{} bytes", bytes.len()),
             ));
         }
-        let text = std::str::from_utf8(bytes).map_err(|e| {
+        std::str::from_utf8(bytes).map_err(|e| {
             Rejection::new(
                 RejectKind::InvalidUtf8,
                 "(message)",
                 "UTF-8 text",
                 format!("an invalid byte at offset {}", e.valid_up_to()),
             )
-        })?;
+        })
+    }
+
+    fn ingest_text(&self, text: &str) -> Result<Decoded, Rejection> {
         // serde_json stops at 128 levels of nesting, so hostile depth cannot overflow the stack.
         let parsed = crate::json::parse_noting_floats(text);
         // A too-large integer is the reason given even when the text is also
@@ -439,6 +510,58 @@ max_value_size = "100B"
         json!({"op": "c", "after": after, "source": {"connector": "postgresql", "schema": "public", "table": "customers", "lsn": 10, "ts_ms": 1000}})
             .to_string()
             .into_bytes()
+    }
+
+    #[test]
+    fn a_batch_is_an_array_or_json_lines_and_nothing_else() {
+        let one = r#"{"op": "c", "after": {"id": 1}}"#;
+        assert_eq!(events_of(one), None);
+        assert_eq!(events_of(&format!("{one}\n")), None);
+        // A pretty-printed message spans lines but is one event.
+        let pretty = serde_json::to_string_pretty(&json!({"op": "c", "after": {"id": 1}})).unwrap();
+        assert_eq!(events_of(&pretty), None);
+        assert_eq!(
+            events_of(&format!("[{one}, null,\n{one}]")),
+            Some(vec![one, "null", one])
+        );
+        assert_eq!(events_of("[]"), Some(vec![]));
+        assert_eq!(
+            events_of(&format!("{one}\n\n{{\"broken\": \n{one}\r\n")),
+            Some(vec![one, "{\"broken\": ", one])
+        );
+        // A broken array cannot be split: one event, rejected whole.
+        assert_eq!(events_of(&format!("[{one}, {{")), None);
+        // Hostile nesting is refused by serde_json's depth limit, not the stack.
+        assert_eq!(events_of(&"[".repeat(100_000)), None);
+    }
+
+    #[test]
+    fn each_event_of_a_batch_is_ingested_on_its_own() {
+        let p = project();
+        let m = Masker::new(Some(b"k".to_vec()));
+        let ing = Ingestor::new(Arc::new(p), "shop", m).unwrap();
+        let good = |id: i64| String::from_utf8(msg(json!({"customer_id": id}))).unwrap();
+        let body = format!("{}\n{{\"op\": \"c\"\n{}\n", good(1), good(2));
+        let events = ing.ingest_message(body.as_bytes());
+        let outcome: Vec<(Option<usize>, bool)> =
+            events.iter().map(|e| (e.index, e.result.is_ok())).collect();
+        assert_eq!(
+            outcome,
+            [(Some(0), true), (Some(1), false), (Some(2), true)]
+        );
+        assert_eq!(events[1].bytes, b"{\"op\": \"c\"");
+        let array = format!("[{}, {}]", good(3), good(4));
+        assert!(
+            ing.ingest_message(array.as_bytes())
+                .iter()
+                .all(|e| e.result.is_ok())
+        );
+        // One event: the message itself, as `ingest` reads it.
+        let five = good(5);
+        let single = ing.ingest_message(five.as_bytes());
+        assert_eq!(single.len(), 1);
+        assert_eq!(single[0].index, None);
+        assert_eq!(single[0].result, ing.ingest(five.as_bytes()));
     }
 
     #[test]

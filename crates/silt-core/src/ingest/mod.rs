@@ -8,4 +8,4 @@ pub mod decode;
 mod ingestor;
 pub mod mask;
 
-pub use ingestor::{Ingestor, QuarantineEntry};
+pub use ingestor::{Event, Ingestor, QuarantineEntry, events_of};
