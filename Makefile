@@ -72,7 +72,7 @@ unit: $(MOTO) $(CHROMIUM) $(INFRA_PY) $(READBACK_PY) ## Unit, end-to-end, proper
 	@# The moto-backed function tests act through the Terraform roles, then again through the SAM roles.
 	SILT_MOTO_SERVER=$(abspath $(MOTO)) SILT_CHROMIUM=$(CHROMIUM) SILT_READBACK_PYTHON=$(abspath $(READBACK_VENV))/bin/python \
 	  SILT_ROLES_FROM=terraform $(CARGO) test --workspace
-	SILT_MOTO_SERVER=$(abspath $(MOTO)) SILT_ROLES_FROM=sam $(CARGO) test -p silt-tests --test aws
+	SILT_MOTO_SERVER=$(abspath $(MOTO)) SILT_ROLES_FROM=sam $(CARGO) test -p silt-tests --test suite aws::
 
 lambda-smoke: $(MOTO) $(CARGO_LAMBDA_BIN)/cargo-lambda ## Every function through the Lambda Runtime API (cargo lambda watch) against moto.
 	$(TOOLS)/moto/bin/python scripts/lambda_smoke.py

@@ -8,7 +8,7 @@
 //! incremental runs: an append writing 150 partitions (batched under
 //! Athena's limit of 100 per query) and a merge model's Iceberg CTAS and
 //! `MERGE INTO`. A change to generated SQL shows up as a diff of these files
-//! in review; `SILT_BLESS=1 cargo test --test golden` rewrites them.
+//! in review; `SILT_BLESS=1 cargo test -p silt-tests --test suite golden::` rewrites them.
 
 #![allow(
     clippy::unwrap_used,

@@ -1,4 +1,4 @@
-//! A moto server for one test binary: started on a free 127.0.0.1 port,
+//! A moto server for one test: started on a free 127.0.0.1 port,
 //! stopped when dropped. `make test` installs it into `.tools/moto`;
 //! `SILT_MOTO_SERVER` may point at another `moto_server` executable.
 //!
