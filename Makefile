@@ -63,9 +63,16 @@ demo: ## Generate sample CDC events and run the whole local pipeline on them.
 
 test: lint unit lambda-smoke infra-check ## Everything CI checks.
 
-lint: ## Formatting, clippy (warnings as errors) and no import cycle in silt-core.
+lint: ## Formatting, clippy (warnings as errors), no import cycle in silt-core, crate layering.
 	$(CARGO) fmt --all --check
 	python3 scripts/module_cycles.py
+	@# Crate layering: the transform function gets DataFusion from silt-engine,
+	@# not from silt-local; ingest, land and monitor link no DataFusion at all.
+	@if $(CARGO) tree -p transform -e normal --prefix none | grep -q '^silt-local '; then \
+	  echo "lint: the transform function links silt-local"; exit 1; fi
+	@for f in ingest land monitor; do \
+	  if $(CARGO) tree -p $$f -e normal --prefix none | grep -q '^datafusion'; then \
+	    echo "lint: the $$f function links DataFusion"; exit 1; fi; done
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit: $(MOTO) $(CHROMIUM) $(INFRA_PY) $(READBACK_PY) ## Unit, end-to-end, property, CLI, headless-Chromium, read-back and moto-backed AWS tests.
