@@ -45,20 +45,28 @@ pub struct Event<'m> {
 }
 
 /// The events of a message a producer batched, or `None` when the message
-/// is one event. A batch is a top-level JSON array (each element an event,
-/// as written), or JSON lines: more than one line with content, the first a
-/// whole JSON value (a pretty-printed message's first line never is). No
-/// format's event is an array or spans lines that way, so nothing else is
-/// read as a batch. An array that does not parse is one event, rejected
-/// whole: its elements cannot be told apart.
+/// is one event. A batch is a top-level JSON array of objects (nulls, which
+/// are tombstones, allowed), each element an event as written; or JSON
+/// lines: more than one line with content, the first a whole JSON object (a
+/// pretty-printed message's first line never is). No format's event has
+/// either shape, so nothing else is read as a batch: an array of anything
+/// else, or one that does not parse, is one event, rejected whole as
+/// before.
 pub fn events_of(text: &str) -> Option<Vec<&str>> {
     if text.trim_start().starts_with('[') {
         let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(text).ok()?;
-        return Some(items.into_iter().map(|v| v.get()).collect());
+        let events: Vec<&str> = items.into_iter().map(|v| v.get()).collect();
+        return events
+            .iter()
+            .all(|e| e.starts_with('{') || *e == "null")
+            .then_some(events);
     }
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let first = lines.next()?;
+    let first = lines.next()?.trim();
     lines.next()?;
+    if !first.starts_with('{') {
+        return None;
+    }
     serde_json::from_str::<serde::de::IgnoredAny>(first).ok()?;
     Some(text.lines().filter(|l| !l.trim().is_empty()).collect())
 }
@@ -529,8 +537,12 @@ max_value_size = "100B"
             events_of(&format!("{one}\n\n{{\"broken\": \n{one}\r\n")),
             Some(vec![one, "{\"broken\": ", one])
         );
-        // A broken array cannot be split: one event, rejected whole.
+        // A broken array cannot be split: one event, rejected whole; so is
+        // an array of anything but objects, and lines of anything else.
         assert_eq!(events_of(&format!("[{one}, {{")), None);
+        assert_eq!(events_of("[1, 2, 3]"), None);
+        assert_eq!(events_of(&format!("[{one}, [{one}]]")), None);
+        assert_eq!(events_of("1\n2\n"), None);
         // Hostile nesting is refused by serde_json's depth limit, not the stack.
         assert_eq!(events_of(&"[".repeat(100_000)), None);
     }
