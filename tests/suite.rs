@@ -2,8 +2,8 @@
 //! over producers' fixtures, the local pipeline end to end, faults, hostile
 //! input, fuzz regressions, monitoring, the HTML report, properties, the
 //! AWS functions against moto (`aws`), the store contract, incremental
-//! models, golden Athena SQL, engine routing and the read-back by pyarrow
-//! and DuckDB. `cargo test -p silt-tests --test suite <module>::` runs one.
+//! models, golden Athena SQL, engine routing, the read-back by pyarrow
+//! and DuckDB, and the producers' own messages (`real`). `cargo test -p silt-tests --test suite <module>::` runs one.
 
 mod aws;
 mod decoders;
@@ -16,6 +16,7 @@ mod monitor;
 mod pipeline;
 mod property;
 mod readback;
+mod real;
 mod report_html;
 mod routing;
 mod store_contract;
