@@ -149,9 +149,12 @@ class Smoke:
         check(len(keys("quarantine/ingest/shop/")) == 1, "ingest: the malformed message is quarantined with its reason")
         r = invoke("ingest", events / "dynamodb/stream-batch.json")
         check(r == {"batchItemFailures": []}, "ingest: DynamoDB Streams batch accepted")
+        r = invoke("ingest", events / "kinesis/dms-batch.json")
+        check(r == {"batchItemFailures": []}, "ingest: Kinesis batch of DMS records accepted")
+        check(len(keys("quarantine/ingest/shop/")) == 2, "ingest: the Kinesis record that is not base64 is quarantined")
         landed_msgs = drain(landing)
         records = [json.loads(line) for m in landed_msgs for line in m["Body"].splitlines() if line.strip()]
-        check(len(records) == 12, f"ingest: 9 Debezium + 3 DynamoDB records reached the landing queue (got {len(records)})")
+        check(len(records) == 18, f"ingest: 9 Debezium + 3 DynamoDB + 6 DMS-over-Kinesis records reached the landing queue (got {len(records)})")
 
         land_event = sqs_event(landed_msgs, tmp / "land.json")
         r = invoke("land", land_event)

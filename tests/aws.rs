@@ -29,7 +29,8 @@ use silt_lake::Lander;
 use silt_tests::athena_stub::AthenaStub;
 use silt_tests::moto::Moto;
 use silt_tests::{
-    TEST_KEY, fixture, object_store_contract, object_store_pagination, shop_dir, shop_project,
+    TEST_KEY, fixture, fixture_project, object_store_contract, object_store_pagination, shop_dir,
+    shop_project,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,10 +109,20 @@ fn sqs_event(messages: &[(String, String, String)]) -> Value {
 
 /// The ingest handler's context, acting as the ingest role.
 async fn ingest_ctx(moto: &Moto, landing_url: &str) -> silt_fn_ingest::Ingest {
+    ingest_ctx_for(moto, landing_url, shop_project(), "shop").await
+}
+
+/// The ingest handler's context for `source` of `project`, acting as the ingest role.
+async fn ingest_ctx_for(
+    moto: &Moto,
+    landing_url: &str,
+    project: silt_core::config::Project,
+    source: &str,
+) -> silt_fn_ingest::Ingest {
     silt_fn_ingest::Ingest {
         ingestor: Ingestor::new(
-            Arc::new(shop_project()),
-            "shop",
+            Arc::new(project),
+            source,
             Masker::new(Some(TEST_KEY.to_vec())),
         )
         .unwrap(),
@@ -366,6 +377,102 @@ async fn producer_batched_bodies_land_each_event_and_quarantine_only_the_bad_one
     );
     // The entry keeps the bad event, not its neighbours.
     assert_eq!(entry["payload"], r#"{"before":null,"after":{"order_id":"#);
+}
+
+/// DMS through a Kinesis target, as Lambda's Kinesis trigger delivers it:
+/// base64 data, pretty-printed and single-line records, a control record
+/// first. The key change 46 -> 45 arrives as the delete of 46 and the
+/// update of 45; the record that is not base64 is quarantined by sequence
+/// number, and nothing needs a retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinesis_batches_of_dms_records_reach_the_landing_queue() {
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let landing = template_queue(&moto, &sqs, "landing", &[]).await;
+    let event: Value = serde_json::from_slice(&fixture("kinesis/dms-batch.json")).unwrap();
+    let ctx = ingest_ctx_for(&moto, &landing, fixture_project(), "dms").await;
+    let response = silt_fn_ingest::handle(&ctx, event).await.unwrap();
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    let mut changes: Vec<(Op, i64)> = drain(&sqs, &landing, true)
+        .await
+        .iter()
+        .flat_map(|(_, _, b)| silt_core::lake::pack::unpack(b).unwrap())
+        .inspect(|r| assert_eq!(r.dataset.to_string(), "dms.public.orders"))
+        .map(|r| (r.op, r.key[0].as_i64().unwrap()))
+        .collect();
+    changes.sort_unstable_by_key(|(op, k)| (*k, op.code()));
+    assert_eq!(
+        changes,
+        [
+            (Op::Read, 42),
+            (Op::Update, 42),
+            (Op::Delete, 45),
+            (Op::Update, 45),
+            (Op::Create, 46),
+            (Op::Delete, 46),
+        ]
+    );
+    let quarantined = store.list("quarantine/ingest/dms/").await.unwrap();
+    assert_eq!(quarantined.len(), 1);
+    let entry: Value =
+        serde_json::from_slice(&store.get(&quarantined[0].key).await.unwrap().unwrap()).unwrap();
+    assert_eq!(entry["reason"]["kind"], "invalid_value");
+    assert_eq!(entry["reason"]["field"], "kinesis.data");
+    assert_eq!(
+        entry["reference"],
+        "message 49590338271490256608559692538361571095921575989136588806"
+    );
+}
+
+/// When the landing queue cannot be reached, a Kinesis batch names the
+/// records that carried changes by sequence number, so Lambda resumes the
+/// shard from the first of them; the control record (skipped) and the
+/// quarantined one need no retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kinesis_batch_that_cannot_be_forwarded_reports_its_sequence_numbers() {
+    let moto = Moto::start();
+    bucket(&moto).await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let landing = template_queue(&moto, &sqs, "landing", &[]).await;
+    sqs.delete_queue().queue_url(&landing).send().await.unwrap();
+    let event: Value = serde_json::from_slice(&fixture("kinesis/dms-batch.json")).unwrap();
+    let ctx = ingest_ctx_for(&moto, &landing, fixture_project(), "dms").await;
+    let response = silt_fn_ingest::handle(&ctx, event).await.unwrap();
+    let failed: Vec<&str> = response["batchItemFailures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap())
+        .collect();
+    let seq = |n: u8| format!("4959033827149025660855969253836157109592157598913658880{n}");
+    assert_eq!(failed, (1..=5).map(seq).collect::<Vec<_>>());
+}
+
+/// The Kinesis example event of the Lambda runtime's own fixtures carries
+/// "Hello World" twice, which is no change event: each record is
+/// quarantined with the JSON parser's reason (the same payload for the same
+/// reason is stored once), and the batch needs no retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lambda_runtimes_kinesis_example_is_quarantined_record_by_record() {
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let landing = template_queue(&moto, &sqs, "landing", &[]).await;
+    let event: Value = serde_json::from_slice(&fixture(
+        "real/kinesis/aws-lambda-events-example-kinesis-event.json",
+    ))
+    .unwrap();
+    let response = silt_fn_ingest::handle(&ingest_ctx(&moto, &landing).await, event)
+        .await
+        .unwrap();
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    let quarantined = store.list("quarantine/ingest/shop/").await.unwrap();
+    assert_eq!(quarantined.len(), 1);
+    let entry: Value =
+        serde_json::from_slice(&store.get(&quarantined[0].key).await.unwrap().unwrap()).unwrap();
+    assert_eq!(entry["reason"]["kind"], "invalid_json");
+    assert_eq!(entry["payload"], "Hello World");
 }
 
 fn record(dataset: &str, id: i64) -> ChangeRecord {

@@ -1,14 +1,21 @@
-//! The ingest function: SQS batches of CDC messages (as Debezium Server's SQS
-//! sink sends them) and DynamoDB Streams batches in; masked change records
-//! out to the landing queue, packed into as few messages as fit.
+//! The ingest function: batches of CDC messages from each trigger a producer
+//! can natively reach — SQS (as Debezium Server's SQS sink sends them),
+//! Kinesis Data Streams (as AWS DMS writes to a Kinesis target) and DynamoDB
+//! Streams — in; masked change records out to the landing queue, packed
+//! into as few messages as fit.
 //!
 //! Permanently bad messages are quarantined in S3 with their reason and
 //! acknowledged, so they never loop; transient failures (throttling, 5xx)
-//! are reported as batch-item failures for a retry. One bad message never
+//! are reported as batch-item failures for a retry, in the trigger's own
+//! response shape (SQS message ids; Kinesis and DynamoDB sequence numbers,
+//! from the lowest of which Lambda resumes the shard). One bad message never
 //! fails the batch.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::event::sqs::SqsBatchResponse;
+use aws_lambda_events::event::streams::{
+    DynamoDbBatchItemFailure, DynamoDbEventResponse, KinesisEventResponse,
+};
+use base64::Engine as _;
 use serde_json::Value;
 use silt_aws::SqsRecordQueue;
 use silt_core::ingest::decode::Decoded;
@@ -17,6 +24,7 @@ use silt_core::lake::rejection::{RejectKind, Rejection};
 use silt_core::observe::emf::{Metric, NAMESPACE, documents};
 use silt_core::ports::{Clock, ObjectStore};
 use silt_core::{ChangeRecord, Result};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -35,13 +43,32 @@ pub struct Ingest {
 
 /// One message of a batch.
 struct Message<'a> {
+    /// What a batch-item failure names: the SQS message id, or the Kinesis
+    /// or DynamoDB sequence number.
     id: &'a str,
-    body: Body<'a>,
+    /// The message as the producer wrote it (for an unreadable one, what
+    /// the trigger carried, for the quarantine).
+    body: Cow<'a, [u8]>,
+    /// Why the message cannot be read at all, before any decoding.
+    unreadable: Option<Rejection>,
 }
 
-enum Body<'a> {
-    Text(&'a str),
-    Json(&'a Value),
+impl<'a> Message<'a> {
+    fn readable(id: &'a str, body: Cow<'a, [u8]>) -> Self {
+        Self {
+            id,
+            body,
+            unreadable: None,
+        }
+    }
+}
+
+/// The trigger a batch came from, named by its records' `eventSource`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    Sqs,
+    Kinesis,
+    DynamoDb,
 }
 
 /// What one batch did, for logs, metrics and tests.
@@ -60,69 +87,117 @@ pub struct Outcome {
 
 /// Handles any event the function is wired to, answering in the trigger's own shape.
 pub async fn handle(ctx: &Ingest, event: Value) -> Result<Value> {
-    let records = event
+    let records: &[Value] = event
         .get("Records")
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let dynamodb = records
+        .map_or(&[], Vec::as_slice);
+    let trigger = match records
         .first()
         .and_then(|r| r.get("eventSource"))
         .and_then(Value::as_str)
-        == Some("aws:dynamodb");
-    if dynamodb {
-        let messages: Vec<Message<'_>> = records
-            .iter()
-            .map(|r| Message {
-                id: r
-                    .pointer("/dynamodb/SequenceNumber")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default(),
-                body: Body::Json(r),
-            })
-            .collect();
-        let out = process(ctx, &messages).await?;
-        let mut resp = DynamoDbEventResponse::default();
-        resp.batch_item_failures = out
-            .failed
-            .into_iter()
-            .map(|id| {
-                let mut f = DynamoDbBatchItemFailure::default();
-                f.item_identifier = Some(id);
-                f
-            })
-            .collect();
-        return serde_json::to_value(resp).map_err(|e| silt_core::Error::encoding("response", e));
-    }
-    let out = process(ctx, &sqs_messages(&records)).await?;
-    serde_json::to_value(sqs_response(out.failed))
-        .map_err(|e| silt_core::Error::encoding("response", e))
+    {
+        Some("aws:kinesis") => Trigger::Kinesis,
+        Some("aws:dynamodb") => Trigger::DynamoDb,
+        _ => Trigger::Sqs,
+    };
+    let messages: Vec<Message<'_>> = match trigger {
+        Trigger::Sqs => sqs_messages(records),
+        Trigger::Kinesis => records.iter().map(kinesis_message).collect(),
+        Trigger::DynamoDb => records.iter().map(dynamodb_message).collect(),
+    };
+    let failed = process(ctx, &messages).await?.failed;
+    let response = match trigger {
+        Trigger::Sqs => serde_json::to_value(sqs_response(failed)),
+        Trigger::Kinesis => {
+            let mut resp = KinesisEventResponse::default();
+            resp.set_failures(failed);
+            serde_json::to_value(resp)
+        }
+        Trigger::DynamoDb => {
+            let mut resp = DynamoDbEventResponse::default();
+            resp.batch_item_failures = failed
+                .into_iter()
+                .map(|id| {
+                    let mut f = DynamoDbBatchItemFailure::default();
+                    f.item_identifier = Some(id);
+                    f
+                })
+                .collect();
+            serde_json::to_value(resp)
+        }
+    };
+    response.map_err(|e| silt_core::Error::encoding("response", e))
 }
 
 fn sqs_messages(records: &[Value]) -> Vec<Message<'_>> {
     records
         .iter()
-        .map(|r| Message {
-            id: r
-                .get("messageId")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-            body: Body::Text(r.get("body").and_then(Value::as_str).unwrap_or_default()),
+        .map(|r| {
+            Message::readable(
+                r.get("messageId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+                Cow::Borrowed(
+                    r.get("body")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                ),
+            )
         })
         .collect()
+}
+
+/// The first bytes of a Kinesis Producer Library aggregated record (its
+/// documented magic number), which packs many user records in protobuf.
+const KPL_AGGREGATED: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
+
+/// A Kinesis record: its data is the producer's message, base64 in the
+/// event. DMS and Debezium Server put one change event per record.
+fn kinesis_message(record: &Value) -> Message<'_> {
+    let id = record
+        .pointer("/kinesis/sequenceNumber")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let data = record
+        .pointer("/kinesis/data")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let unreadable = |expected: &str, found: String| Message {
+        id,
+        body: Cow::Borrowed(data.as_bytes()),
+        unreadable: Some(Rejection::new(
+            RejectKind::InvalidValue,
+            "kinesis.data",
+            expected,
+            found,
+        )),
+    };
+    match base64::engine::general_purpose::STANDARD.decode(data) {
+        Ok(bytes) if bytes.starts_with(&KPL_AGGREGATED) => unreadable(
+            "one change event per record (turn the producer's KPL aggregation off)",
+            "a KPL-aggregated record".to_string(),
+        ),
+        Ok(bytes) => Message::readable(id, Cow::Owned(bytes)),
+        Err(e) => unreadable("the record's data in base64", e.to_string()),
+    }
+}
+
+/// A DynamoDB Streams record is itself the change event.
+fn dynamodb_message(record: &Value) -> Message<'_> {
+    Message::readable(
+        record
+            .pointer("/dynamodb/SequenceNumber")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+        Cow::Owned(record.to_string().into_bytes()),
+    )
 }
 
 /// The SQS partial-batch response naming only the failed messages.
 pub fn sqs_response(failed: Vec<String>) -> SqsBatchResponse {
     let mut resp = SqsBatchResponse::default();
-    resp.batch_item_failures = failed
-        .into_iter()
-        .map(|id| {
-            let mut f = BatchItemFailure::default();
-            f.item_identifier = id;
-            f
-        })
-        .collect();
+    resp.set_failures(failed);
     resp
 }
 
@@ -138,18 +213,20 @@ async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
     for (i, m) in messages.iter().enumerate() {
         let span = tracing::info_span!("message", message_id = %m.id);
         let _guard = span.enter();
-        let printed;
-        let bytes = match &m.body {
-            Body::Text(t) => t.as_bytes(),
-            Body::Json(v) => {
-                printed = v.to_string();
-                printed.as_bytes()
+        if let Some(reason) = &m.unreadable {
+            let reference = format!("message {}", m.id);
+            let entry = ingestor.quarantine_entry(&reference, &m.body, reason.clone());
+            if quarantine(ctx, entry).await {
+                out.quarantined.push(reference);
+            } else {
+                failed.insert(i);
             }
-        };
+            continue;
+        }
         // A producer may batch events in one message: each is its own
         // record or quarantine entry, and the message fails only when one
         // of them cannot be kept.
-        for event in ingestor.ingest_message(bytes) {
+        for event in ingestor.ingest_message(&m.body) {
             match event.result {
                 Ok(Decoded::Records(rs)) => {
                     for r in rs {
@@ -200,13 +277,9 @@ async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
             "a record that fits one 256 KiB SQS message",
             "a larger record",
         );
-        let body = match &m.body {
-            Body::Text(t) => t.as_bytes().to_vec(),
-            Body::Json(v) => v.to_string().into_bytes(),
-        };
         if quarantine(
             ctx,
-            ingestor.quarantine_entry(&format!("message {}", m.id), &body, reason),
+            ingestor.quarantine_entry(&format!("message {}", m.id), &m.body, reason),
         )
         .await
         {
@@ -290,10 +363,52 @@ async fn quarantine(ctx: &Ingest, entry: QuarantineEntry) -> bool {
 
 /// Processes a batch and returns the full outcome (for tests and tools).
 pub async fn handle_sqs_outcome(ctx: &Ingest, event: &Value) -> Result<Outcome> {
-    let records = event
+    let records: &[Value] = event
         .get("Records")
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    process(ctx, &sqs_messages(&records)).await
+        .map_or(&[], Vec::as_slice);
+    process(ctx, &sqs_messages(records)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn kinesis_record(data: &str) -> Value {
+        json!({"eventSource": "aws:kinesis", "kinesis": {"sequenceNumber": "4959", "data": data}})
+    }
+
+    #[test]
+    fn a_kinesis_record_is_its_decoded_data_named_by_sequence_number() {
+        let record = kinesis_record("eyJhIjoxfQ==");
+        let m = kinesis_message(&record);
+        assert_eq!(m.id, "4959");
+        assert_eq!(&*m.body, br#"{"a":1}"#);
+        assert!(m.unreadable.is_none());
+    }
+
+    #[test]
+    fn kinesis_data_that_is_not_base64_or_is_aggregated_is_unreadable_with_a_reason() {
+        let record = kinesis_record("{not base64}");
+        let m = kinesis_message(&record);
+        let reason = m.unreadable.unwrap();
+        assert_eq!(reason.kind, RejectKind::InvalidValue);
+        assert_eq!(reason.field, "kinesis.data");
+        // The quarantine keeps what the trigger carried.
+        assert_eq!(&*m.body, b"{not base64}");
+        let aggregated = base64::engine::general_purpose::STANDARD
+            .encode([KPL_AGGREGATED.as_slice(), b"\x0a\x01k"].concat());
+        let record = kinesis_record(&aggregated);
+        let reason = kinesis_message(&record).unreadable.unwrap();
+        assert!(reason.expected.contains("KPL aggregation"), "{reason:?}");
+    }
+
+    #[test]
+    fn a_dynamodb_record_is_itself_the_event() {
+        let record = json!({"eventSource": "aws:dynamodb", "dynamodb": {"SequenceNumber": "111"}});
+        let m = dynamodb_message(&record);
+        assert_eq!(m.id, "111");
+        assert_eq!(serde_json::from_slice::<Value>(&m.body).unwrap(), record);
+    }
 }
