@@ -3,7 +3,10 @@
 
 Both templates must describe the same deployment: functions (memory,
 timeout, concurrency reserved only on request, off by default), queues and their dead-letter queues, event sources
-(queue, batch size, batching window, partial-batch responses), schedules,
+(queue, batch size, batching window, partial-batch responses), the optional
+stream sources of ingest (Kinesis and DynamoDB Streams: starting position,
+batching, retries, bisection, the on-failure queue, and the actions their
+role policy grants on the stream), schedules,
 alarms (namespace and metric, with their counts, and the runbook each links)
 and, per function, the IAM actions its role grants. Every alarm must link a
 runbook under docs/runbooks/ that exists, and every runbook must be linked
@@ -14,7 +17,9 @@ deploys under (docs/aws-limits.md): no concurrency reserved by default, and
 when reservation is asked for, the account limit it needs; SQS visibility
 timeouts of at least six times the consuming function's timeout, dead-letter
 queues keeping messages longer than their source; event source batch sizes
-and windows within Lambda's limits; schedules EventBridge accepts; a bounded
+and windows within Lambda's limits (streams: retries and record ages
+within the API's ranges, discarded batches recorded in a dead-letter
+queue); schedules EventBridge accepts; a bounded
 number of kept builds per model, so Glue's tables per database stay bounded.
 The KMS key policy's statements for service principals must match between
 the templates and take the form each service documents (CloudWatch Logs by
@@ -49,6 +54,10 @@ SQS_MAX_VISIBILITY_S = 43200
 BATCH_WITHOUT_WINDOW = 10
 BATCH_WITH_WINDOW = 10000
 MAX_BATCHING_WINDOW_S = 300
+STREAM_MAX_BATCH = 10000
+STREAM_MAX_RETRIES = 10000
+STREAM_MAX_RECORD_AGE_S = 604800
+STREAM_KINDS = ("kinesis", "dynamodb")
 RULES_PER_BUS = 300
 MAX_KEEP_BUILDS = 10
 SCHEDULE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)|cron\((\S+ ){5}\S+\)")
@@ -126,9 +135,24 @@ def tf_model(tf: dict) -> dict:
             raise SystemExit(f"parity: cannot read {kind} key from {expr}")
         return m.group(1)
 
-    sources = {}
+    sources, streams = {}, {}
+    read_actions = {k: sorted(unquote(a) for a in v) for k, v in locals_.get("stream_read_actions", {}).items()}
     for name, body in resources.get("aws_lambda_event_source_mapping", {}).items():
         fn = key_of(body["function_name"], "aws_lambda_function.fn")
+        if body.get("for_each") == "${local.stream_sources}":
+            on_failure = body["destination_config"][0]["on_failure"][0]["destination_arn"]
+            for kind in read_actions:
+                streams[(fn, kind)] = {
+                    "starting_position": unquote(body["starting_position"]),
+                    "batch_size": int(body["batch_size"]),
+                    "window": int(body["maximum_batching_window_in_seconds"]),
+                    "bisect": bool(body["bisect_batch_on_function_error"]),
+                    "retries": int(body["maximum_retry_attempts"]),
+                    "max_record_age": int(body["maximum_record_age_in_seconds"]),
+                    "responses": sorted(unquote(x) for x in body.get("function_response_types", [])),
+                    "on_failure": key_of(on_failure, "aws_sqs_queue.dlq") + "-dlq",
+                }
+            continue
         q = key_of(body["event_source_arn"], "aws_sqs_queue.queue")
         sources[(fn, q)] = {
             "batch_size": int(resolve(body.get("batch_size", 10))),
@@ -154,6 +178,8 @@ def tf_model(tf: dict) -> dict:
             count = len(queue_keys)
         elif each is not None:
             raise SystemExit(f"parity: unknown for_each {each} on alarm {name}")
+        elif body.get("count") == "${length(local.stream_sources) > 0 ? 1 : 0}":
+            count = 1  # present when ingest reads a stream, as SAM's ReadStream condition
         key = (unquote(body["namespace"]), unquote(body["metric_name"]))
         alarms[key] += count
         runbooks.setdefault(key, set()).add(runbook_of(unquote(body.get("alarm_description", ""))))
@@ -168,6 +194,19 @@ def tf_model(tf: dict) -> dict:
             if "*" in [unquote(r) for r in st.get("resources", [])] and not all(a in UNSCOPED for a in acts):
                 wide.append(f"{fn}: {acts} on every resource")
         iam[fn] = actions
+    stream_iam = {}
+    if "ingest_stream" in docs:
+        for kind, actions in read_actions.items():
+            granted = set()
+            for st in docs["ingest_stream"].get("statement", []):
+                acts = st["actions"]
+                if acts == "${local.stream_read_actions[each.key]}":
+                    granted.update(actions)
+                    if st.get("resources") != ["${each.value}"]:
+                        wide.append(f"ingest: reads {kind} on {st.get('resources')}, not the one stream")
+                else:
+                    granted.update(unquote(a) for a in acts)
+            stream_iam[kind] = granted
     reserve = {"default": bool(variables["reserve_concurrency"])}
     queue_attrs = {}
     for key, body in locals_["queues"].items():
@@ -189,7 +228,8 @@ def tf_model(tf: dict) -> dict:
     for name, body in resources.get("aws_lambda_function", {}).items():
         if body.get("reserved_concurrent_executions") != "${var.reserve_concurrency ? each.value.concurrency : -1}":
             raise SystemExit(f"parity: Terraform {name} reserves concurrency unconditionally")
-    return {"functions": functions, "queues": queues, "event_sources": sources, "schedules": schedules,
+    return {"functions": functions, "queues": queues, "event_sources": sources, "streams": streams,
+            "stream_iam": stream_iam, "schedules": schedules,
             "alarms": dict(alarms), "runbooks": runbooks, "iam": iam, "wide": wide, "reserve": reserve,
             "queue_attrs": queue_attrs, "keep_builds": keep,
             "rules": len(resources.get("aws_cloudwatch_event_rule", {}))}
@@ -277,6 +317,35 @@ def sam_model(doc: dict) -> dict:
             key = (r["Properties"]["Namespace"], r["Properties"]["MetricName"])
             alarms[key] += 1
             runbooks.setdefault(key, set()).add(runbook_of(r["Properties"].get("AlarmDescription", "")))
+    streams, stream_iam = {}, {}
+    # Each optional stream source: a mapping and a role policy under the condition of its ARN parameter.
+    kind_of = {"KinesisStreamArn": "kinesis", "DynamoDbStreamArn": "dynamodb"}
+    fn_of = {lid: sub_suffix(r["Properties"]["FunctionName"]) for lid, r in res.items() if r["Type"] == "AWS::Serverless::Function"}
+    for lid, r in res.items():
+        p = r["Properties"]
+        if r["Type"] == "AWS::Lambda::EventSourceMapping":
+            kind = kind_of[p["EventSourceArn"]["Ref"]]
+            dest = p["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"]
+            dest_lid = dest.split(".")[0] if isinstance(dest, str) else dest[0]
+            streams[(fn_of[p["FunctionName"]["Ref"]], kind)] = {
+                "starting_position": p["StartingPosition"],
+                "batch_size": int(p["BatchSize"]),
+                "window": int(p.get("MaximumBatchingWindowInSeconds", 0)),
+                "bisect": bool(p["BisectBatchOnFunctionError"]),
+                "retries": int(p["MaximumRetryAttempts"]),
+                "max_record_age": int(p["MaximumRecordAgeInSeconds"]),
+                "responses": sorted(p.get("FunctionResponseTypes", [])),
+                "on_failure": queue_names[dest_lid],
+            }
+        elif r["Type"] == "AWS::IAM::RolePolicy":
+            granted = set()
+            for st in p["PolicyDocument"]["Statement"]:
+                a = st["Action"]
+                acts = [a] if isinstance(a, str) else a
+                granted.update(acts)
+                if any(x.split(":")[0] in STREAM_KINDS for x in acts) and st["Resource"] not in [{"Ref": k} for k in kind_of]:
+                    wide.append(f"ingest: reads a stream on {st['Resource']}, not the one stream")
+            stream_iam[kind_of_policy(p, kind_of)] = granted
     reserve = {"default": params["ReserveConcurrency"] == "true"}
     dlq_of = {lid: r["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"]
               for lid, r in res.items() if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r["Properties"]}
@@ -296,7 +365,15 @@ def sam_model(doc: dict) -> dict:
         for ev in r["Properties"].get("Events", {}).values() if ev["Type"] == "Schedule")
     return {"queue_attrs": queue_attrs, "keep_builds": keep, "rules": rules,"functions": functions, "queues": set(queue_names.values()), "event_sources": sources,
             "schedules": schedules, "alarms": dict(alarms), "runbooks": runbooks, "iam": iam, "wide": wide,
-            "reserve": reserve}
+            "reserve": reserve, "streams": streams, "stream_iam": stream_iam}
+
+
+def kind_of_policy(p: dict, kind_of: dict) -> str:
+    """The stream a SAM role policy is for: the ARN parameter its statements name."""
+    for st in p["PolicyDocument"]["Statement"]:
+        if isinstance(st["Resource"], dict) and st["Resource"].get("Ref") in kind_of:
+            return kind_of[st["Resource"]["Ref"]]
+    raise SystemExit(f"parity: SAM role policy {p.get('PolicyName')} names no stream")
 
 
 # ---- comparison ---------------------------------------------------------------
@@ -326,6 +403,24 @@ def limits(model: dict, where: str) -> list[str]:
         if attrs["dlq_retention"] <= attrs["retention"]:
             problems.append(f"limits ({where}): {q}'s dead-letter queue keeps messages no longer than {q} "
                             f"({attrs['dlq_retention']} <= {attrs['retention']} s): redriven messages expire on arrival")
+    for (fn, kind), src in model["streams"].items():
+        if not 1 <= src["batch_size"] <= STREAM_MAX_BATCH or not 0 <= src["window"] <= MAX_BATCHING_WINDOW_S:
+            problems.append(f"limits ({where}): {fn} reads its {kind} stream in batches of {src['batch_size']} over "
+                            f"{src['window']} s; Lambda allows {STREAM_MAX_BATCH} and {MAX_BATCHING_WINDOW_S} s")
+        if not -1 <= src["retries"] <= STREAM_MAX_RETRIES:
+            problems.append(f"limits ({where}): {fn}'s {kind} source retries {src['retries']} times; Lambda takes -1 to {STREAM_MAX_RETRIES}")
+        if not (src["max_record_age"] == -1 or 60 <= src["max_record_age"] <= STREAM_MAX_RECORD_AGE_S):
+            problems.append(f"limits ({where}): {fn}'s {kind} source keeps records {src['max_record_age']} s; "
+                            f"Lambda takes -1 or 60 to {STREAM_MAX_RECORD_AGE_S}")
+        if src["starting_position"] != "TRIM_HORIZON":
+            problems.append(f"limits ({where}): {fn}'s {kind} source starts at {src['starting_position']}: "
+                            "a first deploy would skip the changes the stream already holds")
+        if "ReportBatchItemFailures" not in src["responses"]:
+            problems.append(f"limits ({where}): {fn}'s {kind} source cannot resume after the first failed record")
+        if not src["on_failure"].endswith("-dlq"):
+            problems.append(f"limits ({where}): {fn}'s {kind} source records discarded batches nowhere a runbook reads")
+        if "sqs:SendMessage" not in model["stream_iam"].get(kind, set()):
+            problems.append(f"limits ({where}): {fn}'s role cannot record discarded {kind} batches in {src['on_failure']}")
     for fn, expr in model["schedules"].items():
         if not SCHEDULE.fullmatch(str(expr)):
             problems.append(f"limits ({where}): {fn}'s schedule {expr!r} is not a rate or cron expression EventBridge accepts")
@@ -406,7 +501,7 @@ def compare(tf: dict, sam: dict) -> list[str]:
     for where, model in [("Terraform", tf), ("SAM", sam)]:
         if model["reserve"]["default"]:
             problems.append(f"concurrency ({where}): reserved by default; a new account (limit 10) cannot deploy it")
-    for aspect in ["functions", "queues", "event_sources", "schedules", "alarms", "runbooks"]:
+    for aspect in ["functions", "queues", "event_sources", "streams", "stream_iam", "schedules", "alarms", "runbooks"]:
         a, b = tf[aspect], sam[aspect]
         if isinstance(a, set):
             for x in sorted(a - b):
@@ -467,6 +562,11 @@ def self_test(tf: dict, sam: dict) -> None:
         "a schedule EventBridge refuses": lambda m: m["schedules"].update(monitor="every 5 minutes"),
         "unbounded kept builds": lambda m: m["keep_builds"].clear(),
         "a function beyond Lambda's timeout": lambda m: m["functions"]["transform"].update(timeout=901),
+        "a stream source": lambda m: m["streams"].pop(("ingest", "kinesis")),
+        "a stream source starting at LATEST": lambda m: m["streams"][("ingest", "dynamodb")].update(starting_position="LATEST"),
+        "a stream source retrying beyond Lambda's range": lambda m: m["streams"][("ingest", "kinesis")].update(retries=10001),
+        "a stream read action": lambda m: m["stream_iam"]["dynamodb"].discard("dynamodb:GetRecords"),
+        "the right to record discarded batches": lambda m: m["stream_iam"]["kinesis"].discard("sqs:SendMessage"),
         "CloudWatch Logs trusted by source account": lambda m: m["kms"]["logs.<region>.amazonaws.com"].update(
             conditions=[("StringEquals", "aws:SourceAccount")]),
         "a service the key need not trust": lambda m: m["kms"].update({"events.amazonaws.com": {"actions": [], "conditions": []}}),
@@ -494,6 +594,7 @@ def main() -> None:
             print(f"  - {p}")
         sys.exit(1)
     print(f"parity: {len(tf['functions'])} functions, {len(tf['queues'])} queues, {len(tf['event_sources'])} event sources, "
+          f"{len(tf['streams'])} optional stream sources, "
           f"{len(tf['schedules'])} schedules, {sum(tf['alarms'].values())} alarms with their runbooks and every role's actions match")
     reserved = sum(f["concurrency"] for f in tf["functions"].values())
     print(f"limits: both deploy on an account limited to {NEW_ACCOUNT_CONCURRENCY} concurrent executions "

@@ -155,3 +155,23 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "kinesis_stream_arn" {
+  description = "A Kinesis data stream the ingest function also reads (an AWS DMS Kinesis target, or Debezium Server's Kinesis sink), one change event per record; null reads none. If the stream is encrypted with a customer managed key, allow the ingest role kms:Decrypt on it."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.kinesis_stream_arn == null || can(regex("^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:[0-9]{12}:stream/[A-Za-z0-9_.-]+$", var.kinesis_stream_arn))
+    error_message = "kinesis_stream_arn: a stream ARN, arn:aws:kinesis:<region>:<account>:stream/<name>."
+  }
+}
+
+variable "dynamodb_stream_arn" {
+  description = "A DynamoDB table's stream (view type NEW_AND_OLD_IMAGES) the ingest function also reads; null reads none."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.dynamodb_stream_arn == null || can(regex("^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[A-Za-z0-9_.-]+/stream/.+$", var.dynamodb_stream_arn))
+    error_message = "dynamodb_stream_arn: a table's stream ARN, arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>."
+  }
+}
