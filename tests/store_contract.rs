@@ -1,6 +1,7 @@
 //! The object-store and landing-queue contracts, run against the local
-//! adapters (folder store, in-process and folder queues). `aws.rs` runs the
-//! same functions against S3 and SQS on a local endpoint.
+//! adapters (folder store, in-process and folder queues) and the in-memory
+//! store the benchmarks use. `aws.rs` runs the same functions against S3
+//! and SQS on a local endpoint.
 
 #![allow(
     clippy::unwrap_used,
@@ -18,6 +19,16 @@ async fn folder_store_meets_the_contract() {
     object_store_contract(&store, "contract/").await;
     object_store_pagination(&store, "contract/", 1_205).await;
     lease_contract(std::sync::Arc::new(store), "leases/one").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_meets_the_contract_and_counts_its_puts() {
+    let store = std::sync::Arc::new(silt_core::ports::MemoryStore::default());
+    object_store_contract(store.as_ref(), "contract/").await;
+    object_store_pagination(store.as_ref(), "contract/", 1_205).await;
+    let puts = store.puts();
+    assert!(puts >= 1_205, "{puts} PUTs counted");
+    lease_contract(store, "leases/one").await;
 }
 
 #[tokio::test]

@@ -14,74 +14,20 @@
     reason = "a benchmark aborts on any failure"
 )]
 
-use async_trait::async_trait;
+use silt_core::ChangeRecord;
 use silt_core::config::Project;
 use silt_core::ingest::Ingestor;
 use silt_core::ingest::decode::Decoded;
 use silt_core::ingest::mask::Masker;
 use silt_core::lake::pack::{MAX_SQS_BYTES, pack, unpack};
-use silt_core::ports::{ObjectMeta, ObjectStore, PutOutcome};
-use silt_core::{ChangeRecord, Result};
+use silt_core::ports::MemoryStore;
 use silt_lake::Lander;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 // The `silt` binary's allocator, so the figures are what users get.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Objects kept in memory: landing's conditional creates need to see
-/// existing keys, and the bodies are only counted.
-#[derive(Default)]
-struct MemoryStore {
-    objects: Mutex<BTreeMap<String, Vec<u8>>>,
-}
-
-#[async_trait]
-impl ObjectStore for MemoryStore {
-    fn location(&self) -> String {
-        "memory".into()
-    }
-    async fn put_if_absent(&self, key: &str, body: Vec<u8>) -> Result<PutOutcome> {
-        let mut objects = self.objects.lock().unwrap();
-        if objects.contains_key(key) {
-            return Ok(PutOutcome::AlreadyExists);
-        }
-        objects.insert(key.to_string(), body);
-        Ok(PutOutcome::Created)
-    }
-    async fn put(&self, key: &str, body: Vec<u8>) -> Result<()> {
-        self.objects.lock().unwrap().insert(key.to_string(), body);
-        Ok(())
-    }
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.objects.lock().unwrap().get(key).cloned())
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
-        Ok(self
-            .objects
-            .lock()
-            .unwrap()
-            .range(prefix.to_string()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| ObjectMeta {
-                key: k.clone(),
-                size: v.len() as u64,
-            })
-            .collect())
-    }
-    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
-        Ok(self.objects.lock().unwrap().get(key).map(|v| ObjectMeta {
-            key: key.to_string(),
-            size: v.len() as u64,
-        }))
-    }
-    async fn delete(&self, key: &str) -> Result<()> {
-        self.objects.lock().unwrap().remove(key);
-        Ok(())
-    }
-}
 
 /// Minor page faults of this process so far (Linux; 0 elsewhere): memory
 /// the allocator handed back to the system and then touched again shows up
@@ -197,14 +143,7 @@ fn main() {
         unpack_secs * 1e6 / decoded as f64,
         packed_bytes as f64 / decoded as f64
     );
-    let parquet_bytes: usize = store
-        .objects
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(k, _)| k.ends_with(".parquet"))
-        .map(|(_, v)| v.len())
-        .sum();
+    let parquet_bytes = store.bytes_of(".parquet");
     println!(
         "raw Parquet written:  {:.1} MiB, {:.0} bytes per row",
         parquet_bytes as f64 / 1048576.0,
