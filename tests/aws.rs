@@ -127,7 +127,10 @@ async fn ingest_ctx_for(
         )
         .unwrap(),
         store: Arc::new(lake_as(moto, "ingest").await),
-        queue: SqsRecordQueue::new(moto.sqs_as("ingest").await, landing_url),
+        queue: Arc::new(SqsRecordQueue::new(
+            moto.sqs_as("ingest").await,
+            landing_url,
+        )),
         clock: Arc::new(ManualClock::at(1_795_590_000_000)),
     }
 }

@@ -25,5 +25,5 @@ pub use setup::{
     Clients, FunctionEnv, MAX_ATTEMPTS, PII_KEY_PARAMETER_ENV, init_tracing, load_models,
     load_pii_key, load_project, parse_s3_uri, sdk_config,
 };
-pub use sqs::SendFailures;
 pub use sqs::SqsRecordQueue;
+pub use sqs::{LandingQueue, SendFailures};

@@ -32,6 +32,16 @@ pub struct SendFailures {
     pub last_error: Option<String>,
 }
 
+/// Where ingest forwards its records: the landing SQS queue on AWS, memory
+/// in the Lambda-shaped benchmark. Each record comes with the index of the
+/// message it came from, so what fails is reported per message.
+#[async_trait]
+pub trait LandingQueue: Send + Sync {
+    /// Sends `(origin, record)` pairs, packed as SQS takes them, and reports
+    /// which origins failed.
+    async fn send_tracked(&self, records: &[(usize, &ChangeRecord)]) -> SendFailures;
+}
+
 impl SqsRecordQueue {
     /// A queue client for `queue_url`.
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
@@ -40,13 +50,12 @@ impl SqsRecordQueue {
             queue_url: queue_url.into(),
         }
     }
+}
 
-    /// Sends `(origin, record)` pairs and reports which origins failed.
-    pub async fn send_tracked<'a>(
-        &self,
-        records: impl IntoIterator<Item = (usize, &'a ChangeRecord)>,
-    ) -> SendFailures {
-        let (bodies, oversized) = pack(records, MAX_SQS_BYTES);
+#[async_trait]
+impl LandingQueue for SqsRecordQueue {
+    async fn send_tracked(&self, records: &[(usize, &ChangeRecord)]) -> SendFailures {
+        let (bodies, oversized) = pack(records.iter().copied(), MAX_SQS_BYTES);
         let mut failures = SendFailures {
             oversized: oversized.iter().map(|o| o.origin).collect(),
             ..Default::default()
@@ -109,7 +118,8 @@ impl SqsRecordQueue {
 #[async_trait]
 impl RecordQueue for SqsRecordQueue {
     async fn send(&self, records: Vec<ChangeRecord>) -> Result<()> {
-        let f = self.send_tracked(records.iter().map(|r| (0, r))).await;
+        let pairs: Vec<(usize, &ChangeRecord)> = records.iter().map(|r| (0, r)).collect();
+        let f = self.send_tracked(&pairs).await;
         if f.retry.is_empty() && f.oversized.is_empty() {
             return Ok(());
         }

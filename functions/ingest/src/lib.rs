@@ -17,7 +17,7 @@ use aws_lambda_events::event::streams::{
 };
 use base64::Engine as _;
 use serde_json::Value;
-use silt_aws::SqsRecordQueue;
+use silt_aws::LandingQueue;
 use silt_core::ingest::decode::Decoded;
 use silt_core::ingest::{Ingestor, QuarantineEntry};
 use silt_core::lake::rejection::{RejectKind, Rejection};
@@ -36,7 +36,7 @@ pub struct Ingest {
     /// Warehouse (quarantine prefix).
     pub store: Arc<dyn ObjectStore>,
     /// The landing queue.
-    pub queue: SqsRecordQueue,
+    pub queue: Arc<dyn LandingQueue>,
     /// Clock for metric timestamps.
     pub clock: Arc<dyn Clock>,
 }
@@ -262,10 +262,8 @@ async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
             }
         }
     }
-    let sent = ctx
-        .queue
-        .send_tracked(records.iter().map(|(i, r)| (*i, r)))
-        .await;
+    let pairs: Vec<(usize, &ChangeRecord)> = records.iter().map(|(i, r)| (*i, r)).collect();
+    let sent = ctx.queue.send_tracked(&pairs).await;
     if let Some(e) = &sent.last_error {
         tracing::warn!(error = %e, failed_messages = sent.retry.len(), "Landing queue send failed for some messages.");
     }

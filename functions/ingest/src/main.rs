@@ -51,7 +51,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let ingestor = Ingestor::new(Arc::new(project), &source, Masker::new(key))?;
     let ctx = Arc::new(Ingest {
         store: Arc::new(S3Store::new(clients.s3.clone(), &env.bucket, &env.prefix)),
-        queue: SqsRecordQueue::new(clients.sqs.clone(), queue_url),
+        queue: Arc::new(SqsRecordQueue::new(clients.sqs.clone(), queue_url)),
         clock: Arc::new(SystemClock),
         ingestor,
     });
