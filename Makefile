@@ -154,9 +154,10 @@ SILT_STREAM_ALLOCATOR := MIMALLOC_ARENA_EAGER_COMMIT=0 MIMALLOC_PURGE_DELAY=1000
   GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=67108864
 BENCH_INPUT := $(TARGET_DIR)/bench/events-200000.jsonl
 
-bench: ## Throughput and peak memory of the local pipeline, and decode and land apart (release build).
+bench: ## Throughput and peak memory of the local pipeline, decode and land apart, and the Lambda handlers per invocation with their cost (release build).
 	$(CARGO) bench -p silt-local --bench pipeline --no-run
 	$(CARGO) bench -p silt-lake --bench decode_land --no-run
+	$(CARGO) bench -p ingest --bench invocations --no-run
 	@for batch in 50000 10000; do for n in 100000 200000; do \
 	  echo "== $$n events, one core, batches of $$batch"; \
 	  SILT_BENCH_EVENTS=$$n SILT_BENCH_THREADS=1 SILT_BENCH_BATCH=$$batch $(CARGO) bench -q -p silt-local --bench pipeline; \
@@ -167,6 +168,9 @@ bench: ## Throughput and peak memory of the local pipeline, and decode and land 
 	@test -s $(BENCH_INPUT) || SILT_BENCH_GENERATE_TO=$(abspath $(BENCH_INPUT)) SILT_BENCH_EVENTS=200000 $(CARGO) bench -q -p silt-local --bench pipeline
 	@echo "== decode and land apart: 200000 events, one thread, batches of 10000, in memory"
 	@$(SILT_STREAM_ALLOCATOR) SILT_BENCH_INPUT=$(abspath $(BENCH_INPUT)) $(CARGO) bench -q -p silt-lake --bench decode_land
+	@echo "== Lambda-shaped: the ingest and land handlers per invocation, by batch shape, with cost per million events"
+	@# The handlers' EMF lines go to stdout, as on Lambda; the results to stderr.
+	@$(SILT_STREAM_ALLOCATOR) SILT_BENCH_INPUT=$(abspath $(BENCH_INPUT)) $(CARGO) bench -q -p ingest --bench invocations >/dev/null
 
 # Timings move 10-20% between runs and more between machines; instruction
 # counts do not, so changes to decode and land are compared with these.
