@@ -558,7 +558,7 @@ def self_test(tf: dict, sam: dict) -> None:
         "a reservation by default": lambda m: m["reserve"].update(default=True),
         "a visibility timeout below six function timeouts": lambda m: m["queue_attrs"]["landing"].update(visibility=300),
         "a dead-letter queue keeping less than its source": lambda m: m["queue_attrs"]["ingest"].update(dlq_retention=60),
-        "a batch of 11 without a window": lambda m: m["event_sources"][("ingest", "ingest")].update(batch_size=11),
+        "a batch of 11 without a window": lambda m: m["event_sources"][("ingest", "ingest")].update(batch_size=11, window=0),
         "a schedule EventBridge refuses": lambda m: m["schedules"].update(monitor="every 5 minutes"),
         "unbounded kept builds": lambda m: m["keep_builds"].clear(),
         "a function beyond Lambda's timeout": lambda m: m["functions"]["transform"].update(timeout=901),
