@@ -452,6 +452,33 @@ async fn a_kinesis_batch_that_cannot_be_forwarded_reports_its_sequence_numbers()
     assert_eq!(failed, (1..=5).map(seq).collect::<Vec<_>>());
 }
 
+/// Debezium Server's Kinesis sink writes each event's value as a record and
+/// the tombstone after a delete as a record without data: the create and
+/// the delete reach the landing queue, the tombstone is skipped, not
+/// quarantined, and nothing needs a retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debezium_server_kinesis_batch_skips_its_empty_tombstone() {
+    let moto = Moto::start();
+    let (_, store) = bucket(&moto).await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let landing = template_queue(&moto, &sqs, "landing", &[]).await;
+    let event: Value =
+        serde_json::from_slice(&fixture("kinesis/debezium-server-batch.json")).unwrap();
+    let response = silt_fn_ingest::handle(&ingest_ctx(&moto, &landing).await, event)
+        .await
+        .unwrap();
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    let changes: Vec<(Op, i64)> = drain(&sqs, &landing, true)
+        .await
+        .iter()
+        .flat_map(|(_, _, b)| silt_core::lake::pack::unpack(b).unwrap())
+        .map(|r| (r.op, r.key[0].as_i64().unwrap()))
+        .collect();
+    assert_eq!(changes.len(), 2);
+    assert!(changes.contains(&(Op::Create, 1001)) && changes.contains(&(Op::Delete, 1001)));
+    assert!(store.list("quarantine/").await.unwrap().is_empty());
+}
+
 /// The Kinesis example event of the Lambda runtime's own fixtures carries
 /// "Hello World" twice, which is no change event: each record is
 /// quarantined with the JSON parser's reason (the same payload for the same

@@ -46,19 +46,25 @@ struct Message<'a> {
     /// What a batch-item failure names: the SQS message id, or the Kinesis
     /// or DynamoDB sequence number.
     id: &'a str,
-    /// The message as the producer wrote it (for an unreadable one, what
-    /// the trigger carried, for the quarantine).
-    body: Cow<'a, [u8]>,
-    /// Why the message cannot be read at all, before any decoding.
-    unreadable: Option<Rejection>,
+    content: Content<'a>,
+}
+
+/// What a trigger delivered as one message.
+enum Content<'a> {
+    /// The message as the producer wrote it.
+    Event(Cow<'a, [u8]>),
+    /// Nothing to land: Debezium Server's Kinesis sink writes a tombstone
+    /// (the null value that follows a delete) as a record without data.
+    Tombstone,
+    /// It cannot be read at all: what the trigger carried, and why.
+    Unreadable(&'a [u8], Rejection),
 }
 
 impl<'a> Message<'a> {
-    fn readable(id: &'a str, body: Cow<'a, [u8]>) -> Self {
+    fn event(id: &'a str, body: Cow<'a, [u8]>) -> Self {
         Self {
             id,
-            body,
-            unreadable: None,
+            content: Content::Event(body),
         }
     }
 }
@@ -133,7 +139,7 @@ fn sqs_messages(records: &[Value]) -> Vec<Message<'_>> {
     records
         .iter()
         .map(|r| {
-            Message::readable(
+            Message::event(
                 r.get("messageId")
                     .and_then(Value::as_str)
                     .unwrap_or_default(),
@@ -165,27 +171,28 @@ fn kinesis_message(record: &Value) -> Message<'_> {
         .unwrap_or_default();
     let unreadable = |expected: &str, found: String| Message {
         id,
-        body: Cow::Borrowed(data.as_bytes()),
-        unreadable: Some(Rejection::new(
-            RejectKind::InvalidValue,
-            "kinesis.data",
-            expected,
-            found,
-        )),
+        content: Content::Unreadable(
+            data.as_bytes(),
+            Rejection::new(RejectKind::InvalidValue, "kinesis.data", expected, found),
+        ),
     };
     match base64::engine::general_purpose::STANDARD.decode(data) {
+        Ok(bytes) if bytes.is_empty() => Message {
+            id,
+            content: Content::Tombstone,
+        },
         Ok(bytes) if bytes.starts_with(&KPL_AGGREGATED) => unreadable(
             "one change event per record (turn the producer's KPL aggregation off)",
             "a KPL-aggregated record".to_string(),
         ),
-        Ok(bytes) => Message::readable(id, Cow::Owned(bytes)),
+        Ok(bytes) => Message::event(id, Cow::Owned(bytes)),
         Err(e) => unreadable("the record's data in base64", e.to_string()),
     }
 }
 
 /// A DynamoDB Streams record is itself the change event.
 fn dynamodb_message(record: &Value) -> Message<'_> {
-    Message::readable(
+    Message::event(
         record
             .pointer("/dynamodb/SequenceNumber")
             .and_then(Value::as_str)
@@ -213,20 +220,27 @@ async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
     for (i, m) in messages.iter().enumerate() {
         let span = tracing::info_span!("message", message_id = %m.id);
         let _guard = span.enter();
-        if let Some(reason) = &m.unreadable {
-            let reference = format!("message {}", m.id);
-            let entry = ingestor.quarantine_entry(&reference, &m.body, reason.clone());
-            if quarantine(ctx, entry).await {
-                out.quarantined.push(reference);
-            } else {
-                failed.insert(i);
+        let body = match &m.content {
+            Content::Event(body) => body,
+            Content::Tombstone => {
+                skipped += 1;
+                continue;
             }
-            continue;
-        }
+            Content::Unreadable(raw, reason) => {
+                let reference = format!("message {}", m.id);
+                let entry = ingestor.quarantine_entry(&reference, raw, reason.clone());
+                if quarantine(ctx, entry).await {
+                    out.quarantined.push(reference);
+                } else {
+                    failed.insert(i);
+                }
+                continue;
+            }
+        };
         // A producer may batch events in one message: each is its own
         // record or quarantine entry, and the message fails only when one
         // of them cannot be kept.
-        for event in ingestor.ingest_message(&m.body) {
+        for event in ingestor.ingest_message(body) {
             match event.result {
                 Ok(Decoded::Records(rs)) => {
                     for r in rs {
@@ -275,9 +289,13 @@ async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
             "a record that fits one 256 KiB SQS message",
             "a larger record",
         );
+        let body: &[u8] = match &m.content {
+            Content::Event(body) => body,
+            Content::Tombstone | Content::Unreadable(..) => &[],
+        };
         if quarantine(
             ctx,
-            ingestor.quarantine_entry(&format!("message {}", m.id), &m.body, reason),
+            ingestor.quarantine_entry(&format!("message {}", m.id), body, reason),
         )
         .await
         {
@@ -377,28 +395,49 @@ mod tests {
         json!({"eventSource": "aws:kinesis", "kinesis": {"sequenceNumber": "4959", "data": data}})
     }
 
+    fn event_of(m: Message<'_>) -> Vec<u8> {
+        match m.content {
+            Content::Event(body) => body.into_owned(),
+            _ => panic!("not an event"),
+        }
+    }
+
+    fn unreadable_of<'a>(m: &Message<'a>) -> (&'a [u8], Rejection) {
+        match &m.content {
+            Content::Unreadable(raw, reason) => (raw, reason.clone()),
+            _ => panic!("not unreadable"),
+        }
+    }
+
     #[test]
     fn a_kinesis_record_is_its_decoded_data_named_by_sequence_number() {
         let record = kinesis_record("eyJhIjoxfQ==");
         let m = kinesis_message(&record);
         assert_eq!(m.id, "4959");
-        assert_eq!(&*m.body, br#"{"a":1}"#);
-        assert!(m.unreadable.is_none());
+        assert_eq!(event_of(m), br#"{"a":1}"#);
+    }
+
+    #[test]
+    fn a_kinesis_record_without_data_is_a_tombstone() {
+        let record = kinesis_record("");
+        assert!(matches!(
+            kinesis_message(&record).content,
+            Content::Tombstone
+        ));
     }
 
     #[test]
     fn kinesis_data_that_is_not_base64_or_is_aggregated_is_unreadable_with_a_reason() {
         let record = kinesis_record("{not base64}");
-        let m = kinesis_message(&record);
-        let reason = m.unreadable.unwrap();
+        let (raw, reason) = unreadable_of(&kinesis_message(&record));
         assert_eq!(reason.kind, RejectKind::InvalidValue);
         assert_eq!(reason.field, "kinesis.data");
         // The quarantine keeps what the trigger carried.
-        assert_eq!(&*m.body, b"{not base64}");
+        assert_eq!(raw, b"{not base64}");
         let aggregated = base64::engine::general_purpose::STANDARD
             .encode([KPL_AGGREGATED.as_slice(), b"\x0a\x01k"].concat());
         let record = kinesis_record(&aggregated);
-        let reason = kinesis_message(&record).unreadable.unwrap();
+        let (_, reason) = unreadable_of(&kinesis_message(&record));
         assert!(reason.expected.contains("KPL aggregation"), "{reason:?}");
     }
 
@@ -407,6 +446,9 @@ mod tests {
         let record = json!({"eventSource": "aws:dynamodb", "dynamodb": {"SequenceNumber": "111"}});
         let m = dynamodb_message(&record);
         assert_eq!(m.id, "111");
-        assert_eq!(serde_json::from_slice::<Value>(&m.body).unwrap(), record);
+        assert_eq!(
+            serde_json::from_slice::<Value>(&event_of(m)).unwrap(),
+            record
+        );
     }
 }
