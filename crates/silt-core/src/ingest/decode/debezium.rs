@@ -527,6 +527,37 @@ mod tests {
     }
 
     #[test]
+    fn every_precision_from_1_to_39_decodes_exactly_at_every_scale() {
+        // The widest value of numeric(p,s), both signs, in the minimal
+        // two's-complement bytes Kafka Connect writes (Java's
+        // BigInteger.toByteArray); the text is built from digits alone.
+        for p in 1..=39usize {
+            let nines = "9".repeat(p);
+            let unscaled: num_bigint::BigInt = nines.parse().unwrap();
+            for s in 0..=p {
+                let text = if s == 0 {
+                    nines.clone()
+                } else {
+                    let int = if s == p { "0" } else { &nines[..p - s] };
+                    format!("{int}.{}", &nines[p - s..])
+                };
+                for (value, expected) in [
+                    (unscaled.clone(), text.clone()),
+                    (-unscaled.clone(), format!("-{text}")),
+                ] {
+                    let b64 = base64::engine::general_purpose::STANDARD
+                        .encode(value.to_signed_bytes_be());
+                    assert_eq!(
+                        decimal_from_base64(&b64, s as u32).as_deref(),
+                        Some(expected.as_str()),
+                        "numeric({p},{s})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn decimals_wider_than_128_bits_decode_exactly() {
         // numeric(41,2) values in 17 bytes, and 2^135 in 18; the expected
         // text is Python's `int.to_bytes(..., signed=True)` read back.
