@@ -60,6 +60,17 @@ enum Content<'a> {
     Unreadable(&'a [u8], Rejection),
 }
 
+impl Content<'_> {
+    /// What the trigger carried, for a quarantine entry.
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Content::Event(body) => body,
+            Content::Tombstone => &[],
+            Content::Unreadable(raw, _) => raw,
+        }
+    }
+}
+
 impl<'a> Message<'a> {
     fn event(id: &'a str, body: Cow<'a, [u8]>) -> Self {
         Self {
@@ -93,10 +104,7 @@ pub struct Outcome {
 
 /// Handles any event the function is wired to, answering in the trigger's own shape.
 pub async fn handle(ctx: &Ingest, event: Value) -> Result<Value> {
-    let records: &[Value] = event
-        .get("Records")
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice);
+    let records = records_of(&event);
     let trigger = match records
         .first()
         .and_then(|r| r.get("eventSource"))
@@ -133,6 +141,14 @@ pub async fn handle(ctx: &Ingest, event: Value) -> Result<Value> {
         }
     };
     response.map_err(|e| silt_core::Error::encoding("response", e))
+}
+
+/// The `Records` of a Lambda event, whatever its trigger.
+fn records_of(event: &Value) -> &[Value] {
+    event
+        .get("Records")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 fn sqs_messages(records: &[Value]) -> Vec<Message<'_>> {
@@ -226,9 +242,10 @@ async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
                 skipped += 1;
                 continue;
             }
-            Content::Unreadable(raw, reason) => {
+            Content::Unreadable(_, reason) => {
                 let reference = format!("message {}", m.id);
-                let entry = ingestor.quarantine_entry(&reference, raw, reason.clone());
+                let entry =
+                    ingestor.quarantine_entry(&reference, m.content.bytes(), reason.clone());
                 if quarantine(ctx, entry).await {
                     out.quarantined.push(reference);
                 } else {
@@ -289,13 +306,9 @@ async fn process(ctx: &Ingest, messages: &[Message<'_>]) -> Result<Outcome> {
             "a record that fits one 256 KiB SQS message",
             "a larger record",
         );
-        let body: &[u8] = match &m.content {
-            Content::Event(body) => body,
-            Content::Tombstone | Content::Unreadable(..) => &[],
-        };
         if quarantine(
             ctx,
-            ingestor.quarantine_entry(&format!("message {}", m.id), body, reason),
+            ingestor.quarantine_entry(&format!("message {}", m.id), m.content.bytes(), reason),
         )
         .await
         {
@@ -379,10 +392,7 @@ async fn quarantine(ctx: &Ingest, entry: QuarantineEntry) -> bool {
 
 /// Processes a batch and returns the full outcome (for tests and tools).
 pub async fn handle_sqs_outcome(ctx: &Ingest, event: &Value) -> Result<Outcome> {
-    let records: &[Value] = event
-        .get("Records")
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice);
+    let records = records_of(event);
     process(ctx, &sqs_messages(records)).await
 }
 
