@@ -11,13 +11,15 @@ as each of two of those readers sees them, as one JSON document:
 Each row is an object of column name to value. Values are normalised the
 same way the Rust test normalises parquet-rs's: integers and doubles as
 JSON numbers (a double stays a double), text and booleans as themselves,
-timestamps as epoch milliseconds, dates as days since 1970-01-01, nulls
-as null. Anything else is an error, so a type neither side expected
-cannot pass unseen.
+timestamps as RFC 3339 text in UTC with six fraction digits, dates as days since 1970-01-01,
+decimals as their exact text at the column's scale, bytes as base64,
+nulls as null. Anything else is an error, so a type neither side
+expected cannot pass unseen.
 
 Usage: readback.py FILE.parquet...
 """
 
+import base64
 import datetime
 import decimal
 import json
@@ -26,7 +28,6 @@ import sys
 import duckdb
 import pyarrow.parquet as pq
 
-EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 EPOCH_DATE = datetime.date(1970, 1, 1)
 
 
@@ -36,11 +37,14 @@ def normalise(value):
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.timezone.utc)
-        return (value - EPOCH) // datetime.timedelta(milliseconds=1)
+        return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if isinstance(value, datetime.date):
         return (value - EPOCH_DATE).days
     if isinstance(value, decimal.Decimal):
-        return str(value)
+        # Positional, never `1E-7`: the exact digits at the column's scale.
+        return format(value, "f")
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
     raise TypeError(f"unexpected value {value!r} of type {type(value).__name__}")
 
 

@@ -17,7 +17,8 @@ pub mod moto;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Float64Type, Int64Type, TimeUnit, TimestampMillisecondType,
+    DataType, Date32Type, Decimal128Type, Float64Type, Int64Type, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType,
 };
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use hmac::{Hmac, Mac};
@@ -278,11 +279,34 @@ fn cell(col: &dyn Array, i: usize) -> Value {
         DataType::Utf8 => Value::from(col.as_string::<i32>().value(i)),
         DataType::Utf8View => Value::from(col.as_string_view().value(i)),
         DataType::Date32 => Value::from(col.as_primitive::<Date32Type>().value(i)),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            Value::from(col.as_primitive::<TimestampMillisecondType>().value(i))
+        DataType::Timestamp(TimeUnit::Millisecond, _) => Value::from(instant_text(
+            col.as_primitive::<TimestampMillisecondType>().value(i) * 1000,
+        )),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => Value::from(instant_text(
+            col.as_primitive::<TimestampMicrosecondType>().value(i),
+        )),
+        DataType::Decimal128(_, scale) => Value::from(silt_core::lake::types::decimal_text(
+            col.as_primitive::<Decimal128Type>().value(i),
+            *scale as u8,
+        )),
+        DataType::Binary => {
+            use base64::Engine as _;
+            Value::from(
+                base64::engine::general_purpose::STANDARD.encode(col.as_binary::<i32>().value(i)),
+            )
         }
         other => panic!("unexpected column type {other}"),
     }
+}
+
+/// An instant as the tests (and `scripts/readback.py`) print every
+/// timestamp: RFC 3339 in UTC with six fraction digits, as the generator
+/// writes Debezium's ZonedTimestamp.
+pub fn instant_text(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_else(|| panic!("{micros} is out of range"))
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
 }
 
 /// Curated rows of `model` keyed by an integer column.

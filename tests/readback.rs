@@ -14,15 +14,17 @@
 )]
 
 use serde_json::{Map, Value};
+use silt_core::config::Project;
 use silt_core::ingest::Ingestor;
 use silt_core::ingest::decode::Decoded;
 use silt_core::ingest::mask::Masker;
+use silt_core::lake::types::{ColumnType, TypedValue, decimal_text};
 use silt_core::ports::ManualClock;
 use silt_core::{Cell, ChangeRecord};
 use silt_local::{Local, NoProgress};
 use silt_tests::{
-    Row, TEST_KEY, files_under, generated_events, parquet_file_rows, repo_root, shop_dir,
-    shop_project,
+    Row, TEST_KEY, files_under, generated_events, instant_text, parquet_file_rows, repo_root,
+    shop_dir, shop_project,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -74,17 +76,32 @@ fn sorted(rows: &[Row]) -> Vec<String> {
 }
 
 /// The raw row a landed record must be: Silt's columns, then its stored
-/// image's cells (nested values as their JSON text).
-fn expected_raw_row(r: &ChangeRecord) -> Row {
+/// image's cells (nested values as their JSON text), a cell of a declared
+/// or producer-typed column read as that type.
+fn expected_raw_row(r: &ChangeRecord, project: &Project) -> Row {
     let mut row = Map::new();
     row.insert("_record_id".into(), Value::from(r.record_id.clone()));
     row.insert("_op".into(), Value::from(r.op.code()));
     row.insert("_position".into(), Value::from(r.position.clone()));
-    row.insert("_event_time".into(), Value::from(r.event_time_ms));
+    row.insert(
+        "_event_time".into(),
+        Value::from(instant_text(r.event_time_ms * 1000)),
+    );
+    let declared = &project.datasets[&r.dataset].columns;
     for (name, cell) in r.stored_image().into_iter().flat_map(|i| i.iter()) {
-        let v = match cell {
-            Cell::Json(text) => Value::from(text),
-            other => other.to_value(),
+        let ty = declared
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.ty)
+            .or_else(|| r.stated_type(name));
+        let v = match (ty.and_then(|t| t.read(&cell).map(|v| (t, v))), cell) {
+            (Some((_, TypedValue::Micros(us))), _) => Value::from(instant_text(us)),
+            (Some((_, TypedValue::Date(d))), _) => Value::from(d),
+            (Some((ColumnType::Decimal { scale, .. }, TypedValue::Decimal(v))), _) => {
+                Value::from(decimal_text(v, scale))
+            }
+            (_, Cell::Json(text)) => Value::from(text),
+            (_, other) => other.to_value(),
         };
         row.insert(name.to_string(), v);
     }
@@ -159,8 +176,9 @@ async fn pyarrow_and_duckdb_read_every_file_as_silt_wrote_it() {
     assert!(curated_rows > 0);
 
     // Raw files: exactly the records ingest made of the input, each once.
+    let project = shop_project();
     let ingestor = Ingestor::new(
-        Arc::new(shop_project()),
+        Arc::new(project.clone()),
         "shop",
         Masker::new(Some(TEST_KEY.to_vec())),
     )
@@ -169,7 +187,7 @@ async fn pyarrow_and_duckdb_read_every_file_as_silt_wrote_it() {
     for line in &lines {
         if let Decoded::Records(rs) = ingestor.ingest(line.as_bytes()).unwrap() {
             for r in rs {
-                expected.insert(r.record_id.clone(), expected_raw_row(&r));
+                expected.insert(r.record_id.clone(), expected_raw_row(&r, &project));
             }
         }
     }
@@ -216,4 +234,179 @@ fn a_row_with_another_value_is_not_the_same() {
         &row(serde_json::json!({"a": 1, "b": "x", "c": 3})),
         &want
     ));
+}
+
+/// Typed columns as the producers state them: Debezium Server's
+/// documented SQL Server event (`io.debezium.time.Timestamp`, two
+/// `Decimal(19,4)`), and a PostgreSQL event holding every Debezium
+/// semantic type (values at the documented example, `2018-06-20
+/// 15:13:16.945104` as MicroTimestamp `1529507596945104`). Landed by the
+/// local pipeline, the raw files read back with the same types and values
+/// in parquet-rs/DataFusion, pyarrow and DuckDB, and the Athena DDL
+/// declares the same types.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producers_typed_columns_read_back_alike_everywhere() {
+    use datafusion::arrow::datatypes::{DataType, TimeUnit};
+    const PROJECT: &str = r#"
+[project]
+name = "typed"
+[[sources]]
+name = "cdc"
+format = "debezium"
+[datasets."cdc.dbo.emp"]
+primary_key = ["empno"]
+[datasets."cdc.public.typed"]
+primary_key = ["id"]
+"#;
+    let project = Project::parse(PROJECT, "typed/silt.toml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let project_dir = dir.path().join("project");
+    std::fs::create_dir_all(project_dir.join("models")).unwrap();
+    let lines: Vec<String> = [
+        "real/debezium/sqlserver-emp-delete-wrapped.json",
+        "debezium/postgres-every-semantic-type.json",
+    ]
+    .iter()
+    .map(|f| {
+        serde_json::from_slice::<Value>(&silt_tests::fixture(f))
+            .unwrap()
+            .to_string()
+    })
+    .collect();
+    let input = dir.path().join("typed.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let wh = dir.path().join("wh");
+    let local = Local::new(
+        project.clone(),
+        &project_dir,
+        Some(wh.clone()),
+        Masker::new(Some(TEST_KEY.to_vec())),
+        Arc::new(ManualClock::at(1_640_000_000_000)),
+    )
+    .unwrap();
+    let s = local.run(&[input], Some("cdc"), &NoProgress).await.unwrap();
+    assert!(s.ingest.rejected.is_empty(), "{:?}", s.ingest.rejected);
+
+    let files: Vec<PathBuf> = files_under(&wh.join("raw"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let others = read_by_others(&files);
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    for f in &files {
+        let silt = parquet_file_rows(f);
+        let (pyarrow, duckdb) = &others[&f.display().to_string()];
+        assert_eq!(pyarrow, &silt, "pyarrow reads {} otherwise", f.display());
+        assert_eq!(duckdb, &silt, "DuckDB reads {} otherwise", f.display());
+        let dataset = if f.display().to_string().contains("cdc.dbo.emp") {
+            "emp"
+        } else {
+            "typed"
+        };
+        rows.insert(dataset.into(), silt.into_iter().next().unwrap());
+    }
+
+    // What Debezium's documentation says the SQL Server row held.
+    let emp = &rows["emp"];
+    assert_eq!(emp["_op"], "d");
+    assert_eq!(emp["hiredate"], "2019-07-09T00:00:00.000000Z");
+    assert_eq!(emp["sal"], "200000.0000");
+    assert_eq!(emp["comm"], "10.0000");
+    assert_eq!(emp["fname"], "Yossi");
+
+    let typed = &rows["typed"];
+    let at = "2018-06-20T15:13:16.945104Z";
+    for (column, value) in [
+        ("d", Value::from(17_702)),
+        ("k_date", Value::from(17_702)),
+        ("ts_us", Value::from(at)),
+        ("ts_ns", Value::from(at)),
+        ("tstz", Value::from(at)),
+        ("ts_ms", Value::from("2018-06-20T15:13:16.945000Z")),
+        ("k_ts", Value::from("2018-06-20T15:13:16.945000Z")),
+        ("t_ms", Value::from("15:13:16.945")),
+        ("k_time", Value::from("15:13:16.945")),
+        ("t_us", Value::from("15:13:16.945104")),
+        ("t_ns", Value::from("15:13:16.945104123")),
+        ("ttz", Value::from("15:13:16.945104Z")),
+        ("yr", Value::from(2018)),
+        ("amount", Value::from("-12345678.99")),
+        (
+            "wide",
+            Value::from("123456789012345678901234567890123456789.01"),
+        ),
+        ("vsd", Value::from("12.345")),
+        ("js", Value::from(r#"{"a": 1}"#)),
+        ("uid", Value::from("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")),
+        ("en", Value::from("paid")),
+        ("es", Value::from("a,c")),
+        ("bits", Value::from("BQ==")),
+        ("blob", Value::from("AQID/w==")),
+        ("flag", Value::from(true)),
+        ("ratio", Value::from(1.0)),
+    ] {
+        assert_eq!(typed[column], value, "{column}");
+    }
+
+    // The types in the files, and in the Athena table over them.
+    let registry = silt_lake::SchemaRegistry::new(local.store());
+    let states = registry
+        .states(local.project().datasets.keys())
+        .await
+        .unwrap();
+    let schema = &states.schemas[&"cdc.public.typed".parse().unwrap()];
+    let arrow = silt_lake::arrow_schema(schema);
+    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    for (column, ty) in [
+        ("d", DataType::Date32),
+        ("ts_us", utc.clone()),
+        ("tstz", utc.clone()),
+        ("amount", DataType::Decimal128(10, 2)),
+        ("wide", DataType::Utf8),
+        ("blob", DataType::Binary),
+        ("t_us", DataType::Utf8),
+        ("yr", DataType::Int64),
+    ] {
+        assert_eq!(
+            arrow.field_with_name(column).unwrap().data_type(),
+            &ty,
+            "{column}"
+        );
+    }
+    let conf = aws_sdk_athena::Config::builder()
+        .behavior_version(aws_sdk_athena::config::BehaviorVersion::latest())
+        .region(aws_sdk_athena::config::Region::new("us-east-1"))
+        .build();
+    let s3 = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .build();
+    let athena = silt_aws::AthenaEngine::new(
+        aws_sdk_athena::Client::from_conf(conf),
+        silt_aws::AthenaSettings {
+            keep_builds: silt_aws::KEEP_BUILDS,
+            enforced: true,
+            workgroup: "primary".into(),
+            database: "silt_typed".into(),
+            output_location: None,
+            first_poll: std::time::Duration::from_millis(10),
+            max_poll: std::time::Duration::from_millis(100),
+        },
+        silt_aws::S3Store::new(aws_sdk_s3::Client::from_conf(s3), "lake", "typed"),
+        "ddl",
+    );
+    let ddl = athena.raw_table_ddl(schema, "2018-06-20");
+    for line in [
+        "`d` date,",
+        "`ts_us` timestamp,",
+        "`tstz` timestamp,",
+        "`amount` decimal(10,2),",
+        "`wide` string,",
+        "`blob` binary,",
+        "`bits` binary,",
+        "`t_us` string,",
+    ] {
+        assert!(ddl.contains(line), "{line} not in\n{ddl}");
+    }
 }

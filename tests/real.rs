@@ -15,6 +15,7 @@ use silt_core::config::Project;
 use silt_core::ingest::Ingestor;
 use silt_core::ingest::decode::Decoded;
 use silt_core::ingest::mask::Masker;
+use silt_core::lake::types::ColumnType;
 use silt_core::ports::ManualClock;
 use silt_core::{ChangeRecord, Op};
 use silt_local::{Local, NoProgress};
@@ -38,6 +39,9 @@ format = "dms"
 [[sources]]
 name = "lambda"
 format = "dynamodb"
+[[sources]]
+name = "sqlserver"
+format = "debezium"
 [datasets."mysql.inventory.customers"]
 primary_key = ["id"]
 pii = { email = "hash" }
@@ -46,6 +50,8 @@ primary_key = ["id"]
 pii = { email = "hash" }
 [datasets."crate.public.foo"]
 primary_key = ["id"]
+[datasets."sqlserver.dbo.emp"]
+primary_key = ["empno"]
 [datasets."lambda.dynamodb.Example_Table"]
 primary_key = ["key", "val"]
 "#;
@@ -137,6 +143,38 @@ fn the_documented_postgres_create_event_decodes_as_documented() {
     assert_eq!(r.event_time_ms, 1_559_033_904_863);
 }
 
+/// Debezium Server's documented SQL Server delete: the key from the before
+/// image, and the types its schema states (`Timestamp`, `Decimal(19,4)`)
+/// carried to landing; the values stay as sent until then (the decimals
+/// as exact text). `tests/readback.rs` lands it and reads it back.
+#[test]
+fn debezium_servers_sql_server_delete_states_its_column_types() {
+    let r = one("sqlserver", "debezium/sqlserver-emp-delete-wrapped.json");
+    assert_eq!(r.dataset.to_string(), "sqlserver.dbo.emp");
+    assert_eq!((r.op, r.key.clone()), (Op::Delete, vec![json!(11)]));
+    let before = image(&r.before);
+    assert_eq!(
+        before["hiredate"],
+        json!(1_562_630_400_000_000_i64),
+        "ms to µs"
+    );
+    assert_eq!(before["sal"], "200000.0000");
+    assert_eq!(before["comm"], "10.0000");
+    assert_eq!(r.stated_type("hiredate"), Some(ColumnType::Timestamp));
+    let decimal = ColumnType::Decimal {
+        precision: 19,
+        scale: 4,
+    };
+    assert_eq!(r.stated_type("sal"), Some(decimal));
+    assert_eq!(r.stated_type("comm"), Some(decimal));
+    assert_eq!(r.stated_type("fname"), None, "text is typed by its value");
+    // change LSN 0000003a:00002f50:0002 after commit LSN …:0005, serial 1.
+    assert_eq!(
+        r.position,
+        "0000003a00002f5000050000003a00002f5000020000000001"
+    );
+}
+
 /// The Lambda runtime's DynamoDB example: every attribute type as plain
 /// JSON (binary stays the base64 text DynamoDB's JSON carries), the table
 /// from the stream ARN.
@@ -155,6 +193,7 @@ fn the_lambda_dynamodb_example_decodes_every_attribute_type() {
     }
     let after = image(&rs[1].after);
     assert_eq!(after["Binary"], "AAEqQQ==");
+    assert_eq!(rs[1].stated_type("Binary"), Some(ColumnType::Binary));
     assert_eq!(after["BinarySet"], json!(["AAEqQQ==", "AAEqQQ=="]));
     assert_eq!(after["Boolean"], true);
     // The example's own number, parsed as it is written (not a constant of ours).

@@ -535,7 +535,11 @@ impl AthenaEngine {
             "`_event_time` timestamp".to_string(),
         ];
         for c in &schema.columns {
-            cols.push(format!("`{}` {}", c.name, athena_sql::ddl_type(c.ty.sql())));
+            cols.push(format!(
+                "`{}` {}",
+                c.name,
+                athena_sql::ddl_type(&c.ty.sql())
+            ));
         }
         format!(
             "CREATE EXTERNAL TABLE IF NOT EXISTS `{table}` (\n  {}\n)\nPARTITIONED BY (`event_date` string, `event_hour` string)\nSTORED AS PARQUET\nLOCATION '{location}'\nTBLPROPERTIES (\n  'projection.enabled'='true',\n  'projection.event_date.type'='date',\n  'projection.event_date.format'='yyyy-MM-dd',\n  'projection.event_date.range'='{first_date},NOW',\n  'projection.event_date.interval'='1',\n  'projection.event_date.interval.unit'='DAYS',\n  'projection.event_hour.type'='integer',\n  'projection.event_hour.range'='0,23',\n  'projection.event_hour.digits'='2',\n  'storage.location.template'='{location}event_date=${{event_date}}/event_hour=${{event_hour}}',\n  'silt.schema_version'='{}'\n)",

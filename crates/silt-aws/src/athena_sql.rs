@@ -452,6 +452,7 @@ pub fn ddl_type(ty: &str) -> String {
     match t.as_str() {
         "integer" => "int".into(),
         "real" => "float".into(),
+        "varbinary" => "binary".into(),
         other => other.to_string(),
     }
 }

@@ -9,8 +9,8 @@
 //! DuckDB and Polars are tested against.
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampMillisecondBuilder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder,
+    Int64Builder, StringBuilder, TimestampMicrosecondBuilder, TimestampMillisecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
@@ -22,6 +22,7 @@ use silt_core::config::ParquetEncodings;
 use silt_core::lake::schema::{
     Column as SchemaColumn, ColumnType, DatasetSchema, NO_COLUMN, align,
 };
+use silt_core::lake::types::TypedValue;
 use silt_core::{Cell, ChangeRecord, Error, Result, Row};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,13 +54,7 @@ pub fn arrow_schema(schema: &DatasetSchema) -> Schema {
         ),
     ];
     for c in &schema.columns {
-        let dt = match c.ty {
-            ColumnType::Boolean => DataType::Boolean,
-            ColumnType::Int64 => DataType::Int64,
-            ColumnType::Float64 => DataType::Float64,
-            ColumnType::String | ColumnType::Json => DataType::Utf8,
-        };
-        let mut f = Field::new(&c.name, dt, true);
+        let mut f = Field::new(&c.name, data_type(c.ty), true);
         if c.ty == ColumnType::Json {
             f = f.with_metadata(HashMap::from([(
                 TYPE_KEY.to_string(),
@@ -69,6 +64,22 @@ pub fn arrow_schema(schema: &DatasetSchema) -> Schema {
         fields.push(f);
     }
     Schema::new(fields)
+}
+
+/// The Arrow type of a column: parquet-rs writes each with its Parquet
+/// logical type (DATE, TIMESTAMP(MICROS, UTC), DECIMAL), which Athena,
+/// DataFusion, pyarrow and DuckDB read as the same type.
+pub fn data_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Boolean => DataType::Boolean,
+        ColumnType::Int64 => DataType::Int64,
+        ColumnType::Float64 => DataType::Float64,
+        ColumnType::String | ColumnType::Json => DataType::Utf8,
+        ColumnType::Date => DataType::Date32,
+        ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        ColumnType::Decimal { precision, scale } => DataType::Decimal128(precision, scale as i8),
+        ColumnType::Binary => DataType::Binary,
+    }
 }
 
 /// Encodes records (already sorted and checked against `schema`) as Parquet.
@@ -179,6 +190,10 @@ enum Builder {
     Int64(Int64Builder),
     Float64(Float64Builder),
     Text(StringBuilder),
+    Date(Date32Builder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Decimal(Decimal128Builder),
+    Binary(BinaryBuilder),
 }
 
 impl Builder {
@@ -189,6 +204,18 @@ impl Builder {
             ColumnType::Float64 => Self::Float64(Float64Builder::with_capacity(rows)),
             ColumnType::String => Self::Text(StringBuilder::with_capacity(rows, rows * 16)),
             ColumnType::Json => Self::Text(StringBuilder::with_capacity(rows, rows * 64)),
+            ColumnType::Date => Self::Date(Date32Builder::with_capacity(rows)),
+            ColumnType::Timestamp => Self::Timestamp(
+                TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            ),
+            // Precision and scale were checked when the type was read
+            // (1..=38, scale <= precision), which is all Arrow asks.
+            ColumnType::Decimal { precision, scale } => Self::Decimal(
+                Decimal128Builder::with_capacity(rows)
+                    .with_precision_and_scale(precision, scale as i8)
+                    .unwrap_or_else(|_| Decimal128Builder::with_capacity(rows)),
+            ),
+            ColumnType::Binary => Self::Binary(BinaryBuilder::with_capacity(rows, rows * 16)),
         }
     }
 
@@ -199,6 +226,10 @@ impl Builder {
             Self::Int64(b) => b.len(),
             Self::Float64(b) => b.len(),
             Self::Text(b) => b.len(),
+            Self::Date(b) => b.len(),
+            Self::Timestamp(b) => b.len(),
+            Self::Decimal(b) => b.len(),
+            Self::Binary(b) => b.len(),
         }
     }
 
@@ -208,20 +239,27 @@ impl Builder {
             Self::Int64(b) => b.append_nulls(n),
             Self::Float64(b) => b.append_nulls(n),
             Self::Text(b) => b.append_nulls(n),
+            Self::Date(b) => b.append_nulls(n),
+            Self::Timestamp(b) => b.append_nulls(n),
+            Self::Decimal(b) => b.append_nulls(n),
+            Self::Binary(b) => b.append_nulls(n),
         }
     }
 
-    /// Appends a cell of a column of type `ty`; a value of another type is
-    /// stored as null (the schema check quarantines those records before
-    /// they get here).
+    /// Appends a cell of a column of type `ty`, read as the schema check
+    /// read it; a value that is not of the type is stored as null (the
+    /// check quarantines those records before they get here).
     fn append(&mut self, ty: ColumnType, cell: &Cell<'_>) {
-        match (ty, self, cell) {
-            (ColumnType::Boolean, Self::Boolean(b), Cell::Bool(x)) => b.append_value(*x),
-            (ColumnType::Int64, Self::Int64(b), Cell::Number(x)) => b.append_option(x.as_i64()),
-            (ColumnType::Float64, Self::Float64(b), Cell::Number(x)) => b.append_option(x.as_f64()),
-            (ColumnType::String, Self::Text(b), Cell::Text(s))
-            | (ColumnType::Json, Self::Text(b), Cell::Json(s)) => b.append_value(s),
-            (_, b, _) => b.append_nulls(1),
+        match (self, ty.read(cell)) {
+            (Self::Boolean(b), Some(TypedValue::Bool(x))) => b.append_value(x),
+            (Self::Int64(b), Some(TypedValue::Int(x))) => b.append_value(x),
+            (Self::Float64(b), Some(TypedValue::Float(x))) => b.append_value(x),
+            (Self::Text(b), Some(TypedValue::Text(x))) => b.append_value(x),
+            (Self::Date(b), Some(TypedValue::Date(x))) => b.append_value(x),
+            (Self::Timestamp(b), Some(TypedValue::Micros(x))) => b.append_value(x),
+            (Self::Decimal(b), Some(TypedValue::Decimal(x))) => b.append_value(x),
+            (Self::Binary(b), Some(TypedValue::Bytes(x))) => b.append_value(x),
+            (b, _) => b.append_nulls(1),
         }
     }
 
@@ -231,6 +269,10 @@ impl Builder {
             Self::Int64(b) => Arc::new(b.finish()),
             Self::Float64(b) => Arc::new(b.finish()),
             Self::Text(b) => Arc::new(b.finish()),
+            Self::Date(b) => Arc::new(b.finish()),
+            Self::Timestamp(b) => Arc::new(b.finish()),
+            Self::Decimal(b) => Arc::new(b.finish()),
+            Self::Binary(b) => Arc::new(b.finish()),
         }
     }
 }
@@ -726,12 +768,12 @@ mod tests {
             let mut start = typed(&known);
             start.version = u32::from(!known.is_empty());
             let mut accepted = Vec::new();
-            let evo = silt_core::lake::schema::evolve_with(&start, &refs, |a| accepted.push(refs[a.index]));
+            let evo = silt_core::lake::schema::evolve_with(&start, &[], &refs, |a| accepted.push(refs[a.index]));
             prop_assert_eq!(accepted.len() + evo.conflicts.len(), refs.len());
             for choice in [ParquetEncodings::Delta, ParquetEncodings::Plain] {
                 let alone = encode_parquet(&evo.schema, &accepted, choice).unwrap();
                 let mut again = Gather::new(0);
-                silt_core::lake::schema::evolve_with(&start, &refs, |a| {
+                silt_core::lake::schema::evolve_with(&start, &[], &refs, |a| {
                     again.push(refs[a.index], a.image, a.columns, a.cell_columns);
                 });
                 let during = encode_gathered(&evo.schema, again, choice).unwrap();

@@ -108,6 +108,11 @@ impl Lander {
             silt_core::lake::keys::PartitionGrain::Day => 86_400_000,
         };
         let target = self.project.landing.target_file_bytes;
+        let declared: Vec<_> = spec
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.ty))
+            .collect();
         // The files are filled as the schema check accepts each record, and
         // begun afresh whenever the check runs again (another writer
         // stored a newer schema first).
@@ -116,7 +121,7 @@ impl Lander {
             .registry
             .evolve_by(dataset, |current| {
                 files = Files::new(grain_ms, target, recs);
-                evolve_with(current, recs, |a| files.push(recs[a.index], a))
+                evolve_with(current, &declared, recs, |a| files.push(recs[a.index], a))
             })
             .await?;
         let mut out = LandOutcome::default();
@@ -542,7 +547,7 @@ mod tests {
         let refs: Vec<&ChangeRecord> = records.iter().collect();
         let mut files = Files::new(3_600_000, target, &refs);
         let empty = silt_core::lake::schema::DatasetSchema::empty("s.p.t".parse().unwrap());
-        evolve_with(&empty, &refs, |a| files.push(refs[a.index], a));
+        evolve_with(&empty, &[], &refs, |a| files.push(refs[a.index], a));
         files
             .by_bucket()
             .into_iter()
@@ -577,7 +582,7 @@ mod tests {
         let refs: Vec<&ChangeRecord> = records.iter().collect();
         let mut files = Files::new(3_600_000, u64::MAX, &refs);
         let empty = silt_core::lake::schema::DatasetSchema::empty("s.p.t".parse().unwrap());
-        let evo = evolve_with(&empty, &refs, |a| files.push(refs[a.index], a));
+        let evo = evolve_with(&empty, &[], &refs, |a| files.push(refs[a.index], a));
         assert_eq!(
             evo.conflicts.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
             [3]

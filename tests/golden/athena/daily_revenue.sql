@@ -1,34 +1,32 @@
 -- daily_revenue: a full build
 SELECT * FROM (
 -- Revenue per day and currency from the current state of orders.
--- created_at is ISO-8601 text in UTC (Debezium ZonedTimestamp); Trino's
--- from_iso8601_timestamp reads it on Athena, Silt's UDF of the same name
--- on DataFusion.
+-- created_at is a timestamp (UTC): Debezium's ZonedTimestamp, declared
+-- under `columns` in silt.toml.
 SELECT
-    CAST(from_iso8601_timestamp(created_at) AS DATE) AS order_date,
+    CAST(created_at AS DATE) AS order_date,
     currency,
     COUNT(*) AS orders,
     SUM(amount_cents - COALESCE(discount_cents, 0)) AS revenue_cents
 FROM "silt_shop"."orders_current"
 WHERE status <> 'cancelled'
-GROUP BY CAST(from_iso8601_timestamp(created_at) AS DATE), currency
+GROUP BY CAST(created_at AS DATE), currency
 ) silt_columns LIMIT 0;
 
 DROP TABLE IF EXISTS `silt_shop`.`daily_revenue__fdf5318aafcb3918`;
 
 CREATE TABLE "silt_shop"."daily_revenue__fdf5318aafcb3918" WITH (table_type = 'ICEBERG', is_external = false, location = 's3://example-lake/shop/curated/daily_revenue/build=fdf5318aafcb3918/', format = 'PARQUET', write_compression = 'ZSTD', vacuum_max_snapshot_age_seconds = 86400) AS
 -- Revenue per day and currency from the current state of orders.
--- created_at is ISO-8601 text in UTC (Debezium ZonedTimestamp); Trino's
--- from_iso8601_timestamp reads it on Athena, Silt's UDF of the same name
--- on DataFusion.
+-- created_at is a timestamp (UTC): Debezium's ZonedTimestamp, declared
+-- under `columns` in silt.toml.
 SELECT
-    CAST(from_iso8601_timestamp(created_at) AS DATE) AS order_date,
+    CAST(created_at AS DATE) AS order_date,
     currency,
     COUNT(*) AS orders,
     SUM(amount_cents - COALESCE(discount_cents, 0)) AS revenue_cents
 FROM "silt_shop"."orders_current"
 WHERE status <> 'cancelled'
-GROUP BY CAST(from_iso8601_timestamp(created_at) AS DATE), currency;
+GROUP BY CAST(created_at AS DATE), currency;
 
 SELECT COUNT(*) FROM "silt_shop"."daily_revenue__fdf5318aafcb3918";
 

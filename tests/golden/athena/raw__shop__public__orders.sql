@@ -3,15 +3,15 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `raw__shop__public__orders` (
   `_op` string,
   `_position` string,
   `_event_time` timestamp,
+  `created_at` timestamp,
+  `order_id` bigint,
+  `updated_at` timestamp,
   `amount_cents` bigint,
-  `created_at` string,
   `currency` string,
   `customer_id` bigint,
   `items` string,
   `note` string,
-  `order_id` bigint,
   `status` string,
-  `updated_at` string,
   `discount_cents` bigint
 )
 PARTITIONED BY (`event_date` string, `event_hour` string)

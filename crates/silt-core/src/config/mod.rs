@@ -12,6 +12,7 @@ pub use validate::{parse_duration_ms, parse_size};
 
 use crate::lake::keys::PartitionGrain;
 use crate::lake::record::DatasetId;
+use crate::lake::types::ColumnType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -110,6 +111,21 @@ pub struct Dataset {
     /// Whether the source gives this dataset gap-free integer positions
     /// (an outbox sequence, say), so the monitor can report missing ones.
     pub contiguous_positions: bool,
+    /// Declared columns (the dataset's data contract), by name: they exist
+    /// in the raw schema from the first landing, typed, and a record that
+    /// breaks them is quarantined at ingest.
+    pub columns: Vec<DeclaredColumn>,
+}
+
+/// One column of a dataset's data contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredColumn {
+    /// Column name.
+    pub name: String,
+    /// Its type.
+    pub ty: ColumnType,
+    /// Whether every inserted or updated row must hold a value (`not null`).
+    pub required: bool,
 }
 
 /// Where a model may run when engine routing is on.

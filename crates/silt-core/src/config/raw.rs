@@ -108,6 +108,8 @@ pub(super) struct RawDataset {
     pub(super) freshness: Option<RawFreshness>,
     #[serde(default)]
     pub(super) contiguous_positions: bool,
+    #[serde(default)]
+    pub(super) columns: BTreeMap<String, String>,
 }
 
 pub(super) fn default_partition() -> String {

@@ -93,6 +93,27 @@ impl Project {
                     })
                 }
             };
+            let mut columns = Vec::new();
+            for (name, spec) in &d.columns {
+                let f = field(&format!("columns.{name}"));
+                check_identifier(name).map_err(|e| err(&f, format!("column {e}")))?;
+                let (ty, required) = declared_type(spec).map_err(|e| err(&f, e))?;
+                if ty != ColumnType::String
+                    && matches!(pii.get(name), Some(PiiPolicy::Hash | PiiPolicy::Redact))
+                {
+                    return Err(err(
+                        &f,
+                        format!(
+                            "a PII column is stored masked, as text: declare it \"string\", not \"{ty}\""
+                        ),
+                    ));
+                }
+                columns.push(DeclaredColumn {
+                    name: name.clone(),
+                    ty,
+                    required,
+                });
+            }
             datasets.insert(
                 id,
                 Dataset {
@@ -101,6 +122,7 @@ impl Project {
                     pii,
                     freshness,
                     contiguous_positions: d.contiguous_positions,
+                    columns,
                 },
             );
         }
@@ -439,6 +461,17 @@ pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
+/// A declared column's type and nullability: `"timestamp"`,
+/// `"decimal(10,2) not null"`.
+fn declared_type(spec: &str) -> Result<(ColumnType, bool), String> {
+    let lower = spec.trim().to_ascii_lowercase();
+    let (ty, required) = match lower.strip_suffix("not null") {
+        Some(t) => (t.trim_end(), true),
+        None => (lower.as_str(), false),
+    };
+    Ok((ty.parse()?, required))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -574,5 +607,57 @@ pii = { email = "hash", full_name = "redact" }
         assert_eq!(parse_size("64KiB").unwrap(), 65_536);
         assert_eq!(parse_size("10MB").unwrap(), 10_000_000);
         assert!(parse_size("ten").is_err());
+    }
+
+    #[test]
+    fn declared_columns_read_type_and_nullability() {
+        let with = |columns: &str| {
+            GOOD.replace(
+                "freshness = { max_delay = \"15m\" }",
+                &format!("freshness = {{ max_delay = \"15m\" }}\ncolumns = {columns}"),
+            )
+        };
+        let p = Project::parse(
+            &with(r#"{ paid_at = "timestamp", amount = "DECIMAL(10,2) NOT NULL", order_id = "bigint not null" }"#),
+            "x/silt.toml",
+        )
+        .unwrap();
+        let cols = &p.datasets[&"shop.public.orders".parse().unwrap()].columns;
+        let got: Vec<_> = cols
+            .iter()
+            .map(|c| (c.name.as_str(), c.ty, c.required))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "amount",
+                    ColumnType::Decimal {
+                        precision: 10,
+                        scale: 2
+                    },
+                    true
+                ),
+                ("order_id", ColumnType::Int64, true),
+                ("paid_at", ColumnType::Timestamp, false),
+            ]
+        );
+        let e = error_of(&with(r#"{ amount = "money" }"#));
+        assert!(
+            e.contains("datasets.\"shop.public.orders\".columns.amount"),
+            "{e}"
+        );
+        assert!(e.contains("decimal(p,s)"), "{e}");
+        let e = error_of(&with(r#"{ amount = "decimal(40,2)" }"#));
+        assert!(e.contains("columns.amount"), "{e}");
+        // A masked column is stored as text.
+        let e = error_of(&GOOD.replace(
+            "pii = { email = \"hash\", full_name = \"redact\" }",
+            "pii = { email = \"hash\", full_name = \"redact\" }\ncolumns = { email = \"binary\" }",
+        ));
+        assert!(
+            e.contains("columns.email") && e.contains("declare it \"string\""),
+            "{e}"
+        );
     }
 }

@@ -5,12 +5,12 @@
 //! differ only in where messages come from and where records and
 //! quarantine entries go.
 
-use crate::config::{Project, Source, UndeclaredPii};
+use crate::config::{Dataset, Project, Source, UndeclaredPii};
 use crate::error::{Error, Result};
 use crate::ingest::decode::{DecodeContext, Decoded, decode};
 use crate::ingest::mask::Masker;
 use crate::lake::keys;
-use crate::lake::record::ChangeRecord;
+use crate::lake::record::{ChangeRecord, Op};
 use crate::lake::rejection::{RejectKind, Rejection};
 use crate::lake::row::Cell;
 use crate::lake::schema::{META_COLUMNS, PARTITION_COLUMNS};
@@ -244,6 +244,7 @@ impl Ingestor {
         for r in &mut records {
             self.validate(r)?;
             let dataset = &self.project.datasets[&r.dataset];
+            check_contract(r, dataset)?;
             self.masker
                 .mask(r, dataset)
                 .map_err(|_| Rejection::missing("(pii key)", "an HMAC key for PII hashing"))?;
@@ -320,6 +321,36 @@ impl Ingestor {
             bytes.len(),
         )
     }
+}
+
+/// Checks a record against its dataset's declared columns: each value of
+/// the declared type, and a value in every `not null` column of a row
+/// inserted, updated or read (a delete's image may hold only the key).
+fn check_contract(r: &ChangeRecord, dataset: &Dataset) -> std::result::Result<(), Rejection> {
+    let Some(image) = r.stored_image() else {
+        return Ok(());
+    };
+    let stored = !matches!(r.op, Op::Delete | Op::Truncate);
+    for c in &dataset.columns {
+        match image.get(&c.name) {
+            Some(cell) if !c.ty.accepts(&cell) => {
+                return Err(Rejection::new(
+                    RejectKind::SchemaConflict,
+                    c.name.as_str(),
+                    format!("{} (declared for `{}` in silt.toml)", c.ty, c.name),
+                    cell.describe(),
+                ));
+            }
+            None | Some(Cell::Null) if c.required && stored => {
+                return Err(Rejection::missing(
+                    c.name.as_str(),
+                    format!("a value (`{}` is declared not null in silt.toml)", c.name),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Whether `name` is one of Silt's own columns.
@@ -650,5 +681,67 @@ max_value_size = "100B"
             ing.quarantine_entry("line 9", &bad, ing.ingest(&bad).unwrap_err())
                 .key()
         );
+    }
+
+    /// A dataset's declared columns are its contract: a value of another
+    /// type, or no value in a `not null` column, quarantines the record
+    /// with the reason; a delete (whose image may be only the key) is not
+    /// held to `not null`.
+    #[test]
+    fn a_record_breaking_the_declared_columns_is_rejected_with_the_reason() {
+        let p = Project::parse(
+            r#"
+[project]
+name = "t"
+[[sources]]
+name = "shop"
+[datasets."shop.public.customers"]
+primary_key = ["customer_id"]
+columns = { customer_id = "bigint not null", joined = "date", credit = "decimal(6,2)", tier = "string not null" }
+"#,
+            "silt.toml",
+        )
+        .unwrap();
+        let ing = Ingestor::new(Arc::new(p), "shop", Masker::new(None)).unwrap();
+        let ok =
+            json!({"customer_id": 1, "joined": "2026-01-31", "credit": "12.50", "tier": "gold"});
+        assert!(matches!(ing.ingest(&msg(ok)), Ok(Decoded::Records(_))));
+
+        let r = ing
+            .ingest(&msg(
+                json!({"customer_id": 1, "joined": "31/01/2026", "tier": "gold"}),
+            ))
+            .unwrap_err();
+        assert_eq!(
+            (r.kind, r.field.as_str()),
+            (RejectKind::SchemaConflict, "joined")
+        );
+        assert!(
+            r.expected
+                .contains("date (declared for `joined` in silt.toml)"),
+            "{r}"
+        );
+        let r = ing
+            .ingest(&msg(
+                json!({"customer_id": 1, "credit": "1.005", "tier": "gold"}),
+            ))
+            .unwrap_err();
+        assert_eq!(r.field, "credit");
+        let r = ing
+            .ingest(&msg(json!({"customer_id": 1, "tier": null})))
+            .unwrap_err();
+        assert_eq!(
+            (r.kind, r.field.as_str()),
+            (RejectKind::MissingField, "tier")
+        );
+        assert!(r.expected.contains("declared not null"), "{r}");
+        let r = ing.ingest(&msg(json!({"customer_id": 1}))).unwrap_err();
+        assert_eq!(r.field, "tier");
+
+        let delete = json!({"op": "d", "before": {"customer_id": 1}, "source": {"connector": "postgresql", "schema": "public", "table": "customers", "lsn": 11, "ts_ms": 1000}});
+        assert!(matches!(
+            ing.ingest(delete.to_string().as_bytes()),
+            Ok(Decoded::Records(_))
+        ));
     }
 }

@@ -219,6 +219,7 @@ mod tests {
             ]),
             freshness: None,
             contiguous_positions: false,
+            columns: Vec::new(),
         }
     }
 

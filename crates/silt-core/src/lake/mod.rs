@@ -9,3 +9,4 @@ pub mod record;
 pub mod rejection;
 pub mod row;
 pub mod schema;
+pub mod types;

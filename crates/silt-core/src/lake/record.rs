@@ -13,6 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use crate::lake::row::Row;
+use crate::lake::types::ColumnType;
 
 /// Identifies a dataset as `source.schema.table`.
 ///
@@ -199,6 +200,11 @@ pub struct ChangeRecord {
     pub event_time_ms: i64,
     /// Stable id for deduplication: the same change redelivered has the same id.
     pub record_id: String,
+    /// The types the producer states for columns JSON cannot type (dates,
+    /// instants, decimals, bytes), sorted by column name: a new column
+    /// takes its type from here rather than from its first value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<(String, ColumnType)>,
 }
 
 impl ChangeRecord {
@@ -222,7 +228,25 @@ impl ChangeRecord {
             position,
             event_time_ms,
             record_id,
+            types: Vec::new(),
         }
+    }
+
+    /// The record with the producer's stated column types (any order).
+    pub fn with_types(mut self, mut types: Vec<(String, ColumnType)>) -> Self {
+        types.sort_by(|a, b| a.0.cmp(&b.0));
+        types.dedup_by(|later, earlier| later.0 == earlier.0);
+        self.types = types;
+        self
+    }
+
+    /// The type the producer states for `column`.
+    pub fn stated_type(&self, column: &str) -> Option<ColumnType> {
+        let i = self
+            .types
+            .binary_search_by(|(name, _)| name.as_str().cmp(column))
+            .ok()?;
+        Some(self.types[i].1)
     }
 
     /// The image whose columns are stored: `after`, or `before` for a delete.

@@ -8,6 +8,7 @@
 use crate::lake::record::{ChangeRecord, DatasetId};
 use crate::lake::rejection::{RejectKind, Rejection};
 use crate::lake::row::{Cell, Row};
+pub use crate::lake::types::ColumnType;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::borrow::Borrow;
@@ -16,72 +17,6 @@ use std::borrow::Borrow;
 pub const META_COLUMNS: [&str; 4] = ["_record_id", "_op", "_position", "_event_time"];
 /// Hive partition columns of the raw zone (in the path, not in files).
 pub const PARTITION_COLUMNS: [&str; 2] = ["event_date", "event_hour"];
-
-/// Type of a data column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ColumnType {
-    /// true / false.
-    Boolean,
-    /// Signed 64-bit integer.
-    Int64,
-    /// IEEE double.
-    Float64,
-    /// UTF-8 text.
-    String,
-    /// Nested object or array, stored as JSON text.
-    Json,
-}
-
-impl ColumnType {
-    /// The SQL type name (the same in Athena and DataFusion).
-    pub fn sql(self) -> &'static str {
-        match self {
-            ColumnType::Boolean => "BOOLEAN",
-            ColumnType::Int64 => "BIGINT",
-            ColumnType::Float64 => "DOUBLE",
-            ColumnType::String | ColumnType::Json => "VARCHAR",
-        }
-    }
-
-    /// The type of a cell, or `None` for null (which fits any column).
-    pub fn of(v: &Cell<'_>) -> Option<ColumnType> {
-        match v {
-            Cell::Null => None,
-            Cell::Bool(_) => Some(ColumnType::Boolean),
-            Cell::Number(n) if n.is_i64() => Some(ColumnType::Int64),
-            Cell::Number(_) => Some(ColumnType::Float64),
-            Cell::Text(_) => Some(ColumnType::String),
-            Cell::Json(_) => Some(ColumnType::Json),
-        }
-    }
-
-    /// Whether a value of type `value` can be stored in a column of this type without loss.
-    ///
-    /// The one widening allowed is an integer into a double column, because
-    /// JSON writers print `3.0` as `3`; it is exact below 2^53.
-    pub fn accepts(self, value: &Cell<'_>) -> bool {
-        match ColumnType::of(value) {
-            None => true,
-            Some(t) if t == self => true,
-            Some(ColumnType::Int64) if self == ColumnType::Float64 => match value {
-                Cell::Number(n) => n.as_i64().is_some_and(|i| i.unsigned_abs() <= 1 << 53),
-                _ => false,
-            },
-            _ => false,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            ColumnType::Boolean => "boolean",
-            ColumnType::Int64 => "int64",
-            ColumnType::Float64 => "float64",
-            ColumnType::String => "string",
-            ColumnType::Json => "json",
-        }
-    }
-}
 
 /// One data column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,7 +55,7 @@ impl DatasetSchema {
         for c in &self.columns {
             h.update(c.name.as_bytes());
             h.update([0]);
-            h.update(c.ty.name().as_bytes());
+            h.update(c.ty.to_string().as_bytes());
             h.update([0]);
         }
         crate::digest::hex(&h.finalize()[..8])
@@ -174,7 +109,7 @@ pub fn align<'r, 'c, S: AsRef<str>, T>(
 /// A record that conflicts contributes no columns, so one bad record cannot
 /// fix a column's type for everyone after it.
 pub fn evolve<R: Borrow<ChangeRecord>>(current: &DatasetSchema, records: &[R]) -> Evolution {
-    evolve_with(current, records, |_| {})
+    evolve_with(current, &[], records, |_| {})
 }
 
 /// A cell of an [`Accepted`] image that belongs to no column: a null in a
@@ -200,12 +135,29 @@ pub struct Accepted<'a> {
 /// rows as the check: a second walk (name by name beside the final
 /// schema) met every row again after the whole batch had gone through
 /// the cache.
+///
+/// `declared` are the dataset's declared columns (its contract): those the
+/// schema lacks are added first, typed, in the order given, so they exist
+/// from the first landing, null until values arrive. A column already
+/// landed keeps its type: files written with it cannot change.
 pub fn evolve_with<R: Borrow<ChangeRecord>>(
     current: &DatasetSchema,
+    declared: &[(&str, ColumnType)],
     records: &[R],
     mut accepted: impl FnMut(Accepted<'_>),
 ) -> Evolution {
     let mut schema = current.clone();
+    let mut added = Vec::new();
+    for &(name, ty) in declared {
+        if schema.column(name).is_none() {
+            let col = Column {
+                name: name.to_string(),
+                ty,
+            };
+            schema.columns.push(col.clone());
+            added.push(col);
+        }
+    }
     // Known columns sorted by name, for `align`: type and index in `schema`.
     let mut index: Vec<(String, (ColumnType, u32))> = schema
         .columns
@@ -214,7 +166,6 @@ pub fn evolve_with<R: Borrow<ChangeRecord>>(
         .map(|(i, c)| (c.name.clone(), (c.ty, i as u32)))
         .collect();
     index.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut added = Vec::new();
     let mut conflicts = Vec::new();
     let mut cell_columns: Vec<u32> = Vec::new();
     for (i, r) in records.iter().enumerate() {
@@ -230,6 +181,7 @@ pub fn evolve_with<R: Borrow<ChangeRecord>>(
         let mut fresh: Vec<(&str, ColumnType)> = Vec::new();
         let mut conflict = None;
         cell_columns.clear();
+        let record = r.borrow();
         for (name, v, known) in align(row, &index) {
             match known {
                 Some((ty, _)) if !ty.accepts(&v) => {
@@ -238,7 +190,7 @@ pub fn evolve_with<R: Borrow<ChangeRecord>>(
                         name,
                         format!(
                             "{} (the type of `{}` in dataset {} since schema v{})",
-                            ty.name(),
+                            ty,
                             name,
                             schema.dataset,
                             current.version.max(1)
@@ -248,7 +200,18 @@ pub fn evolve_with<R: Borrow<ChangeRecord>>(
                     break;
                 }
                 Some((_, at)) => cell_columns.push(*at),
-                None => match ColumnType::of(&v) {
+                // A stated type holds even for a null: the column exists,
+                // typed, from its first appearance.
+                None => match record.stated_type(name).or_else(|| ColumnType::of(&v)) {
+                    Some(ty) if !ty.accepts(&v) => {
+                        conflict = Some(Rejection::new(
+                            RejectKind::SchemaConflict,
+                            name,
+                            format!("{ty} (the type the producer states for `{name}`)"),
+                            v.describe(),
+                        ));
+                        break;
+                    }
                     // A row's names are unique and in order, so its new
                     // columns are appended in this order, after the others.
                     Some(ty) => {
@@ -374,5 +337,99 @@ mod tests {
         assert!(e.schema.column("new_col").is_none());
         assert!(ColumnType::Float64.accepts(&Cell::Number(2.into())));
         assert!(!ColumnType::Float64.accepts(&Cell::Number(9_007_199_254_740_993_i64.into())));
+    }
+
+    #[test]
+    fn declared_columns_exist_from_the_first_landing_and_keep_a_landed_type() {
+        let empty = DatasetSchema::empty("s.p.t".parse().unwrap());
+        let declared = [
+            ("paid_at", ColumnType::Timestamp),
+            ("id", ColumnType::Int64),
+        ];
+        let e = evolve_with(
+            &empty,
+            &declared,
+            &[rec("1", json!({"id": 1, "b": "x"}))],
+            |_| {},
+        );
+        let cols: Vec<_> = e
+            .schema
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.ty))
+            .collect();
+        assert_eq!(
+            cols,
+            [
+                ("paid_at", ColumnType::Timestamp),
+                ("id", ColumnType::Int64),
+                ("b", ColumnType::String)
+            ]
+        );
+        assert_eq!(e.schema.version, 1);
+        assert_eq!(e.added.len(), 3);
+        // Declared again over the landed schema: nothing new, no new version;
+        // a landed column keeps its type whatever is declared later.
+        let again = evolve_with(
+            &e.schema,
+            &[("b", ColumnType::Date), ("paid_at", ColumnType::Timestamp)],
+            &[rec(
+                "2",
+                json!({"b": "y", "paid_at": "2026-01-01T00:00:00Z"}),
+            )],
+            |_| {},
+        );
+        assert_eq!(again.schema, e.schema);
+        assert!(again.added.is_empty() && again.conflicts.is_empty());
+        let bad = evolve_with(
+            &e.schema,
+            &declared,
+            &[rec("3", json!({"paid_at": "soon"}))],
+            |_| {},
+        );
+        assert_eq!(bad.conflicts.len(), 1);
+        assert!(bad.conflicts[0].1.expected.starts_with("timestamp"));
+    }
+
+    #[test]
+    fn a_stated_type_makes_the_column_even_from_a_null() {
+        let empty = DatasetSchema::empty("s.p.t".parse().unwrap());
+        let typed = |pos: &str, row: Value| {
+            rec(pos, row).with_types(vec![
+                ("at".into(), ColumnType::Timestamp),
+                (
+                    "amount".into(),
+                    ColumnType::Decimal {
+                        precision: 10,
+                        scale: 2,
+                    },
+                ),
+            ])
+        };
+        let e = evolve(
+            &empty,
+            &[
+                typed("1", json!({"id": 1, "at": null, "amount": "1.50"})),
+                typed(
+                    "2",
+                    json!({"id": 2, "at": 1_529_507_596_945_104_i64, "amount": "1.505"}),
+                ),
+            ],
+        );
+        assert_eq!(e.schema.column("at"), Some(ColumnType::Timestamp));
+        assert_eq!(
+            e.schema.column("amount"),
+            Some(ColumnType::Decimal {
+                precision: 10,
+                scale: 2
+            })
+        );
+        // 1.505 is not a decimal(10,2): quarantined, never rounded.
+        let bad: Vec<usize> = e.conflicts.iter().map(|(i, _)| *i).collect();
+        assert_eq!(bad, [1]);
+        // A stated type the first value does not fit is a conflict too.
+        let e = evolve(&empty, &[typed("3", json!({"id": 3, "at": "yesterday"}))]);
+        assert_eq!(e.conflicts.len(), 1);
+        assert!(e.schema.column("at").is_none());
     }
 }

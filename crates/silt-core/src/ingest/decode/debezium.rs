@@ -10,6 +10,8 @@ use super::{
 };
 use crate::json::{Json, Object};
 use crate::lake::record::{Op, pad_decimal};
+use crate::lake::row::Cell;
+use crate::lake::types::{ColumnType, MAX_DECIMAL_PRECISION};
 use base64::Engine as _;
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -122,15 +124,10 @@ pub(super) fn decode(value: Json<'_>, ctx: &DecodeContext<'_>) -> Result<Decoded
     } else {
         after
     };
-    Ok(Decoded::Records(vec![record(
-        dataset,
-        op,
-        key,
-        before,
-        after,
-        position,
-        event_time_ms,
-    )?]))
+    Ok(Decoded::Records(vec![
+        record(dataset, op, key, before, after, position, event_time_ms)?
+            .with_types(stated_types(&types)),
+    ]))
 }
 
 /// Reduces a connector's source block to one fixed-width, text-ordered position.
@@ -291,6 +288,8 @@ pub(super) struct FieldType<'s> {
     pub logical: Option<&'s str>,
     /// A Decimal's scale.
     pub scale: Option<u32>,
+    /// A Decimal's precision, when the connector knows it.
+    pub precision: Option<u32>,
 }
 
 /// The logical type of a fixed-scale decimal sent as base64 bytes.
@@ -344,16 +343,51 @@ impl<'s> FieldTypes<'s> {
                 let ty = FieldType {
                     kind: col.get("type").and_then(Json::as_str).unwrap_or(""),
                     logical: col.get("name").and_then(Json::as_str),
-                    scale: col
-                        .get("parameters")
-                        .and_then(|p| p.get("scale"))
-                        .and_then(Json::as_str)
-                        .and_then(|s| s.parse().ok()),
+                    scale: parameter(col, "scale"),
+                    precision: parameter(col, "connect.decimal.precision"),
                 };
                 declared.push((cname, ty));
             }
         }
         FieldTypes::new(declared)
+    }
+}
+
+/// A numeric schema parameter (Kafka Connect writes them as text).
+fn parameter(field: &Json<'_>, name: &str) -> Option<u32> {
+    field
+        .get("parameters")
+        .and_then(|p| p.get(name))
+        .and_then(Json::as_str)
+        .and_then(|s| s.parse().ok())
+}
+
+/// The column types the schema states that JSON cannot carry (dates,
+/// instants, fixed decimals, bytes), for the record.
+fn stated_types(types: &FieldTypes) -> Vec<(String, ColumnType)> {
+    types
+        .columns
+        .iter()
+        .filter_map(|(name, t)| Some((name.to_string(), column_type(t)?)))
+        .collect()
+}
+
+/// The raw-zone type of a Debezium (Kafka Connect) field, where it is not
+/// what the JSON value alone would give. Times of day have no Athena
+/// column type: they land as `HH:MM:SS.ffffff` text (see [`typed`]).
+fn column_type(t: &FieldType) -> Option<ColumnType> {
+    match (t.kind, t.logical) {
+        ("int32", Some(DATE | CONNECT_DATE)) => Some(ColumnType::Date),
+        ("int64", Some(TIMESTAMP | MICRO_TIMESTAMP | NANO_TIMESTAMP | CONNECT_TIMESTAMP))
+        | ("string", Some(ZONED_TIMESTAMP)) => Some(ColumnType::Timestamp),
+        ("bytes", Some(DECIMAL)) => {
+            let precision = u8::try_from(t.precision?).ok()?;
+            let scale = u8::try_from(t.scale.unwrap_or(0)).ok()?;
+            (precision <= MAX_DECIMAL_PRECISION && scale <= precision && precision > 0)
+                .then_some(ColumnType::Decimal { precision, scale })
+        }
+        ("bytes", None | Some(BITS)) => Some(ColumnType::Binary),
+        _ => None,
     }
 }
 
@@ -412,6 +446,26 @@ fn typed<'a>(v: &Json<'a>, t: &FieldType) -> Result<Json<'a>, &'static str> {
                 .map(|d| Json::Str(Cow::Owned(d)))
                 .ok_or("a VariableScaleDecimal with scale and value")
         }
+        ("int64", Some(TIMESTAMP | CONNECT_TIMESTAMP)) => v
+            .as_i64()
+            .and_then(|ms| ms.checked_mul(1000))
+            .map(|us| Json::Number(us.into()))
+            .ok_or("epoch milliseconds within the microsecond range"),
+        ("int64", Some(NANO_TIMESTAMP)) => v
+            .as_i64()
+            .map(|ns| Json::Number(ns.div_euclid(1000).into()))
+            .ok_or("epoch nanoseconds"),
+        ("string", Some(ZONED_TIMESTAMP)) => match v.as_str() {
+            Some(s) if ColumnType::Timestamp.accepts(&Cell::Text(s)) => Ok(v.clone()),
+            _ => Err("an ISO-8601 timestamp"),
+        },
+        ("int32", Some(TIME | CONNECT_TIME)) => time_of_day(v, 1_000_000, 3),
+        ("int64", Some(MICRO_TIME)) => time_of_day(v, 1_000, 6),
+        ("int64", Some(NANO_TIME)) => time_of_day(v, 1, 9),
+        ("bytes", logical) if logical.is_none_or(|l| l == BITS) => match v.as_str() {
+            Some(s) if ColumnType::Binary.accepts(&Cell::Text(s)) => Ok(v.clone()),
+            _ => Err("base64 text of the bytes"),
+        },
         (kind, _) if FLOAT_KINDS.contains(&kind) => {
             let f = v.as_f64().ok_or("a number")?;
             serde_json::Number::from_f64(f)
@@ -441,6 +495,47 @@ fn typed<'a>(v: &Json<'a>, t: &FieldType) -> Result<Json<'a>, &'static str> {
         }
         _ => Ok(v.clone()),
     }
+}
+
+/// Debezium's and Kafka Connect's temporal logical types.
+const DATE: &str = "io.debezium.time.Date";
+const CONNECT_DATE: &str = "org.apache.kafka.connect.data.Date";
+const TIMESTAMP: &str = "io.debezium.time.Timestamp";
+const MICRO_TIMESTAMP: &str = "io.debezium.time.MicroTimestamp";
+const NANO_TIMESTAMP: &str = "io.debezium.time.NanoTimestamp";
+const CONNECT_TIMESTAMP: &str = "org.apache.kafka.connect.data.Timestamp";
+const ZONED_TIMESTAMP: &str = "io.debezium.time.ZonedTimestamp";
+const TIME: &str = "io.debezium.time.Time";
+const MICRO_TIME: &str = "io.debezium.time.MicroTime";
+const NANO_TIME: &str = "io.debezium.time.NanoTime";
+const CONNECT_TIME: &str = "org.apache.kafka.connect.data.Time";
+/// Bit strings, sent as bytes.
+const BITS: &str = "io.debezium.data.Bits";
+
+/// A time of day given in units of `nanos_per_unit` nanoseconds since
+/// midnight, as `HH:MM:SS` text with `digits` fraction digits: text that
+/// sorts as time does and that Trino casts to TIME.
+fn time_of_day<'a>(
+    v: &Json<'_>,
+    nanos_per_unit: i64,
+    digits: u32,
+) -> Result<Json<'a>, &'static str> {
+    const DAY_NANOS: i64 = 86_400 * 1_000_000_000;
+    let expected = "a time of day since midnight";
+    let nanos = v
+        .as_i64()
+        .and_then(|n| n.checked_mul(nanos_per_unit))
+        .filter(|n| (0..=DAY_NANOS).contains(n))
+        .ok_or(expected)?;
+    let secs = nanos / 1_000_000_000;
+    let frac = (nanos % 1_000_000_000) / 10_i64.pow(9 - digits);
+    let width = digits as usize;
+    Ok(Json::Str(Cow::Owned(format!(
+        "{:02}:{:02}:{:02}.{frac:0width$}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    ))))
 }
 
 /// The widest Decimal read, in bytes of its unscaled value: 2,466 digits,
@@ -502,6 +597,7 @@ mod tests {
             kind,
             logical: None,
             scale: None,
+            precision: None,
         };
         let types = FieldTypes::new(vec![
             ("b", ty("string")),

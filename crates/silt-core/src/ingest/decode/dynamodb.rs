@@ -6,8 +6,10 @@
 //! ARN with characters outside `[A-Za-z0-9_]` replaced by `_`.
 
 use super::{DecodeContext, Decoded, Image, RejectKind, Rejection, record, req_obj, req_str};
+use crate::config::Dataset;
 use crate::json::{Json, Object};
 use crate::lake::record::{ChangeRecord, Op, pad_decimal};
+use crate::lake::types::ColumnType;
 use std::borrow::Cow;
 
 pub(super) fn decode(value: &Json<'_>, ctx: &DecodeContext<'_>) -> Result<Decoded, Rejection> {
@@ -88,10 +90,12 @@ fn one(value: &Json<'_>, ctx: &DecodeContext<'_>, path: &str) -> Result<ChangeRe
         })?;
     let event_time_ms = (secs * 1000.0).round() as i64;
 
-    let keys = image(ddb.get("Keys"), &format!("{dpath}Keys"))?
+    let mut stated = Vec::new();
+    let mut image = |v, name: &str| image(v, &format!("{dpath}{name}"), spec, &mut stated);
+    let keys = image(ddb.get("Keys"), "Keys")?
         .ok_or_else(|| Rejection::missing(format!("{dpath}Keys"), "the item's key attributes"))?;
-    let new = image(ddb.get("NewImage"), &format!("{dpath}NewImage"))?;
-    let old = image(ddb.get("OldImage"), &format!("{dpath}OldImage"))?;
+    let new = image(ddb.get("NewImage"), "NewImage")?;
+    let old = image(ddb.get("OldImage"), "OldImage")?;
     // Streams with KEYS_ONLY view carry no images: the keys are the row.
     let after = match op {
         Op::Delete => None,
@@ -116,17 +120,38 @@ fn one(value: &Json<'_>, ctx: &DecodeContext<'_>, path: &str) -> Result<ChangeRe
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    record(dataset, op, key, before, after, position, event_time_ms)
+    Ok(record(dataset, op, key, before, after, position, event_time_ms)?.with_types(stated))
 }
 
-fn image<'a>(v: Option<&Json<'a>>, path: &str) -> Result<Option<Image<'a>>, Rejection> {
+/// An item image as plain JSON. A binary attribute (`B`) states its
+/// column's type (JSON alone would make it text); a number (`N`) in a
+/// column the dataset declares `decimal(p,s)` or `string` stays the exact
+/// text DynamoDB sent, where JSON would read it as a double.
+fn image<'a>(
+    v: Option<&Json<'a>>,
+    path: &str,
+    spec: &Dataset,
+    stated: &mut Vec<(String, ColumnType)>,
+) -> Result<Option<Image<'a>>, Rejection> {
     match v {
         None | Some(Json::Null) => Ok(None),
         Some(Json::Object(m)) => {
             let mut row = Vec::with_capacity(m.len());
             for (k, av) in m.entries() {
-                let value = attribute_to_json(av)
-                    .map_err(|e| Rejection::invalid(format!("{path}.{k}"), e, av))?;
+                let exact = spec.columns.iter().any(|c| {
+                    c.name == k.as_ref()
+                        && matches!(c.ty, ColumnType::Decimal { .. } | ColumnType::String)
+                });
+                let value = match av.get("N").filter(|n| n.as_str().is_some()) {
+                    Some(text) if exact && av.as_object().is_some_and(|o| o.len() == 1) => {
+                        text.clone()
+                    }
+                    _ => attribute_to_json(av)
+                        .map_err(|e| Rejection::invalid(format!("{path}.{k}"), e, av))?,
+                };
+                if av.get("B").is_some() {
+                    stated.push((k.to_string(), ColumnType::Binary));
+                }
                 row.push((k.clone(), value));
             }
             // The keys of one object: unique.
@@ -209,5 +234,45 @@ mod tests {
         assert!(attribute(json!({"N": "abc"})).is_err());
         assert!(attribute(json!({"S": "a", "N": "1"})).is_err());
         assert!(attribute(json!({"X": 1})).is_err());
+    }
+
+    /// `N` is exact text where the dataset declares a decimal (or string)
+    /// column, a JSON number elsewhere; `B` states a binary column.
+    #[test]
+    fn numbers_stay_exact_where_declared_and_bytes_are_binary() {
+        use crate::config::{Project, Source};
+        let project = Project::parse(
+            r#"
+[project]
+name = "t"
+[[sources]]
+name = "ddb"
+format = "dynamodb"
+[datasets."ddb.dynamodb.Orders"]
+primary_key = ["pk"]
+columns = { total = "decimal(38,10)" }
+"#,
+            "silt.toml",
+        )
+        .unwrap();
+        let source: &Source = &project.sources["ddb"];
+        let ctx = DecodeContext::new(&project, source);
+        let text = json!({"eventName": "INSERT", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/Orders/stream/x",
+            "dynamodb": {"SequenceNumber": "7", "ApproximateCreationDateTime": 1.7e9,
+                "Keys": {"pk": {"S": "a"}},
+                "NewImage": {"pk": {"S": "a"}, "total": {"N": "12345678901234567890.0123456789"}, "price": {"N": "0.1"}, "sig": {"B": "AAEqQQ=="}}}})
+            .to_string();
+        let (parsed, _) = crate::json::parse_noting_floats(&text).unwrap();
+        let Ok(Decoded::Records(rs)) = decode(&parsed, &ctx) else {
+            panic!("not decoded");
+        };
+        let after = rs[0].after.as_ref().unwrap();
+        assert_eq!(
+            after.get("total").unwrap().as_str(),
+            Some("12345678901234567890.0123456789")
+        );
+        assert_eq!(after.get("price").unwrap().to_value(), json!(0.1));
+        assert_eq!(rs[0].stated_type("sig"), Some(ColumnType::Binary));
+        assert_eq!(rs[0].stated_type("total"), None, "declared, not stated");
     }
 }
