@@ -154,6 +154,14 @@ async fn second_run_creates_nothing_and_leaves_curated_unchanged() {
     let wh = dir.path().join("wh");
     let mut project = shop_project();
     project.landing.batch_records = 400;
+    // The example declares discount_cents; undeclared, it is a column the
+    // source adds mid-stream.
+    project
+        .datasets
+        .get_mut(&"shop.public.orders".parse().unwrap())
+        .unwrap()
+        .columns
+        .retain(|c| c.name != "discount_cents");
     let l = local(project, &wh);
     let first = l
         .run(std::slice::from_ref(&input), None, &NoProgress)
@@ -284,7 +292,17 @@ fn order_event(id: i64, lsn: u64, amount: Value) -> String {
 async fn incompatible_type_change_is_quarantined_not_coerced() {
     let dir = tempfile::tempdir().unwrap();
     let wh = dir.path().join("wh");
-    let l = local(shop_project(), &wh);
+    // Undeclared, a column's type is the landed schema's: drift is caught
+    // by land. (Declared, ingest refuses it first: see the end.)
+    let mut project = shop_project();
+    let orders = "shop.public.orders".parse().unwrap();
+    project
+        .datasets
+        .get_mut(&orders)
+        .unwrap()
+        .columns
+        .retain(|c| c.name != "amount_cents");
+    let l = local(project, &wh);
     let first = write_lines(
         dir.path(),
         "a.jsonl",
@@ -318,6 +336,23 @@ async fn incompatible_type_change_is_quarantined_not_coerced() {
             .unwrap()
             .count(),
         1
+    );
+
+    // The example declares amount_cents a bigint: the same event is
+    // rejected at ingest, naming the declaration, and never reaches land.
+    let wh = dir.path().join("declared");
+    let third = write_lines(dir.path(), "c.jsonl", &[order_event(5, 50, json!("five"))]);
+    let s = local(shop_project(), &wh)
+        .run(&[third], None, &NoProgress)
+        .await
+        .unwrap();
+    assert!(s.land.quarantined.is_empty());
+    let r = &s.ingest.rejected[0].reason;
+    assert_eq!(r.field, "amount_cents");
+    assert!(
+        r.expected
+            .contains("int64 (declared for `amount_cents` in silt.toml)"),
+        "{r}"
     );
 }
 

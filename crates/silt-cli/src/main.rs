@@ -142,6 +142,11 @@ enum Command {
         #[arg(long, default_value = ".")]
         project: PathBuf,
     },
+    /// Compare the data contracts (`columns` in silt.toml) with what landed.
+    Contract {
+        #[command(subcommand)]
+        action: ContractAction,
+    },
     /// Print the lineage from raw datasets through models, or export it.
     Lineage {
         /// Project folder.
@@ -171,6 +176,18 @@ enum Command {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+/// `silt contract` actions.
+#[derive(Subcommand)]
+enum ContractAction {
+    /// Per dataset with declared columns, what its landed schema adds
+    /// (`+`), types otherwise (`~`) or has not landed yet (`-`); exits 1
+    /// when anything landed beyond the contract, so CI can block it.
+    Diff {
+        #[command(flatten)]
+        p: ProjectArgs,
     },
 }
 
@@ -416,6 +433,27 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 p.datasets.len()
             );
             println!("models ok, in run order: {}", graph.order().join(" -> "));
+            let check = silt_engine::contracts::check_models(p, &graph).await;
+            for (model, why) in &check.skipped {
+                println!("contracts: {model} not checked: {why}");
+            }
+            if !check.errors.is_empty() {
+                let lines: Vec<String> = check
+                    .errors
+                    .iter()
+                    .map(|(model, e)| format!("{model}: {e}"))
+                    .collect();
+                anyhow::bail!(
+                    "models name what the declared columns do not have:\n  {}",
+                    lines.join("\n  ")
+                );
+            }
+            if !check.checked.is_empty() {
+                println!(
+                    "contracts ok: {} model(s) read only declared columns",
+                    check.checked.len()
+                );
+            }
             if p.needs_pii_key() && std::env::var_os(&p.pii.key_env).is_none() {
                 println!(
                     "note: set {} before ingesting: datasets hash PII with it",
@@ -423,6 +461,39 @@ async fn dispatch(command: Command) -> Result<ExitCode> {
                 );
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Contract {
+            action: ContractAction::Diff { p },
+        } => {
+            let local = open(&p)?;
+            let project = local.project();
+            let states = silt_lake::SchemaRegistry::new(local.store())
+                .states(project.datasets.keys())
+                .await?;
+            let mut breaking = 0;
+            for (id, d) in &project.datasets {
+                if d.columns.is_empty() {
+                    continue;
+                }
+                let declared: Vec<_> = d.columns.iter().map(|c| (c.name.as_str(), c.ty)).collect();
+                let empty = silt_core::lake::schema::DatasetSchema::empty(id.clone());
+                let landed = states.schemas.get(id).unwrap_or(&empty);
+                let diff = silt_core::lake::schema::contract_diff(&declared, landed);
+                if diff.is_empty() {
+                    println!("{id}: as declared (schema v{})", landed.version);
+                    continue;
+                }
+                println!("{id}: schema v{}", landed.version);
+                for d in &diff {
+                    println!("  {d}");
+                }
+                breaking += diff.iter().filter(|d| d.breaks()).count();
+            }
+            Ok(if breaking > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Lineage {
             project,

@@ -112,6 +112,89 @@ fn generate_run_and_exit_codes() {
     assert!(out.status.success());
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["datasets"].as_array().unwrap().len(), 2);
+
+    // What landed is what the example declares ...
+    let diff = |project: &Path| {
+        silt(
+            &[
+                "contract",
+                "diff",
+                "--project",
+                project.to_str().unwrap(),
+                "--warehouse",
+                wh.to_str().unwrap(),
+            ],
+            Some("k"),
+        )
+    };
+    let out = diff(&shop_dir);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("shop.public.orders: as declared"),
+        "{}",
+        text(&out.stdout)
+    );
+    // ... and a contract that leaves `note` out fails, naming it.
+    let narrower = dir.path().join("narrower");
+    copy_project(&shop_dir, &narrower, |toml| {
+        toml.replace("note = \"string\"\n", "")
+    });
+    let out = diff(&narrower);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("+ note string (landed, not declared)"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// Copies a project's `silt.toml` (changed by `edit`) and models to `to`.
+fn copy_project(from: &Path, to: &Path, edit: impl Fn(&str) -> String) {
+    std::fs::create_dir_all(to.join("models")).unwrap();
+    let toml = std::fs::read_to_string(from.join("silt.toml")).unwrap();
+    std::fs::write(to.join("silt.toml"), edit(&toml)).unwrap();
+    for entry in std::fs::read_dir(from.join("models")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.join("models").join(path.file_name().unwrap())).unwrap();
+    }
+}
+
+/// A model naming a column the dataset's contract does not declare fails
+/// `silt validate` before any data flows, naming the model and the column.
+#[test]
+fn validate_fails_a_model_naming_an_undeclared_column() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_project(&shop(), dir.path(), str::to_string);
+    let validate = || {
+        silt(
+            &["validate", "--project", dir.path().to_str().unwrap()],
+            None,
+        )
+    };
+    let out = validate();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("contracts ok: 4 model(s) read only declared columns"),
+        "{}",
+        text(&out.stdout)
+    );
+    std::fs::write(
+        dir.path().join("models/colours.sql"),
+        "SELECT order_id, colour FROM {{ ref('orders_current') }}\n",
+    )
+    .unwrap();
+    let out = validate();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("colours:") && err.contains("colour"), "{err}");
+    // A data test naming a column the result lacks fails the same way.
+    std::fs::write(
+        dir.path().join("models/colours.sql"),
+        "/* silt\n[tests]\nnot_null = [\"colour\"]\n*/\nSELECT order_id FROM {{ ref('orders_current') }}\n",
+    )
+    .unwrap();
+    let err = text(&validate().stderr);
+    assert!(err.contains("a data test names `colour`"), "{err}");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! runs every model on it; the transform function routes small models to
 //! it (`silt-route`) without linking the rest of the local mode.
 
+pub mod contracts;
 mod engine;
 pub mod trino;
 

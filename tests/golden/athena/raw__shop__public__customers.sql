@@ -3,12 +3,12 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `raw__shop__public__customers` (
   `_op` string,
   `_position` string,
   `_event_time` timestamp,
+  `country` string,
   `created_at` timestamp,
   `customer_id` bigint,
-  `updated_at` timestamp,
-  `country` string,
   `email` string,
-  `full_name` string
+  `full_name` string,
+  `updated_at` timestamp
 )
 PARTITIONED BY (`event_date` string, `event_hour` string)
 STORED AS PARQUET

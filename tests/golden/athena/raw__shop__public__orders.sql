@@ -3,16 +3,16 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `raw__shop__public__orders` (
   `_op` string,
   `_position` string,
   `_event_time` timestamp,
-  `created_at` timestamp,
-  `order_id` bigint,
-  `updated_at` timestamp,
   `amount_cents` bigint,
+  `created_at` timestamp,
   `currency` string,
   `customer_id` bigint,
+  `discount_cents` bigint,
   `items` string,
   `note` string,
+  `order_id` bigint,
   `status` string,
-  `discount_cents` bigint
+  `updated_at` timestamp
 )
 PARTITIONED BY (`event_date` string, `event_hour` string)
 STORED AS PARQUET

@@ -67,6 +67,75 @@ impl DatasetSchema {
     }
 }
 
+/// How a landed schema differs from its dataset's declared columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContractDiff {
+    /// A column that landed but is not declared: the data has moved past the contract.
+    Undeclared(Column),
+    /// A column that landed with another type than the one declared.
+    Retyped {
+        /// Column name.
+        name: String,
+        /// The declared type.
+        declared: ColumnType,
+        /// The landed type, which the column keeps.
+        landed: ColumnType,
+    },
+    /// A declared column no landing has added yet (the next one will).
+    NotLanded(Column),
+}
+
+impl ContractDiff {
+    /// Whether the difference breaks the contract (what CI should block).
+    pub fn breaks(&self) -> bool {
+        !matches!(self, ContractDiff::NotLanded(_))
+    }
+}
+
+impl std::fmt::Display for ContractDiff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContractDiff::Undeclared(c) => {
+                write!(f, "+ {} {} (landed, not declared)", c.name, c.ty)
+            }
+            ContractDiff::Retyped {
+                name,
+                declared,
+                landed,
+            } => write!(f, "~ {name} declared {declared}, landed {landed}"),
+            ContractDiff::NotLanded(c) => {
+                write!(f, "- {} {} (declared, not landed yet)", c.name, c.ty)
+            }
+        }
+    }
+}
+
+/// What `landed` adds to, changes in, or lacks of the `declared` columns,
+/// in the landed schema's order, then the declared order.
+pub fn contract_diff(declared: &[(&str, ColumnType)], landed: &DatasetSchema) -> Vec<ContractDiff> {
+    let mut out = Vec::new();
+    for c in &landed.columns {
+        match declared.iter().find(|(n, _)| *n == c.name) {
+            None => out.push(ContractDiff::Undeclared(c.clone())),
+            Some((_, ty)) if *ty != c.ty => out.push(ContractDiff::Retyped {
+                name: c.name.clone(),
+                declared: *ty,
+                landed: c.ty,
+            }),
+            Some(_) => {}
+        }
+    }
+    for &(name, ty) in declared {
+        if landed.column(name).is_none() {
+            out.push(ContractDiff::NotLanded(Column {
+                name: name.to_string(),
+                ty,
+            }));
+        }
+    }
+    out
+}
+
 /// The outcome of checking records against a schema.
 #[derive(Debug)]
 pub struct Evolution {
@@ -431,5 +500,57 @@ mod tests {
         let e = evolve(&empty, &[typed("3", json!({"id": 3, "at": "yesterday"}))]);
         assert_eq!(e.conflicts.len(), 1);
         assert!(e.schema.column("at").is_none());
+    }
+
+    #[test]
+    fn a_contract_diff_names_what_landed_beyond_the_declaration() {
+        let landed = DatasetSchema {
+            dataset: "s.p.t".parse().unwrap(),
+            version: 3,
+            columns: vec![
+                Column {
+                    name: "id".into(),
+                    ty: ColumnType::Int64,
+                },
+                Column {
+                    name: "amount".into(),
+                    ty: ColumnType::Float64,
+                },
+                Column {
+                    name: "colour".into(),
+                    ty: ColumnType::String,
+                },
+            ],
+        };
+        let money = ColumnType::Decimal {
+            precision: 10,
+            scale: 2,
+        };
+        let declared = [
+            ("id", ColumnType::Int64),
+            ("amount", money),
+            ("paid_at", ColumnType::Timestamp),
+        ];
+        let diff = contract_diff(&declared, &landed);
+        let text: Vec<String> = diff.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "~ amount declared decimal(10,2), landed float64",
+                "+ colour string (landed, not declared)",
+                "- paid_at timestamp (declared, not landed yet)",
+            ]
+        );
+        assert_eq!(diff.iter().filter(|d| d.breaks()).count(), 2);
+        assert!(
+            contract_diff(
+                &[("id", ColumnType::Int64)],
+                &DatasetSchema {
+                    columns: landed.columns[..1].to_vec(),
+                    ..landed.clone()
+                }
+            )
+            .is_empty()
+        );
     }
 }
