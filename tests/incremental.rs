@@ -168,7 +168,7 @@ async fn an_incremental_run_opens_only_the_partition_that_landed() {
     f.land("early.jsonl", &early).await;
     let first = f.transform(&engine, TransformOptions::default()).await;
     assert!(first.ok(), "{:?}", first.failures());
-    for m in ["order_changes_daily", "orders_merged"] {
+    for m in ["order_changes_daily", "orders_merged", "orders_current"] {
         assert_eq!(model(&first, m).status, ModelStatus::Success);
         assert_eq!(model(&first, m).dates_read[ORDERS], early_days, "{m}");
     }
@@ -176,7 +176,7 @@ async fn an_incremental_run_opens_only_the_partition_that_landed() {
     f.land("late.jsonl", &late).await;
     let second = f.transform(&engine, TransformOptions::default()).await;
     assert!(second.ok(), "{:?}", second.failures());
-    for m in ["order_changes_daily", "orders_merged"] {
+    for m in ["order_changes_daily", "orders_merged", "orders_current"] {
         let run = model(&second, m);
         assert_eq!(run.status, ModelStatus::Success, "{m}");
         assert_eq!(run.dates_read[ORDERS], 1, "{m}");
@@ -206,12 +206,17 @@ async fn an_incremental_run_opens_only_the_partition_that_landed() {
         ModelStatus::UpToDate
     );
     assert_eq!(model(&third, "orders_merged").status, ModelStatus::UpToDate);
+    assert_eq!(
+        model(&third, "orders_current").status,
+        ModelStatus::UpToDate
+    );
 
     // What the two incremental runs built equals a full rebuild, and the
     // merge equals the current state computed from everything.
     let incremental_changes = content(&engine, CHANGES).await;
     let merged = content(&engine, MERGED).await;
-    assert_eq!(merged, content(&engine, CURRENT).await);
+    let current = content(&engine, CURRENT).await;
+    assert_eq!(merged, current);
     let full = f
         .transform(
             &engine,
@@ -228,6 +233,8 @@ async fn an_incremental_run_opens_only_the_partition_that_landed() {
     );
     assert_eq!(content(&engine, CHANGES).await, incremental_changes);
     assert_eq!(content(&engine, MERGED).await, merged);
+    // The current state merged day by day is the one rebuilt from all history.
+    assert_eq!(content(&engine, CURRENT).await, current);
     assert!(incremental_changes.contains(&last));
     // The model counts in steps to stay spillable; distinct counts straight
     // over the raw table must give the same numbers.

@@ -527,3 +527,84 @@ async fn fixture_batch_from_events_folder_runs_locally() {
     assert_eq!(orders.len(), 9);
     let _: Map<String, Value> = orders[&2000].clone();
 }
+
+/// An order change with operation `op` at `lsn` (`t` truncates the table).
+fn order_change(op: &str, id: i64, lsn: u64) -> String {
+    let row = json!({"order_id": id, "customer_id": 1, "status": "paid", "amount_cents": lsn, "currency": "EUR",
+                     "created_at": "2026-01-01T00:00:00.000000Z", "updated_at": "2026-01-01T00:00:00.000000Z", "note": null, "items": []});
+    let (before, after) = match op {
+        "t" => (Value::Null, Value::Null),
+        "d" => (row, Value::Null),
+        _ => (Value::Null, row),
+    };
+    json!({
+        "before": before, "after": after, "op": op, "ts_ms": 1,
+        "source": {"connector": "postgresql", "name": "shop", "schema": "public", "table": "orders", "lsn": lsn, "ts_ms": 1_767_225_600_000_i64 + lsn as i64},
+    })
+    .to_string()
+}
+
+/// The current state is merged run by run; late changes meet what the
+/// runs before kept: a change from before a truncate stays truncated, a
+/// change older than a delete stays deleted (its tombstone), and the
+/// result is the one a full rebuild computes from all history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_changes_meet_earlier_truncates_and_deletes_as_a_rebuild_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let l = local(shop_project(), &wh);
+    let runs = [
+        vec![order_change("c", 1, 10), order_change("c", 2, 20)],
+        vec![
+            order_change("t", 0, 30),
+            order_change("c", 3, 40),
+            order_change("d", 3, 60),
+        ],
+        // Late: 1 changed before the truncate, 3 before its delete.
+        vec![
+            order_change("u", 1, 15),
+            order_change("u", 3, 50),
+            order_change("c", 5, 70),
+        ],
+    ];
+    let mut after_each = Vec::new();
+    for (i, lines) in runs.iter().enumerate() {
+        let input = write_lines(dir.path(), &format!("run{i}.jsonl"), lines);
+        let s = l.run(&[input], None, &NoProgress).await.unwrap();
+        assert!(s.transform.ok(), "{:?}", s.transform.failures());
+        let keys: Vec<i64> = curated_by_key(&wh, "orders_current", "order_id")
+            .await
+            .into_keys()
+            .collect();
+        after_each.push(keys);
+    }
+    assert_eq!(after_each, [vec![1, 2], vec![], vec![5]]);
+    let merged = curated_by_key(&wh, "orders_current", "order_id").await;
+    let engine = l.engine().unwrap();
+    // Merged, not rebuilt: the deleted key and the truncate are kept.
+    let info = engine.build_info("orders_current").unwrap();
+    assert_eq!(
+        info.truncated_below.as_deref(),
+        Some("00000000000000000030")
+    );
+    assert!(
+        wh.join("curated/orders_current/tombstones.parquet.state")
+            .exists()
+    );
+    let full = l
+        .transform_with_options(
+            &engine,
+            &silt_local::TransformOptions {
+                full_refresh: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(full.ok(), "{:?}", full.failures());
+    assert_eq!(
+        curated_by_key(&wh, "orders_current", "order_id").await,
+        merged
+    );
+    assert_eq!(merged[&5]["amount_cents"], 70);
+}

@@ -14,6 +14,8 @@
 //! records which raw files its scans opened, so tests can see partition
 //! pruning at work.
 
+mod current_state;
+
 use async_trait::async_trait;
 use datafusion::arrow::array::{
     Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array,
@@ -59,6 +61,10 @@ pub struct BuildInfo {
     pub fingerprint: String,
     /// Statistics of that build.
     pub stats: ModelStats,
+    /// A merged current state's highest truncate position: rows at or
+    /// below it are deleted on every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated_below: Option<String>,
 }
 
 /// Column marking a merge model's deleted keys.
@@ -360,8 +366,19 @@ impl DataFusionEngine {
         }
         let mut files = Vec::new();
         files_scanned(plan.as_ref(), &mut files);
+        Ok(Written {
+            rows,
+            bytes_scanned: bytes_scanned(plan.as_ref()),
+            max_event,
+            files: self.relative(files),
+            partitions,
+        })
+    }
+
+    /// Scanned files' paths relative to the warehouse.
+    fn relative(&self, files: Vec<String>) -> Vec<String> {
         let prefix = format!("{}/", self.warehouse.display());
-        let files = files
+        files
             .into_iter()
             .map(|f| {
                 let f = if f.starts_with('/') {
@@ -371,14 +388,7 @@ impl DataFusionEngine {
                 };
                 f.strip_prefix(&prefix).map_or(f.clone(), str::to_string)
             })
-            .collect();
-        Ok(Written {
-            rows,
-            bytes_scanned: bytes_scanned(plan.as_ref()),
-            max_event,
-            files,
-            partitions,
-        })
+            .collect()
     }
 
     /// The query producing a merge model's new table: the delta's rows and
@@ -762,6 +772,10 @@ impl Engine for DataFusionEngine {
         true
     }
 
+    fn current_state_by_merge(&self) -> bool {
+        true
+    }
+
     async fn materialize(&self, model: &Model, build: &Build<'_>) -> Result<ModelStats> {
         let started = Instant::now();
         let name = model.name.as_str();
@@ -778,6 +792,14 @@ impl Engine for DataFusionEngine {
             Storage::Merge { keys, .. } => Some(keys),
             _ => None,
         };
+        let current_state = match build.storage {
+            Storage::Merge {
+                keys,
+                current_state: Some(_),
+                ..
+            } => Some(keys),
+            _ => None,
+        };
         let merge = merge_keys.is_some();
         // Appending windows may compute side by side; merges read the table
         // they replace, so they hold the lock throughout.
@@ -791,11 +813,16 @@ impl Engine for DataFusionEngine {
         } else {
             None
         };
-        let sql = if let Some(keys) = merge_keys {
-            self.merge_sql(name, keys, build.sql, merge_previous.is_some())
+        let (sql, truncated_below) = if let Some(keys) = current_state {
+            self.current_state_merge_sql(name, keys, build.sql, merge_previous.as_ref())
                 .await?
+        } else if let Some(keys) = merge_keys {
+            let sql = self
+                .merge_sql(name, keys, build.sql, merge_previous.is_some())
+                .await?;
+            (sql, None)
         } else {
-            build.sql.to_string()
+            (build.sql.to_string(), None)
         };
         let curated = self.warehouse.join("curated");
         let unique = format!(
@@ -810,7 +837,11 @@ impl Engine for DataFusionEngine {
         } else {
             build.storage.partitioned_by()
         };
-        let written = match self.run_to_dir(name, &sql, &staging, partition_by).await {
+        let written = match current_state {
+            Some(keys) => self.write_current_state(name, &sql, &staging, keys).await,
+            None => self.run_to_dir(name, &sql, &staging, partition_by).await,
+        };
+        let written = match written {
             Ok(w) => w,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&staging);
@@ -875,6 +906,7 @@ impl Engine for DataFusionEngine {
                 build.fingerprint.to_string()
             },
             stats: stats.clone(),
+            truncated_below,
         };
         let info_bytes = serde_json::to_vec_pretty(&info).map_err(|e| engine_error(name, e))?;
         let trash = curated.join(".trash").join(&unique);
