@@ -154,7 +154,10 @@ SILT_STREAM_ALLOCATOR := MIMALLOC_ARENA_EAGER_COMMIT=0 MIMALLOC_PURGE_DELAY=1000
   GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=67108864
 BENCH_INPUT := $(TARGET_DIR)/bench/events-200000.jsonl
 
-bench: ## Throughput and peak memory of the local pipeline, decode and land apart, and the Lambda handlers per invocation with their cost (release build).
+# One core for both sides of the yardstick, where taskset exists.
+PIN_ONE_CORE := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 0)
+
+bench: $(READBACK_PY) ## Throughput and peak memory of the local pipeline, decode and land apart, and the Lambda handlers per invocation with their cost (release build).
 	$(CARGO) bench -p silt-local --bench pipeline --no-run
 	$(CARGO) bench -p silt-lake --bench decode_land --no-run
 	$(CARGO) bench -p ingest --bench invocations --no-run
@@ -166,6 +169,9 @@ bench: ## Throughput and peak memory of the local pipeline, decode and land apar
 	@SILT_BENCH_EVENTS=200000 SILT_BENCH_THREADS=2 $(CARGO) bench -q -p silt-local --bench pipeline
 	@mkdir -p $(dir $(BENCH_INPUT))
 	@test -s $(BENCH_INPUT) || SILT_BENCH_GENERATE_TO=$(abspath $(BENCH_INPUT)) SILT_BENCH_EVENTS=200000 $(CARGO) bench -q -p silt-local --bench pipeline
+	@echo "== the yardstick, one core: silt's local pipeline, then bench/pyarrow_duckdb.py, over the same 200000 events"
+	@SILT_BENCH_EVENTS=200000 SILT_BENCH_THREADS=1 $(PIN_ONE_CORE) $(CARGO) bench -q -p silt-local --bench pipeline
+	@$(PIN_ONE_CORE) $(READBACK_VENV)/bin/python bench/pyarrow_duckdb.py $(BENCH_INPUT) $(TARGET_DIR)/bench/yardstick
 	@echo "== decode and land apart: 200000 events, one thread, batches of 10000, in memory"
 	@$(SILT_STREAM_ALLOCATOR) SILT_BENCH_INPUT=$(abspath $(BENCH_INPUT)) $(CARGO) bench -q -p silt-lake --bench decode_land
 	@echo "== Lambda-shaped: the ingest and land handlers per invocation, by batch shape, with cost per million events"

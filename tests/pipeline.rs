@@ -608,3 +608,52 @@ async fn late_changes_meet_earlier_truncates_and_deletes_as_a_rebuild_does() {
     );
     assert_eq!(merged[&5]["amount_cents"], 70);
 }
+
+/// A model may name a declared column before any event carries it: the
+/// example's daily_revenue reads discount_cents, which these orders lack.
+/// The column exists from the first landing, typed and null, and the
+/// model builds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_column_no_event_has_yet_is_there_typed_and_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let input = write_lines(
+        dir.path(),
+        "orders.jsonl",
+        &[
+            order_event(1, 10, json!(100)),
+            order_event(2, 20, json!(250)),
+        ],
+    );
+    assert!(
+        !std::fs::read_to_string(&input)
+            .unwrap()
+            .contains("discount_cents")
+    );
+    let l = local(shop_project(), &wh);
+    let s = l.run(&[input], None, &NoProgress).await.unwrap();
+    assert!(s.transform.ok(), "{:?}", s.transform.failures());
+    let revenue = s
+        .transform
+        .models
+        .iter()
+        .find(|m| m.model == "daily_revenue")
+        .unwrap();
+    assert_eq!(revenue.status, ModelStatus::Success);
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(wh.join("schemas/shop.public.orders/v000001.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        schema["columns"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "discount_cents", "type": "int64"})),
+        "{schema}"
+    );
+    let orders = curated_by_key(&wh, "orders_current", "order_id").await;
+    assert_eq!(orders[&1]["discount_cents"], Value::Null);
+    let rows = silt_tests::read_parquet_rows(&wh.join("curated/daily_revenue")).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["revenue_cents"], 350);
+}

@@ -127,6 +127,10 @@ fn main() {
         run.models.len()
     );
     println!(
+        "silt run in all:      {:.2} s (decode+land, then transform)",
+        land_secs + transform_secs
+    );
+    println!(
         "peak RSS:             {rss_before:.0} MiB before, {rss_land:.0} MiB after decode+land, {:.0} MiB after transform",
         peak_rss_mib()
     );

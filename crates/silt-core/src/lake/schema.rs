@@ -102,6 +102,14 @@ impl std::fmt::Display for ContractDiff {
                 name,
                 declared,
                 landed,
+            } if landed.widens_to(*declared) => write!(
+                f,
+                "~ {name} declared {declared}, landed {landed} (a widening; the landed type holds until it is evolved)"
+            ),
+            ContractDiff::Retyped {
+                name,
+                declared,
+                landed,
             } => write!(f, "~ {name} declared {declared}, landed {landed}"),
             ContractDiff::NotLanded(c) => {
                 write!(f, "- {} {} (declared, not landed yet)", c.name, c.ty)
@@ -542,6 +550,19 @@ mod tests {
             ]
         );
         assert_eq!(diff.iter().filter(|d| d.breaks()).count(), 2);
+        let widened = ContractDiff::Retyped {
+            name: "amount".into(),
+            declared: ColumnType::Decimal {
+                precision: 12,
+                scale: 2,
+            },
+            landed: money,
+        };
+        assert!(
+            widened
+                .to_string()
+                .ends_with("(a widening; the landed type holds until it is evolved)")
+        );
         assert!(
             contract_diff(
                 &[("id", ColumnType::Int64)],
