@@ -439,22 +439,7 @@ impl DataFusionEngine {
                 out.push((c.clone(), t.clone()));
             }
         }
-        let side = |present: &dyn Fn(&str) -> bool| -> String {
-            out.iter()
-                .map(|(c, t)| {
-                    if present(c) {
-                        quote_ident(c)
-                    } else {
-                        format!(
-                            "arrow_cast(NULL, {}) AS {}",
-                            silt_core::sql::quote_literal(&t.to_string()),
-                            quote_ident(c)
-                        )
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let side = |present: &dyn Fn(&str) -> bool| select_list(&out, present);
         let deleted = if has("_op") {
             "COALESCE(\"_op\" = 'd', FALSE)"
         } else {
@@ -497,6 +482,25 @@ impl DataFusionEngine {
             Placeholder::This => self.model_ref(&model.name),
         })
     }
+}
+
+/// The `out` columns as a table holds them, for one side of a union: a
+/// column the table lacks (added to the source since) as a typed null.
+fn select_list(out: &[(String, DataType)], present: &dyn Fn(&str) -> bool) -> String {
+    out.iter()
+        .map(|(c, t)| {
+            if present(c) {
+                quote_ident(c)
+            } else {
+                format!(
+                    "arrow_cast(NULL, {}) AS {}",
+                    silt_core::sql::quote_literal(&t.to_string()),
+                    quote_ident(c)
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// How Silt's Parquet folders are listed: `*.parquet` files, with Hive

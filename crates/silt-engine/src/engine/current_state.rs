@@ -14,7 +14,7 @@
 
 use super::{
     BuildInfo, DELETED, DataFusionEngine, Written, bytes_scanned, engine_error, files_scanned,
-    flush_over_budget, io_error, max_event_time, writer_properties,
+    flush_over_budget, io_error, max_event_time, select_list, writer_properties,
 };
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::{cast, filter_record_batch, not};
@@ -187,21 +187,7 @@ impl DataFusionEngine {
             .plan(name, &format!("SELECT * FROM {}", quote_ident(table)))
             .await?;
         let has = df.schema().as_arrow().clone();
-        Ok(out
-            .iter()
-            .map(|(c, t)| {
-                if has.field_with_name(c).is_ok() {
-                    quote_ident(c)
-                } else {
-                    format!(
-                        "arrow_cast(NULL, {}) AS {}",
-                        quote_literal(&t.to_string()),
-                        quote_ident(c)
-                    )
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", "))
+        Ok(select_list(out, &|c| has.field_with_name(c).is_ok()))
     }
 
     async fn register_tombstones(&self, name: &str, table: &str, file: &Path) -> Result<()> {
