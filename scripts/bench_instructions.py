@@ -27,10 +27,10 @@ from pathlib import Path
 # away those with sign -1.
 PARTS = [
     ("parse (serde_json to Json)", r"silt_core::json::parse_noting_floats( \[|$)", 1),
-    ("decode (Json to records)", r"silt_core::decode::decode( \[|$)", 1),
-    ("mask and checks", r"silt_core::ingest::Ingestor::check_and_mask( \[|$)", 1),
-    ("landing queue: pack", r"silt_core::pack::pack( \[|$)", 1),
-    ("landing queue: unpack", r"silt_core::pack::(unpack|read_line)( \[|$)", 1),
+    ("decode (Json to records)", r"silt_core::ingest::decode::decode( \[|$)", 1),
+    ("mask and checks", r"silt_core::ingest::ingestor::Ingestor::check_and_mask( \[|$)", 1),
+    ("landing queue: pack", r"silt_core::lake::pack::pack( \[|$)", 1),
+    ("landing queue: unpack", r"silt_core::lake::pack::(unpack|read_line)( \[|$)", 1),
     ("land (group, schema, Parquet)", r"silt_lake::land::Lander::land_dataset::\{\{closure\}\}( \[|$)", 1),
     ("  of which Parquet and zstd", r"silt_lake::encode::encode_(parquet|gathered)( \[|$)", 1),
     ("SHA-256 in software (all callers)", r"sha2::sha256::soft::compress( \[|$)", 1),
