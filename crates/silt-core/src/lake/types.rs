@@ -321,9 +321,17 @@ pub fn unscaled(s: &str, precision: u8, scale: u8) -> Option<i128> {
 /// Exact decimal text of an unscaled value at `scale`, as Trino prints a
 /// decimal (`-0.50`, `12.00`, `7`).
 pub fn decimal_text(unscaled: i128, scale: u8) -> String {
-    let digits = unscaled.unsigned_abs().to_string();
-    let sign = if unscaled < 0 { "-" } else { "" };
-    let scale = usize::from(scale);
+    point_placed(
+        unscaled < 0,
+        &unscaled.unsigned_abs().to_string(),
+        usize::from(scale),
+    )
+}
+
+/// Decimal text of an unscaled value's digits (its magnitude) at `scale`:
+/// the point `scale` digits from the right, zeros padded in front of it.
+pub fn point_placed(negative: bool, digits: &str, scale: usize) -> String {
+    let sign = if negative { "-" } else { "" };
     if scale == 0 {
         return format!("{sign}{digits}");
     }

@@ -11,7 +11,7 @@ use super::{
 use crate::json::{Json, Object};
 use crate::lake::record::{Op, pad_decimal};
 use crate::lake::row::Cell;
-use crate::lake::types::{ColumnType, MAX_DECIMAL_PRECISION};
+use crate::lake::types::{ColumnType, MAX_DECIMAL_PRECISION, point_placed};
 use base64::Engine as _;
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -554,19 +554,11 @@ pub(super) fn decimal_from_base64(text: &str, scale: u32) -> Option<String> {
         return None;
     }
     let unscaled = num_bigint::BigInt::from_signed_bytes_be(&bytes);
-    let digits = unscaled.magnitude().to_string();
-    let scale = scale as usize;
-    let sign = if unscaled.sign() == num_bigint::Sign::Minus {
-        "-"
-    } else {
-        ""
-    };
-    if scale == 0 {
-        return Some(format!("{sign}{digits}"));
-    }
-    let padded = format!("{digits:0>width$}", width = scale + 1);
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    Some(format!("{sign}{int}.{frac}"))
+    Some(point_placed(
+        unscaled.sign() == num_bigint::Sign::Minus,
+        &unscaled.magnitude().to_string(),
+        scale as usize,
+    ))
 }
 
 #[cfg(test)]
