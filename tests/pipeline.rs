@@ -657,3 +657,100 @@ async fn a_declared_column_no_event_has_yet_is_there_typed_and_null() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["revenue_cents"], 350);
 }
+
+/// An order event on day `day` (0 = 2026-01-01) carrying a `tax` decimal.
+fn taxed_order(id: i64, day: i64, tax: &str) -> String {
+    let lsn = 10 + id as u64 + day as u64 * 86_400_000;
+    let mut e: Value = serde_json::from_str(&order_event(id, lsn, json!(100))).unwrap();
+    e["after"]["tax"] = json!(tax);
+    e.to_string()
+}
+
+fn declaring_tax(precision: u8) -> Project {
+    let mut project = shop_project();
+    let orders = "shop.public.orders".parse().unwrap();
+    project
+        .datasets
+        .get_mut(&orders)
+        .unwrap()
+        .columns
+        .push(silt_core::config::DeclaredColumn {
+            name: "tax".into(),
+            ty: silt_core::lake::types::ColumnType::Decimal {
+                precision,
+                scale: 2,
+            },
+            required: false,
+        });
+    project
+}
+
+/// A declared decimal given more digits widens in place: the files landed
+/// before keep their type and read as the wider one, a value only the
+/// wider type holds lands, and the current state kept run by run is
+/// rebuilt once (its stored rows held the narrower type), then merges
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_decimal_given_more_digits_widens_and_old_files_read_as_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    let first = write_lines(dir.path(), "a.jsonl", &[taxed_order(1, 0, "1234.56")]);
+    let s = local(declaring_tax(6), &wh)
+        .run(&[first], None, &NoProgress)
+        .await
+        .unwrap();
+    assert!(s.transform.ok(), "{:?}", s.transform.failures());
+
+    // Too wide for decimal(6,2): refused at ingest while that is declared.
+    let wide = taxed_order(2, 1, "1234567890.12");
+    let refused = write_lines(dir.path(), "b.jsonl", std::slice::from_ref(&wide));
+    let s = local(declaring_tax(6), &wh)
+        .run(std::slice::from_ref(&refused), None, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(s.ingest.rejected.len(), 1);
+
+    let s = local(declaring_tax(12), &wh)
+        .run(&[refused], None, &NoProgress)
+        .await
+        .unwrap();
+    assert!(s.ingest.rejected.is_empty() && s.land.quarantined.is_empty());
+    assert!(s.transform.ok(), "{:?}", s.transform.failures());
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(wh.join("schemas/shop.public.orders/v000002.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        schema["columns"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "tax", "type": "decimal(12,2)"})),
+        "{schema}"
+    );
+    assert_eq!(schema["widenings"], 1);
+    let current = |s: &silt_local::RunSummary| {
+        s.transform
+            .models
+            .iter()
+            .find(|m| m.model == "orders_current")
+            .unwrap()
+            .dates_read["shop.public.orders"]
+    };
+    assert_eq!(current(&s), 2, "rebuilt from both days");
+    let orders = curated_by_key(&wh, "orders_current", "order_id").await;
+    assert_eq!(orders[&1]["tax"], "1234.56");
+    assert_eq!(orders[&2]["tax"], "1234567890.12");
+
+    // Merged run by run again from the next day on.
+    let third = write_lines(dir.path(), "c.jsonl", &[taxed_order(3, 2, "0.01")]);
+    let s = local(declaring_tax(12), &wh)
+        .run(&[third], None, &NoProgress)
+        .await
+        .unwrap();
+    assert!(s.transform.ok(), "{:?}", s.transform.failures());
+    assert_eq!(current(&s), 1);
+    let orders = curated_by_key(&wh, "orders_current", "order_id").await;
+    assert_eq!(orders.len(), 3);
+    assert_eq!(orders[&1]["tax"], "1234.56");
+    assert_eq!(orders[&3]["tax"], "0.01");
+}

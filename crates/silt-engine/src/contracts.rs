@@ -43,6 +43,7 @@ pub async fn check_models(project: &Project, graph: &ModelGraph) -> ContractChec
         let schema = DatasetSchema {
             dataset: id.clone(),
             version: 1,
+            widenings: 0,
             columns: d
                 .columns
                 .iter()

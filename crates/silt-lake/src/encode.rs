@@ -594,6 +594,7 @@ mod tests {
         DatasetSchema {
             dataset: "s.p.t".parse().unwrap(),
             version: 1,
+            widenings: 0,
             columns: columns
                 .iter()
                 .map(|(n, ty)| SchemaColumn {

@@ -172,7 +172,7 @@ impl SchemaRegistry {
         }
     }
 
-    /// Checks `records` against the dataset's schema, storing a new version if they add columns.
+    /// Checks `records` against the dataset's schema, storing a new version if they add or widen columns.
     pub async fn evolve<R: Borrow<ChangeRecord>>(
         &self,
         dataset: &DatasetId,
@@ -196,7 +196,7 @@ impl SchemaRegistry {
         };
         for _ in 0..MAX_RACES {
             let evo = check(&current);
-            if evo.added.is_empty() {
+            if evo.added.is_empty() && evo.widened.is_empty() {
                 return Ok(evo);
             }
             let body =
@@ -207,7 +207,13 @@ impl SchemaRegistry {
                 .await?
             {
                 PutOutcome::Created => {
-                    tracing::info!(dataset = %dataset, version = evo.schema.version, added = ?evo.added.iter().map(|c| &c.name).collect::<Vec<_>>(), "Schema evolved.");
+                    tracing::info!(
+                        dataset = %dataset,
+                        version = evo.schema.version,
+                        added = ?evo.added.iter().map(|c| &c.name).collect::<Vec<_>>(),
+                        widened = ?evo.widened.iter().map(|c| format!("{} {}", c.name, c.ty)).collect::<Vec<_>>(),
+                        "Schema evolved."
+                    );
                     self.remember(&evo.schema);
                     return Ok(evo);
                 }

@@ -1,9 +1,11 @@
 //! Dataset schemas in the raw zone and how they evolve.
 //!
 //! A dataset's schema is an ordered list of typed columns, versioned. New
-//! columns are appended (old files read them as null); a value whose type
-//! conflicts with its column's type is never coerced: its record is
-//! quarantined with the reason, and its neighbours land.
+//! columns are appended (old files read them as null); a decimal column
+//! widens in place when its declaration or its producer states more
+//! digits ([`ColumnType::evolves_to`]); a value whose type conflicts with
+//! its column's type is never coerced: its record is quarantined with the
+//! reason, and its neighbours land.
 
 use crate::lake::record::{ChangeRecord, DatasetId};
 use crate::lake::rejection::{RejectKind, Rejection};
@@ -37,6 +39,14 @@ pub struct DatasetSchema {
     pub version: u32,
     /// Data columns in order of first appearance.
     pub columns: Vec<Column>,
+    /// How many versions widened a column's type. A model kept run by run
+    /// is rebuilt when this changes: its stored rows hold the narrower type.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub widenings: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl DatasetSchema {
@@ -46,6 +56,7 @@ impl DatasetSchema {
             dataset,
             version: 0,
             columns: Vec::new(),
+            widenings: 0,
         }
     }
 
@@ -102,9 +113,17 @@ impl std::fmt::Display for ContractDiff {
                 name,
                 declared,
                 landed,
+            } if landed.evolves_to(*declared) => write!(
+                f,
+                "~ {name} declared {declared}, landed {landed} (a widening: the next landing evolves it)"
+            ),
+            ContractDiff::Retyped {
+                name,
+                declared,
+                landed,
             } if landed.widens_to(*declared) => write!(
                 f,
-                "~ {name} declared {declared}, landed {landed} (a widening; the landed type holds until it is evolved)"
+                "~ {name} declared {declared}, landed {landed} (Athena cannot read the files landed as {landed} as {declared}: the landed type holds)"
             ),
             ContractDiff::Retyped {
                 name,
@@ -147,10 +166,12 @@ pub fn contract_diff(declared: &[(&str, ColumnType)], landed: &DatasetSchema) ->
 /// The outcome of checking records against a schema.
 #[derive(Debug)]
 pub struct Evolution {
-    /// The schema after adding new columns (same version if none were added).
+    /// The schema after adding and widening columns (same version if none were).
     pub schema: DatasetSchema,
     /// Columns added by these records.
     pub added: Vec<Column>,
+    /// Columns whose type widened, with their new type.
+    pub widened: Vec<Column>,
     /// Indexes of records that conflict with the schema, with reasons.
     pub conflicts: Vec<(usize, Rejection)>,
 }
@@ -215,8 +236,11 @@ pub struct Accepted<'a> {
 ///
 /// `declared` are the dataset's declared columns (its contract): those the
 /// schema lacks are added first, typed, in the order given, so they exist
-/// from the first landing, null until values arrive. A column already
-/// landed keeps its type: files written with it cannot change.
+/// from the first landing, null until values arrive. A landed column
+/// keeps its type unless it can widen in place ([`ColumnType::evolves_to`]):
+/// to its declared type, or, if undeclared, to a type a record's producer
+/// states. That happens before any record is checked, so one batch's
+/// files have one type per column.
 pub fn evolve_with<R: Borrow<ChangeRecord>>(
     current: &DatasetSchema,
     declared: &[(&str, ColumnType)],
@@ -235,6 +259,7 @@ pub fn evolve_with<R: Borrow<ChangeRecord>>(
             added.push(col);
         }
     }
+    let widened = widen(&mut schema, declared, records);
     // Known columns sorted by name, for `align`: type and index in `schema`.
     let mut index: Vec<(String, (ColumnType, u32))> = schema
         .columns
@@ -322,14 +347,54 @@ pub fn evolve_with<R: Borrow<ChangeRecord>>(
             cell_columns: &cell_columns,
         });
     }
-    if !added.is_empty() {
+    if !added.is_empty() || !widened.is_empty() {
         schema.version = current.version + 1;
+    }
+    if !widened.is_empty() {
+        schema.widenings = current.widenings + 1;
     }
     Evolution {
         schema,
         added,
+        widened,
         conflicts,
     }
+}
+
+/// Widens the columns of `schema` that a declaration, or for an
+/// undeclared column a producer's stated type, widens in place; returns
+/// them with their new types.
+fn widen<R: Borrow<ChangeRecord>>(
+    schema: &mut DatasetSchema,
+    declared: &[(&str, ColumnType)],
+    records: &[R],
+) -> Vec<Column> {
+    let mut widened: Vec<Column> = Vec::new();
+    let mut apply = |schema: &mut DatasetSchema, name: &str, ty: ColumnType| {
+        let Some(col) = schema.columns.iter_mut().find(|c| c.name == name) else {
+            return;
+        };
+        if col.ty.evolves_to(ty) {
+            col.ty = ty;
+            match widened.iter_mut().find(|c| c.name == name) {
+                Some(w) => w.ty = ty,
+                None => widened.push(col.clone()),
+            }
+        }
+    };
+    for &(name, ty) in declared {
+        apply(schema, name, ty);
+    }
+    for r in records {
+        for (name, ty) in &r.borrow().types {
+            // A declaration fixes its column's type: the producer's says
+            // nothing more.
+            if !declared.iter().any(|(d, _)| *d == name.as_str()) {
+                apply(schema, name, *ty);
+            }
+        }
+    }
+    widened
 }
 
 #[cfg(test)]
@@ -469,6 +534,86 @@ mod tests {
     }
 
     #[test]
+    fn a_decimal_widens_to_its_declaration_before_any_record_is_checked() {
+        let money = |precision| ColumnType::Decimal {
+            precision,
+            scale: 2,
+        };
+        let landed = evolve_with(
+            &DatasetSchema::empty("s.p.t".parse().unwrap()),
+            &[("amount", money(10)), ("on", ColumnType::Date)],
+            &[rec("1", json!({"id": 1, "amount": "12345678.99"}))],
+            |_| {},
+        )
+        .schema;
+        assert_eq!((landed.version, landed.widenings), (1, 0));
+        // Declared wider later: the column widens and a value only the
+        // wider type holds lands; the date stays a date (not readable in
+        // place as a timestamp), so an instant in it is still a conflict.
+        let wider = [("amount", money(12)), ("on", ColumnType::Timestamp)];
+        let mut typed = Vec::new();
+        let e = evolve_with(
+            &landed,
+            &wider,
+            &[
+                rec("2", json!({"id": 2, "amount": "1234567890.99"})),
+                rec("3", json!({"id": 3, "on": "2026-01-01T10:00:00Z"})),
+            ],
+            |a| typed.push(a.columns.iter().map(|c| c.ty).collect::<Vec<_>>()),
+        );
+        assert_eq!(e.schema.column("amount"), Some(money(12)));
+        assert_eq!(e.schema.column("on"), Some(ColumnType::Date));
+        assert_eq!(e.widened.len(), 1);
+        assert_eq!((e.schema.version, e.schema.widenings), (2, 1));
+        assert_eq!(
+            typed,
+            [vec![money(12), ColumnType::Date, ColumnType::Int64]]
+        );
+        assert_eq!(e.conflicts.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1]);
+        // The same declaration again changes nothing.
+        let again = evolve_with(&e.schema, &wider, &[rec("4", json!({"id": 4}))], |_| {});
+        assert_eq!(again.schema, e.schema);
+        assert!(again.widened.is_empty());
+    }
+
+    #[test]
+    fn a_producer_stating_more_digits_widens_an_undeclared_decimal() {
+        let money = |precision| ColumnType::Decimal {
+            precision,
+            scale: 2,
+        };
+        let stated = |pos: &str, p, amount: &str| {
+            rec(pos, json!({"id": 1, "amount": amount}))
+                .with_types(vec![("amount".into(), money(p))])
+        };
+        let v1 = evolve(
+            &DatasetSchema::empty("s.p.t".parse().unwrap()),
+            &[stated("1", 10, "1.00")],
+        )
+        .schema;
+        // The source's column became numeric(14,2); one record of the
+        // batch still states the old type.
+        let e = evolve(
+            &v1,
+            &[stated("2", 10, "2.00"), stated("3", 14, "123456789012.00")],
+        );
+        assert!(e.conflicts.is_empty(), "{:?}", e.conflicts);
+        assert_eq!(e.schema.column("amount"), Some(money(14)));
+        assert_eq!(e.schema.widenings, 1);
+        // A narrower statement never narrows it.
+        let later = evolve(&e.schema, &[stated("4", 10, "3.00")]);
+        assert_eq!(later.schema, e.schema);
+        // A declaration holds against what the producer states.
+        let declared = evolve_with(
+            &v1,
+            &[("amount", money(10))],
+            &[stated("5", 14, "4.00")],
+            |_| {},
+        );
+        assert_eq!(declared.schema, v1);
+    }
+
+    #[test]
     fn a_stated_type_makes_the_column_even_from_a_null() {
         let empty = DatasetSchema::empty("s.p.t".parse().unwrap());
         let typed = |pos: &str, row: Value| {
@@ -515,6 +660,7 @@ mod tests {
         let landed = DatasetSchema {
             dataset: "s.p.t".parse().unwrap(),
             version: 3,
+            widenings: 0,
             columns: vec![
                 Column {
                     name: "id".into(),
@@ -561,7 +707,16 @@ mod tests {
         assert!(
             widened
                 .to_string()
-                .ends_with("(a widening; the landed type holds until it is evolved)")
+                .ends_with("(a widening: the next landing evolves it)")
+        );
+        let dated = ContractDiff::Retyped {
+            name: "paid".into(),
+            declared: ColumnType::Timestamp,
+            landed: ColumnType::Date,
+        };
+        assert_eq!(
+            dated.to_string(),
+            "~ paid declared timestamp, landed date (Athena cannot read the files landed as date as timestamp: the landed type holds)"
         );
         assert!(
             contract_diff(

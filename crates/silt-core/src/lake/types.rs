@@ -169,6 +169,25 @@ impl ColumnType {
             _ => false,
         }
     }
+
+    /// Whether a landed column of this type may become `wider` in place:
+    /// files written before keep their type, and every reader of the raw
+    /// zone must read them as the wider one. That holds for a decimal
+    /// gaining digits (Trino's Parquet reader, which Athena's is, rescales
+    /// a file's decimal to the table's; DataFusion, pyarrow and DuckDB
+    /// cast it). It does not hold for an integer or a date becoming a
+    /// decimal or a timestamp: Athena documents only INT to BIGINT and
+    /// FLOAT to DOUBLE as readable across files ("Change a column data
+    /// type"), and Trino's reader refuses an INT64 without a decimal
+    /// annotation for a decimal column and a DATE for a timestamp one, so
+    /// every query over the earlier files would fail.
+    pub fn evolves_to(self, wider: ColumnType) -> bool {
+        matches!(
+            (self, wider),
+            (ColumnType::Decimal { .. }, ColumnType::Decimal { .. })
+        ) && self != wider
+            && self.widens_to(wider)
+    }
 }
 
 impl fmt::Display for ColumnType {
@@ -510,5 +529,16 @@ mod tests {
         assert!(!d(10, 2).widens_to(d(12, 1)));
         assert!(!ColumnType::Timestamp.widens_to(ColumnType::Date));
         assert!(!ColumnType::Int64.widens_to(ColumnType::Float64));
+    }
+
+    #[test]
+    fn only_a_decimal_gaining_digits_evolves_in_place() {
+        let d = |precision, scale| ColumnType::Decimal { precision, scale };
+        assert!(d(10, 2).evolves_to(d(12, 2)));
+        assert!(d(10, 2).evolves_to(d(20, 4)), "short to long, rescaled");
+        assert!(!d(10, 2).evolves_to(d(10, 2)), "no change");
+        assert!(!d(10, 2).evolves_to(d(10, 3)));
+        assert!(!ColumnType::Int64.evolves_to(d(19, 0)));
+        assert!(!ColumnType::Date.evolves_to(ColumnType::Timestamp));
     }
 }

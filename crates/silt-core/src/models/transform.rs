@@ -732,6 +732,11 @@ pub async fn run(
         .filter_map(|n| graph.get(n))
         .collect();
     engine.register_existing_models(&unselected).await?;
+    let widened: BTreeMap<DatasetId, String> = schemas
+        .iter()
+        .filter(|(_, s)| s.widenings > 0)
+        .map(|(id, s)| (id.clone(), format!("widened {}", s.widenings)))
+        .collect();
     let mut fingerprints: BTreeMap<String, String> = BTreeMap::new();
     // What each model reads, for estimates of the models reading it.
     let mut estimates: BTreeMap<String, u64> = BTreeMap::new();
@@ -820,14 +825,14 @@ pub async fn run(
             Materialization::CurrentState { .. } => engine.current_state_by_merge(),
             Materialization::Table { .. } | Materialization::View => false,
         };
-        let no_sources = BTreeMap::new();
         // An incremental model's definition leaves out its sources' data: what
-        // it has read is tracked per partition instead.
+        // it has read is tracked per partition instead. A widened column is
+        // in it: the rows kept hold the narrower type, so it rebuilds.
         let fp = fingerprint(
             &sql,
             model,
             if incremental {
-                &no_sources
+                &widened
             } else {
                 source_fingerprints
             },
@@ -1152,6 +1157,7 @@ mod tests {
         let schema = DatasetSchema {
             dataset: d.clone(),
             version: 1,
+            widenings: 0,
             columns: vec![
                 Column {
                     name: "id".into(),
