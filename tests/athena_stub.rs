@@ -24,7 +24,7 @@ pub type Verdict = fn(&str, usize) -> Option<(&'static str, bool)>;
 /// A running stand-in. Like Athena, it answers a `ClientRequestToken` it has
 /// seen with the query it started for it, and starts nothing new. Every
 /// query succeeds or fails as its verdict says and describes one `bigint`
-/// column, and `_event_time` where the query has it (moto describes none
+/// column (one per test of a model's data-test query), and `_event_time` where the query has it (moto describes none
 /// unless seeded query by query). Its one value
 /// is 0 or, when numbered, the query's number (`q7` answers 7), so two
 /// statements that share a query share an answer.
@@ -171,15 +171,28 @@ async fn serve(
             "amazonathena.getqueryresults" => {
                 let id = id_of(&req);
                 let value = if numbered { id } else { 0 };
-                let mut columns =
-                    vec![json!({"Name": "_col0", "Type": "bigint", "Precision": 19, "Scale": 0})];
+                let sql = queries.lock().unwrap()[id].clone();
+                // A model's data tests answer a column per test.
+                let names: Vec<String> = match sql.matches(" AS \"_test_").count() {
+                    0 => vec!["_col0".into()],
+                    n => (0..n).map(|i| format!("_test_{i}")).collect(),
+                };
+                let mut columns: Vec<Value> = names
+                    .iter()
+                    .map(|n| json!({"Name": n, "Type": "bigint", "Precision": 19, "Scale": 0}))
+                    .collect();
                 // A query describing a model that keeps the raw zone's event
                 // time: Athena reports its type, as the engine needs it.
-                if queries.lock().unwrap()[id].contains("\"_event_time\"") {
+                if sql.contains("\"_event_time\"") {
                     columns.push(json!({"Name": "_event_time", "Type": "timestamp", "Precision": 3, "Scale": 0}));
                 }
+                let header: Vec<Value> = names.iter().map(|n| json!({"VarCharValue": n})).collect();
+                let row: Vec<Value> = names
+                    .iter()
+                    .map(|_| json!({"VarCharValue": value.to_string()}))
+                    .collect();
                 json!({"ResultSet": {
-                    "Rows": [{"Data": [{"VarCharValue": "_col0"}]}, {"Data": [{"VarCharValue": value.to_string()}]}],
+                    "Rows": [{"Data": header}, {"Data": row}],
                     "ResultSetMetadata": {"ColumnInfo": columns}
                 }})
             }

@@ -1031,10 +1031,10 @@ async fn athena_queries_poll_through_running_and_read_results() {
     use silt_core::models::transform::Engine;
     assert_eq!(
         engine
-            .count("r1", "probe", "SELECT COUNT(*) FROM t WHERE x IS NULL")
+            .counts("r1", "probe", "SELECT COUNT(*) FROM t WHERE x IS NULL")
             .await
             .unwrap(),
-        7
+        [7]
     );
 }
 
@@ -1370,11 +1370,11 @@ async fn backfill_windows_get_their_own_athena_queries_and_a_retried_window_its_
     let sql = "SELECT COUNT(*) FROM \"silt\".\"orders_current\" WHERE \"id\" IS NULL";
     let engine = athena_engine(&moto, &athena, &transform_store, "bf");
     let first = engine
-        .count("bf-w0000-a1", "orders_current", sql)
+        .counts("bf-w0000-a1", "orders_current", sql)
         .await
         .unwrap();
     let second = engine
-        .count("bf-w0001-a1", "orders_current", sql)
+        .counts("bf-w0001-a1", "orders_current", sql)
         .await
         .unwrap();
     assert_ne!(first, second, "two windows, two queries, two answers");
@@ -1383,7 +1383,7 @@ async fn backfill_windows_get_their_own_athena_queries_and_a_retried_window_its_
     let retried = athena_engine(&moto, &athena, &transform_store, "bf");
     assert_eq!(
         retried
-            .count("bf-w0000-a1", "orders_current", sql)
+            .counts("bf-w0000-a1", "orders_current", sql)
             .await
             .unwrap(),
         first
@@ -1450,8 +1450,8 @@ impl silt_core::models::transform::Engine for Overlap {
         bump(-1);
         out
     }
-    async fn count(&self, r: &str, m: &str, sql: &str) -> silt_core::Result<u64> {
-        self.inner.count(r, m, sql).await
+    async fn counts(&self, r: &str, m: &str, sql: &str) -> silt_core::Result<Vec<u64>> {
+        self.inner.counts(r, m, sql).await
     }
 }
 

@@ -301,7 +301,7 @@ impl Engine for FaultyEngine<'_> {
         }
         self.inner.materialize(model, build).await
     }
-    async fn count(&self, run_id: &str, model: &str, sql: &str) -> Result<u64> {
-        self.inner.count(run_id, model, sql).await
+    async fn counts(&self, run_id: &str, model: &str, sql: &str) -> Result<Vec<u64>> {
+        self.inner.counts(run_id, model, sql).await
     }
 }

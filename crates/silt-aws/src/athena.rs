@@ -840,17 +840,24 @@ impl Engine for AthenaEngine {
         Ok(stats)
     }
 
-    async fn count(&self, run_id: &str, model: &str, sql: &str) -> Result<u64> {
-        let v = self.scalar(run_id, model, sql).await?;
-        v.as_deref()
-            .unwrap_or("0")
-            .trim()
-            .parse()
-            .map_err(|_| Error::Engine {
-                model: model.to_string(),
-                message: format!("a count query returned {v:?} instead of an integer"),
-                retryable: false,
+    async fn counts(&self, run_id: &str, model: &str, sql: &str) -> Result<Vec<u64>> {
+        let (_, rows) = self.rows(run_id, model, sql).await?;
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(Vec::new());
+        };
+        row.into_iter()
+            .map(|v| {
+                v.as_deref()
+                    .unwrap_or("0")
+                    .trim()
+                    .parse()
+                    .map_err(|_| Error::Engine {
+                        model: model.to_string(),
+                        message: format!("a count query returned {v:?} instead of an integer"),
+                        retryable: false,
+                    })
             })
+            .collect()
     }
 
     async fn upkeep(&self, run_id: &str, model: &Model) -> Result<u64> {

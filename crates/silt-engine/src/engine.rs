@@ -939,7 +939,7 @@ impl Engine for DataFusionEngine {
         Ok(stats)
     }
 
-    async fn count(&self, _run_id: &str, model: &str, sql: &str) -> Result<u64> {
+    async fn counts(&self, _run_id: &str, model: &str, sql: &str) -> Result<Vec<u64>> {
         // A test reads the table its model just built while another backfill
         // window may be committing the same model (without the lock a test
         // met a partition swapped away mid-query: "part-0.parquet not found").
@@ -950,29 +950,34 @@ impl Engine for DataFusionEngine {
             .collect()
             .await
             .map_err(|e| engine_error(model, e))?;
-        count_of(model, &batches)
+        counts_of(model, &batches)
     }
 }
 
-/// The number a `SELECT COUNT(*)`-style query returned (0 for no rows).
-pub fn count_of(model: &str, batches: &[RecordBatch]) -> Result<u64> {
+/// The first row of a query of counts, in column order (none for no row).
+pub fn counts_of(model: &str, batches: &[RecordBatch]) -> Result<Vec<u64>> {
     let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
-        return Ok(0);
+        return Ok(Vec::new());
     };
-    let col = batch.column(0);
-    if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
-        return Ok(a.value(0).max(0) as u64);
-    }
-    if let Some(a) = col.as_any().downcast_ref::<UInt64Array>() {
-        return Ok(a.value(0));
-    }
-    Err(engine_error(
-        model,
-        format!(
-            "a count query returned {} instead of an integer",
-            col.data_type()
-        ),
-    ))
+    batch
+        .columns()
+        .iter()
+        .map(|col| {
+            if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
+                return Ok(a.value(0).max(0) as u64);
+            }
+            if let Some(a) = col.as_any().downcast_ref::<UInt64Array>() {
+                return Ok(a.value(0));
+            }
+            Err(engine_error(
+                model,
+                format!(
+                    "a count query returned {} instead of an integer",
+                    col.data_type()
+                ),
+            ))
+        })
+        .collect()
 }
 
 /// Newest `_event_time` (millisecond timestamps) in `batch`, if it has one.

@@ -10,6 +10,6 @@ mod engine;
 pub mod trino;
 
 pub use engine::{
-    BUILD_FILE, BuildInfo, DELETED, DataFusionEngine, bytes_scanned, count_of, files_scanned,
+    BUILD_FILE, BuildInfo, DELETED, DataFusionEngine, bytes_scanned, counts_of, files_scanned,
     max_event_time, merge_table, parquet_listing, source_table, writer_properties,
 };

@@ -35,7 +35,7 @@ use silt_core::models::transform::{Build, Engine, ModelStats, route_in_process};
 use silt_core::ports::ObjectStore;
 use silt_core::sql::quote_literal;
 use silt_core::{DatasetId, Error, Result};
-use silt_engine::{count_of, max_event_time, parquet_listing, writer_properties};
+use silt_engine::{counts_of, max_event_time, parquet_listing, writer_properties};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -361,14 +361,14 @@ impl Engine for RoutedEngine {
         self.athena.upkeep(run_id, model).await
     }
 
-    async fn count(&self, run_id: &str, model: &str, sql: &str) -> Result<u64> {
+    async fn counts(&self, run_id: &str, model: &str, sql: &str) -> Result<Vec<u64>> {
         let here = self
             .routed
             .lock()
             .map(|r| r.contains(model))
             .unwrap_or(false);
         let (true, Some(ctx)) = (here, &self.ctx) else {
-            return self.athena.count(run_id, model, sql).await;
+            return self.athena.counts(run_id, model, sql).await;
         };
         let batches = ctx
             .sql(sql)
@@ -377,6 +377,6 @@ impl Engine for RoutedEngine {
             .collect()
             .await
             .map_err(|e| engine_error(model, e))?;
-        count_of(model, &batches)
+        counts_of(model, &batches)
     }
 }

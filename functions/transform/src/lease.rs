@@ -90,7 +90,7 @@ impl<E: Engine> Engine for Leased<E> {
         guard.release(self.store.as_ref()).await?;
         kept
     }
-    async fn count(&self, run_id: &str, model: &str, sql: &str) -> Result<u64> {
-        self.inner.count(run_id, model, sql).await
+    async fn counts(&self, run_id: &str, model: &str, sql: &str) -> Result<Vec<u64>> {
+        self.inner.counts(run_id, model, sql).await
     }
 }

@@ -627,54 +627,93 @@ impl ModelGraph {
     }
 }
 
-/// A data test as SQL counting offending rows; zero means it passed.
+/// A model's data tests as one query answering one row: per test, in
+/// `names` order, how many rows offend it (zero passes).
+///
+/// One query per model, not per test: on Athena every query waits its
+/// turn to start, is polled until done and bills at least 10 MB scanned;
+/// the row tests (`not_null`, `accepted_values`) also share one scan of the
+/// table, the grouping ones (`unique`, custom queries) join it as
+/// one-row subqueries. Valid in Trino and DataFusion alike.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DataTest {
-    /// Readable name, like `not_null(order_id)`.
-    pub name: String,
-    /// `SELECT COUNT(*) …` with `{{ this }}` still in place.
+pub struct TestQuery {
+    /// The tests' readable names, like `not_null(order_id)`.
+    pub names: Vec<String>,
+    /// `SELECT "_test_0", "_test_1", … FROM …` with `{{ this }}` still in place.
     pub sql: String,
 }
 
 impl Tests {
-    /// The tests as counting queries (placeholders unrendered).
-    pub fn queries(&self) -> Vec<DataTest> {
-        let mut out = Vec::new();
+    /// The tests as one counting query (placeholders unrendered), or `None`
+    /// for a model without tests.
+    pub fn query(&self) -> Option<TestQuery> {
+        let mut names = Vec::new();
+        // (output column, offending-row condition) of each row test.
+        let mut row_tests: Vec<(String, String)> = Vec::new();
+        // Each grouping test is a one-row subquery of its own.
+        let mut grouped: Vec<String> = Vec::new();
+        let mut column = |name: String| {
+            let c = quote_ident(&format!("_test_{}", names.len()));
+            names.push(name);
+            c
+        };
         for c in &self.not_null {
-            out.push(DataTest {
-                name: format!("not_null({c})"),
-                sql: format!(
-                    "SELECT COUNT(*) FROM {{{{ this }}}} WHERE {} IS NULL",
-                    quote_ident(c)
-                ),
-            });
+            let col = column(format!("not_null({c})"));
+            row_tests.push((col, format!("{} IS NULL", quote_ident(c))));
         }
         for c in &self.unique {
+            let col = column(format!("unique({c})"));
             let q = quote_ident(c);
-            out.push(DataTest {
-                name: format!("unique({c})"),
-                sql: format!("SELECT COUNT(*) FROM (SELECT {q} FROM {{{{ this }}}} WHERE {q} IS NOT NULL GROUP BY {q} HAVING COUNT(*) > 1) dup"),
-            });
+            grouped.push(format!(
+                "SELECT COUNT(*) AS {col} FROM (SELECT {q} FROM {{{{ this }}}} WHERE {q} IS NOT NULL GROUP BY {q} HAVING COUNT(*) > 1) dup"
+            ));
         }
         for (c, values) in &self.accepted_values {
+            let col = column(format!("accepted_values({c})"));
             let list: Vec<String> = values.iter().map(|v| quote_literal(v)).collect();
-            out.push(DataTest {
-                name: format!("accepted_values({c})"),
-                sql: format!(
-                    "SELECT COUNT(*) FROM {{{{ this }}}} WHERE {} IS NOT NULL AND CAST({} AS VARCHAR) NOT IN ({})",
-                    quote_ident(c),
-                    quote_ident(c),
+            let q = quote_ident(c);
+            row_tests.push((
+                col,
+                format!(
+                    "{q} IS NOT NULL AND CAST({q} AS VARCHAR) NOT IN ({})",
                     list.join(", ")
                 ),
-            });
+            ));
         }
         for (i, q) in self.custom.iter().enumerate() {
-            out.push(DataTest {
-                name: format!("custom[{i}]"),
-                sql: format!("SELECT COUNT(*) FROM ({q}) custom_test"),
-            });
+            let col = column(format!("custom[{i}]"));
+            grouped.push(format!("SELECT COUNT(*) AS {col} FROM ({q}) custom_test"));
         }
-        out
+        if names.is_empty() {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if !row_tests.is_empty() {
+            let sums: Vec<String> = row_tests
+                .iter()
+                .map(|(col, cond)| {
+                    format!("COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0) AS {col}")
+                })
+                .collect();
+            parts.push(format!("SELECT {} FROM {{{{ this }}}}", sums.join(", ")));
+        }
+        parts.extend(grouped);
+        let from: Vec<String> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("({p}) t{i}"))
+            .collect();
+        let columns: Vec<String> = (0..names.len())
+            .map(|i| quote_ident(&format!("_test_{i}")))
+            .collect();
+        Some(TestQuery {
+            sql: format!(
+                "SELECT {}\nFROM {}",
+                columns.join(", "),
+                from.join("\nCROSS JOIN ")
+            ),
+            names,
+        })
     }
 }
 
@@ -814,7 +853,47 @@ mod tests {
             accepted_values: BTreeMap::from([("status".into(), vec!["it's".into()])]),
             ..Default::default()
         };
-        let q = t.queries();
-        assert!(q[0].sql.contains("'it''s'"), "{}", q[0].sql);
+        let q = t.query().unwrap();
+        assert!(q.sql.contains("'it''s'"), "{}", q.sql);
+    }
+
+    #[test]
+    fn a_models_tests_are_one_query_with_a_column_per_test_in_order() {
+        assert_eq!(Tests::default().query(), None);
+        let t = Tests {
+            not_null: vec!["id".into(), "status".into()],
+            unique: vec!["id".into()],
+            accepted_values: BTreeMap::from([("status".into(), vec!["paid".into()])]),
+            custom: vec!["SELECT * FROM {{ this }} WHERE amount < 0".into()],
+        };
+        let q = t.query().unwrap();
+        assert_eq!(
+            q.names,
+            [
+                "not_null(id)",
+                "not_null(status)",
+                "unique(id)",
+                "accepted_values(status)",
+                "custom[0]"
+            ]
+        );
+        assert!(
+            q.sql.starts_with(
+                "SELECT \"_test_0\", \"_test_1\", \"_test_2\", \"_test_3\", \"_test_4\"\nFROM "
+            ),
+            "{}",
+            q.sql
+        );
+        // The row tests share one scan of the table; the others join it.
+        assert_eq!(q.sql.matches("CROSS JOIN").count(), 2, "{}", q.sql);
+        assert_eq!(q.sql.matches("SUM(CASE WHEN").count(), 3, "{}", q.sql);
+        let only_custom = Tests {
+            custom: vec!["SELECT 1".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            only_custom.query().unwrap().sql,
+            "SELECT \"_test_0\"\nFROM (SELECT COUNT(*) AS \"_test_0\" FROM (SELECT 1) custom_test) t0"
+        );
     }
 }

@@ -249,8 +249,10 @@ pub trait Engine: Send + Sync {
     /// Builds `model` by `build`, changing the table only on success, and
     /// records what it was built from.
     async fn materialize(&self, model: &Model, build: &Build<'_>) -> Result<ModelStats>;
-    /// Runs a `SELECT COUNT(*)`-style query of run `run_id` and returns the count.
-    async fn count(&self, run_id: &str, model: &str, sql: &str) -> Result<u64>;
+    /// Runs a query of run `run_id` answering one row of counts (a model's
+    /// [`TestQuery`](crate::models::model::TestQuery)) and returns them in
+    /// column order; no row answers none.
+    async fn counts(&self, run_id: &str, model: &str, sql: &str) -> Result<Vec<u64>>;
     /// Keeps `model`'s table healthy after a nightly run (Athena: Iceberg
     /// `OPTIMIZE … REWRITE DATA USING BIN_PACK`, then `VACUUM`) and returns
     /// the bytes that scanned. An engine with nothing to keep does nothing.
@@ -415,20 +417,24 @@ impl RunRecord {
                     ))
                 }
                 ModelStatus::TestFailed => {
-                    for t in m.tests.iter().filter(|t| t.failures > 0) {
-                        // u64::MAX marks a test that could not run; the reason says why.
-                        out.push(if t.failures == u64::MAX {
-                            format!(
-                                "model `{}` {}",
-                                m.model,
-                                m.reason.as_deref().unwrap_or("a test could not run")
-                            )
-                        } else {
-                            format!(
-                                "model `{}` test {} failed: {} offending rows",
-                                m.model, t.name, t.failures
-                            )
-                        });
+                    // u64::MAX marks a test that could not run; the reason
+                    // says why, once for the query they shared.
+                    if m.tests.iter().any(|t| t.failures == u64::MAX) {
+                        out.push(format!(
+                            "model `{}` {}",
+                            m.model,
+                            m.reason.as_deref().unwrap_or("its tests could not run")
+                        ));
+                    }
+                    for t in m
+                        .tests
+                        .iter()
+                        .filter(|t| t.failures > 0 && t.failures < u64::MAX)
+                    {
+                        out.push(format!(
+                            "model `{}` test {} failed: {} offending rows",
+                            m.model, t.name, t.failures
+                        ));
                     }
                 }
                 ModelStatus::Success
@@ -964,19 +970,34 @@ pub async fn run(
         stats.read.clear();
         let mut tests = Vec::new();
         let mut test_error = None;
-        for t in model.tests.queries() {
-            let sql = render(&t.sql, name, |p| resolve(engine, p, name))?;
-            match engine.count(run_id, name, &sql).await {
-                Ok(n) => tests.push(TestResult {
-                    name: t.name,
-                    failures: n,
-                }),
+        if let Some(q) = model.tests.query() {
+            let sql = render(&q.sql, name, |p| resolve(engine, p, name))?;
+            let counts = match engine.counts(run_id, name, &sql).await {
+                // A one-row aggregate has no row only on a stand-in that
+                // answers nothing: nothing was found.
+                Ok(c) if c.is_empty() => Ok(vec![0; q.names.len()]),
+                Ok(c) if c.len() == q.names.len() => Ok(c),
+                Ok(c) => Err(format!(
+                    "the query answered {} counts for {} tests",
+                    c.len(),
+                    q.names.len()
+                )),
+                Err(e) => Err(e.to_string()),
+            };
+            match counts {
+                Ok(c) => tests.extend(
+                    q.names
+                        .into_iter()
+                        .zip(c)
+                        .map(|(name, failures)| TestResult { name, failures }),
+                ),
                 Err(e) => {
-                    test_error = Some(format!("test {} could not run: {e}", t.name));
-                    tests.push(TestResult {
-                        name: t.name,
+                    test_error = Some(format!("tests {} could not run: {e}", q.names.join(", ")));
+                    // u64::MAX marks a test that could not run.
+                    tests.extend(q.names.into_iter().map(|name| TestResult {
+                        name,
                         failures: u64::MAX,
-                    });
+                    }));
                 }
             }
         }
@@ -1136,8 +1157,11 @@ mod tests {
                 ..Default::default()
             })
         }
-        async fn count(&self, _: &str, _: &str, _: &str) -> Result<u64> {
-            Ok(self.test_failures)
+        async fn counts(&self, _: &str, _: &str, sql: &str) -> Result<Vec<u64>> {
+            Ok(vec![
+                self.test_failures;
+                sql.matches(" AS \"_test_").count()
+            ])
         }
     }
 
