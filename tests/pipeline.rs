@@ -277,6 +277,14 @@ async fn malformed_lines_are_reported_with_line_numbers_and_valid_lines_land() {
     assert_matches(&wh, &good).await;
 }
 
+/// The example project with the orders' declared columns edited.
+fn shop_declaring(edit: impl FnOnce(&mut Vec<silt_core::config::DeclaredColumn>)) -> Project {
+    let mut project = shop_project();
+    let orders = "shop.public.orders".parse().unwrap();
+    edit(&mut project.datasets.get_mut(&orders).unwrap().columns);
+    project
+}
+
 fn order_event(id: i64, lsn: u64, amount: Value) -> String {
     json!({
         "before": null,
@@ -294,14 +302,7 @@ async fn incompatible_type_change_is_quarantined_not_coerced() {
     let wh = dir.path().join("wh");
     // Undeclared, a column's type is the landed schema's: drift is caught
     // by land. (Declared, ingest refuses it first: see the end.)
-    let mut project = shop_project();
-    let orders = "shop.public.orders".parse().unwrap();
-    project
-        .datasets
-        .get_mut(&orders)
-        .unwrap()
-        .columns
-        .retain(|c| c.name != "amount_cents");
+    let project = shop_declaring(|columns| columns.retain(|c| c.name != "amount_cents"));
     let l = local(project, &wh);
     let first = write_lines(
         dir.path(),
@@ -613,6 +614,20 @@ async fn late_changes_meet_earlier_truncates_and_deletes_as_a_rebuild_does() {
 /// example's daily_revenue reads discount_cents, which these orders lack.
 /// The column exists from the first landing, typed and null, and the
 /// model builds.
+/// The orders' stored schema `version`, asserted to hold `column` typed `ty`.
+fn assert_stored_column(wh: &Path, version: u32, column: &str, ty: &str) -> Value {
+    let file = wh.join(format!("schemas/shop.public.orders/v{version:06}.json"));
+    let schema: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    assert!(
+        schema["columns"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": column, "type": ty})),
+        "{schema}"
+    );
+    schema
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_column_no_event_has_yet_is_there_typed_and_null() {
     let dir = tempfile::tempdir().unwrap();
@@ -640,17 +655,7 @@ async fn a_declared_column_no_event_has_yet_is_there_typed_and_null() {
         .find(|m| m.model == "daily_revenue")
         .unwrap();
     assert_eq!(revenue.status, ModelStatus::Success);
-    let schema: Value = serde_json::from_slice(
-        &std::fs::read(wh.join("schemas/shop.public.orders/v000001.json")).unwrap(),
-    )
-    .unwrap();
-    assert!(
-        schema["columns"]
-            .as_array()
-            .unwrap()
-            .contains(&json!({"name": "discount_cents", "type": "int64"})),
-        "{schema}"
-    );
+    assert_stored_column(&wh, 1, "discount_cents", "int64");
     let orders = curated_by_key(&wh, "orders_current", "order_id").await;
     assert_eq!(orders[&1]["discount_cents"], Value::Null);
     let rows = silt_tests::read_parquet_rows(&wh.join("curated/daily_revenue")).await;
@@ -667,22 +672,16 @@ fn taxed_order(id: i64, day: i64, tax: &str) -> String {
 }
 
 fn declaring_tax(precision: u8) -> Project {
-    let mut project = shop_project();
-    let orders = "shop.public.orders".parse().unwrap();
-    project
-        .datasets
-        .get_mut(&orders)
-        .unwrap()
-        .columns
-        .push(silt_core::config::DeclaredColumn {
+    shop_declaring(|columns| {
+        columns.push(silt_core::config::DeclaredColumn {
             name: "tax".into(),
             ty: silt_core::lake::types::ColumnType::Decimal {
                 precision,
                 scale: 2,
             },
             required: false,
-        });
-    project
+        })
+    })
 }
 
 /// A declared decimal given more digits widens in place: the files landed
@@ -716,17 +715,7 @@ async fn a_declared_decimal_given_more_digits_widens_and_old_files_read_as_it() 
         .unwrap();
     assert!(s.ingest.rejected.is_empty() && s.land.quarantined.is_empty());
     assert!(s.transform.ok(), "{:?}", s.transform.failures());
-    let schema: Value = serde_json::from_slice(
-        &std::fs::read(wh.join("schemas/shop.public.orders/v000002.json")).unwrap(),
-    )
-    .unwrap();
-    assert!(
-        schema["columns"]
-            .as_array()
-            .unwrap()
-            .contains(&json!({"name": "tax", "type": "decimal(12,2)"})),
-        "{schema}"
-    );
+    let schema = assert_stored_column(&wh, 2, "tax", "decimal(12,2)");
     assert_eq!(schema["widenings"], 1);
     let current = |s: &silt_local::RunSummary| {
         s.transform
