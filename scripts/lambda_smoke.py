@@ -8,8 +8,10 @@ stand-in, `tests/athena_stub.rs`), and checks what landed.
 Everything it starts, it stops. Exits non-zero naming the first failed check.
 """
 
+import atexit
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -142,6 +144,8 @@ class Smoke:
             return path
 
         tmp = Path(tempfile.mkdtemp(prefix="silt-smoke-"))
+        # The invocation events written here are of this run only.
+        atexit.register(shutil.rmtree, tmp, ignore_errors=True)
         events = ROOT / "events"
 
         r = invoke("ingest", events / "sqs/ingest-debezium-batch.json")
