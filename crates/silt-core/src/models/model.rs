@@ -647,7 +647,9 @@ impl Tests {
     /// The tests as one counting query (placeholders unrendered), or `None`
     /// for a model without tests.
     pub fn query(&self) -> Option<TestQuery> {
+        // Each test's name and its quoted output column, in order.
         let mut names = Vec::new();
+        let mut columns = Vec::new();
         // (output column, offending-row condition) of each row test.
         let mut row_tests: Vec<(String, String)> = Vec::new();
         // Each grouping test is a one-row subquery of its own.
@@ -655,6 +657,7 @@ impl Tests {
         let mut column = |name: String| {
             let c = quote_ident(&format!("_test_{}", names.len()));
             names.push(name);
+            columns.push(c.clone());
             c
         };
         for c in &self.not_null {
@@ -702,9 +705,6 @@ impl Tests {
             .iter()
             .enumerate()
             .map(|(i, p)| format!("({p}) t{i}"))
-            .collect();
-        let columns: Vec<String> = (0..names.len())
-            .map(|i| quote_ident(&format!("_test_{i}")))
             .collect();
         Some(TestQuery {
             sql: format!(
