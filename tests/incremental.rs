@@ -18,12 +18,12 @@ use silt_core::ingest::mask::Masker;
 use silt_core::lake::schema::DatasetSchema;
 use silt_core::models::backfill::{BackfillSpec, WindowStatus};
 use silt_core::models::model::Model;
-use silt_core::models::transform::{Build, Engine, ModelRun, ModelStats, ModelStatus, RunRecord};
+use silt_core::models::transform::{Build, Engine, ModelStats, ModelStatus, RunRecord};
 use silt_core::ports::ManualClock;
 use silt_core::{DatasetId, Error, Result};
 use silt_engine::DataFusionEngine;
 use silt_local::{Local, NoProgress, TransformOptions};
-use silt_tests::{TEST_KEY, copy_shop_project};
+use silt_tests::{TEST_KEY, copy_shop_project, model_run};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -119,13 +119,6 @@ impl Fixture {
     }
 }
 
-fn model<'a>(run: &'a RunRecord, name: &str) -> &'a ModelRun {
-    run.models
-        .iter()
-        .find(|m| m.model == name)
-        .unwrap_or_else(|| panic!("{name} not in the run: {run:?}"))
-}
-
 /// A query's rows, sorted, as text: a table's whole content.
 async fn content(engine: &DataFusionEngine, sql: &str) -> String {
     let batches = engine
@@ -169,15 +162,15 @@ async fn an_incremental_run_opens_only_the_partition_that_landed() {
     let first = f.transform(&engine, TransformOptions::default()).await;
     assert!(first.ok(), "{:?}", first.failures());
     for m in ["order_changes_daily", "orders_merged", "orders_current"] {
-        assert_eq!(model(&first, m).status, ModelStatus::Success);
-        assert_eq!(model(&first, m).dates_read[ORDERS], early_days, "{m}");
+        assert_eq!(model_run(&first, m).status, ModelStatus::Success);
+        assert_eq!(model_run(&first, m).dates_read[ORDERS], early_days, "{m}");
     }
 
     f.land("late.jsonl", &late).await;
     let second = f.transform(&engine, TransformOptions::default()).await;
     assert!(second.ok(), "{:?}", second.failures());
     for m in ["order_changes_daily", "orders_merged", "orders_current"] {
-        let run = model(&second, m);
+        let run = model_run(&second, m);
         assert_eq!(run.status, ModelStatus::Success, "{m}");
         assert_eq!(run.dates_read[ORDERS], 1, "{m}");
         let raw: Vec<String> = engine
@@ -202,12 +195,15 @@ async fn an_incremental_run_opens_only_the_partition_that_landed() {
     // Nothing new: incremental models are up to date and read nothing.
     let third = f.transform(&engine, TransformOptions::default()).await;
     assert_eq!(
-        model(&third, "order_changes_daily").status,
+        model_run(&third, "order_changes_daily").status,
         ModelStatus::UpToDate
     );
-    assert_eq!(model(&third, "orders_merged").status, ModelStatus::UpToDate);
     assert_eq!(
-        model(&third, "orders_current").status,
+        model_run(&third, "orders_merged").status,
+        ModelStatus::UpToDate
+    );
+    assert_eq!(
+        model_run(&third, "orders_current").status,
         ModelStatus::UpToDate
     );
 
@@ -228,7 +224,7 @@ async fn an_incremental_run_opens_only_the_partition_that_landed() {
         .await;
     assert!(full.ok(), "{:?}", full.failures());
     assert_eq!(
-        model(&full, "order_changes_daily").dates_read[ORDERS],
+        model_run(&full, "order_changes_daily").dates_read[ORDERS],
         early_days + 1
     );
     assert_eq!(content(&engine, CHANGES).await, incremental_changes);
@@ -262,7 +258,7 @@ async fn a_model_over_its_budget_is_refused_unless_forced() {
         .await;
     let engine = f.local.engine().unwrap();
     let refused = f.transform(&engine, TransformOptions::default()).await;
-    let run = model(&refused, "orders_current");
+    let run = model_run(&refused, "orders_current");
     assert_eq!(run.status, ModelStatus::OverBudget);
     let reason = run.reason.clone().unwrap();
     assert!(
@@ -274,7 +270,7 @@ async fn a_model_over_its_budget_is_refused_unless_forced() {
     assert!(run.estimated_bytes > 2048);
     assert_eq!(run.stats.bytes_scanned, 0, "a refused model reads nothing");
     assert_eq!(
-        model(&refused, "daily_revenue").status,
+        model_run(&refused, "daily_revenue").status,
         ModelStatus::Skipped
     );
     assert!(!refused.ok());
@@ -297,7 +293,7 @@ async fn a_model_over_its_budget_is_refused_unless_forced() {
         )
         .await;
     assert!(forced.ok(), "{:?}", forced.failures());
-    let run = model(&forced, "orders_current");
+    let run = model_run(&forced, "orders_current");
     assert_eq!(run.status, ModelStatus::Success);
     assert!(run.stats.bytes_scanned > 0, "the actual scan is recorded");
     assert!(run.estimated_bytes > 2048);

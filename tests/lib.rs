@@ -55,6 +55,17 @@ pub fn shop_project() -> Project {
     Project::parse(&text, &file.display().to_string()).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The run of model `name` in a transform run.
+pub fn model_run<'a>(
+    run: &'a silt_core::models::transform::RunRecord,
+    name: &str,
+) -> &'a silt_core::models::transform::ModelRun {
+    run.models
+        .iter()
+        .find(|m| m.model == name)
+        .unwrap_or_else(|| panic!("{name} not in the run: {run:?}"))
+}
+
 /// A project declaring a dataset for every decoder fixture.
 pub fn fixture_project() -> Project {
     Project::parse(

@@ -14,8 +14,8 @@ use silt_core::models::transform::ModelStatus;
 use silt_core::ports::ManualClock;
 use silt_local::{Local, NoProgress};
 use silt_tests::{
-    TEST_KEY, assert_same_state, curated_by_key, expected_shop_state, read_parquet_rows, shop_dir,
-    shop_project,
+    TEST_KEY, assert_same_state, curated_by_key, expected_shop_state, model_run, read_parquet_rows,
+    shop_dir, shop_project,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -648,13 +648,10 @@ async fn a_declared_column_no_event_has_yet_is_there_typed_and_null() {
     let l = local(shop_project(), &wh);
     let s = l.run(&[input], None, &NoProgress).await.unwrap();
     assert!(s.transform.ok(), "{:?}", s.transform.failures());
-    let revenue = s
-        .transform
-        .models
-        .iter()
-        .find(|m| m.model == "daily_revenue")
-        .unwrap();
-    assert_eq!(revenue.status, ModelStatus::Success);
+    assert_eq!(
+        model_run(&s.transform, "daily_revenue").status,
+        ModelStatus::Success
+    );
     assert_stored_column(&wh, 1, "discount_cents", "int64");
     let orders = curated_by_key(&wh, "orders_current", "order_id").await;
     assert_eq!(orders[&1]["discount_cents"], Value::Null);
@@ -718,12 +715,7 @@ async fn a_declared_decimal_given_more_digits_widens_and_old_files_read_as_it() 
     let schema = assert_stored_column(&wh, 2, "tax", "decimal(12,2)");
     assert_eq!(schema["widenings"], 1);
     let current = |s: &silt_local::RunSummary| {
-        s.transform
-            .models
-            .iter()
-            .find(|m| m.model == "orders_current")
-            .unwrap()
-            .dates_read["shop.public.orders"]
+        model_run(&s.transform, "orders_current").dates_read["shop.public.orders"]
     };
     assert_eq!(current(&s), 2, "rebuilt from both days");
     let orders = curated_by_key(&wh, "orders_current", "order_id").await;
